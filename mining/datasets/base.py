@@ -1,0 +1,128 @@
+"""The dataset interface every loader implements (one class per dataset, torchgeo-style tables)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from ..nomenclature import Nomenclature, load_nomenclature
+from ..store import BandGroup
+
+__all__ = ["PatchDataset", "Issue", "S2_BANDS", "S2_GROUPS", "S1_GROUP"]
+
+#: the 12 Sentinel-2 L2A bands of BigEarthNet / reBEN (no B10), official order
+S2_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
+
+#: reBEN's native-resolution groups (120 x 120 px patches of 1200 m)
+S2_GROUPS = (
+    BandGroup("s2_10m", ("B02", "B03", "B04", "B08"), 120, "uint16", 10.0, 0),
+    BandGroup("s2_20m", ("B05", "B06", "B07", "B8A", "B11", "B12"), 60, "uint16", 20.0, 0),
+    BandGroup("s2_60m", ("B01", "B09"), 20, "uint16", 60.0, 0),
+)
+#: Sentinel-1 GRD backscatter in dB; no nodata value in the files, missing S1 is stored as NaN
+S1_GROUP = BandGroup("s1", ("VV", "VH"), 120, "float32", 10.0, None)
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A problem found while scanning or reading a dataset; the patch is skipped (or the ingest stops)."""
+
+    patch_id: str
+    kind: str       # missing-band, unreadable-file, unknown-class, duplicate-id, no-pixels, no-metadata, ...
+    message: str    # names the file / field at fault
+
+    def __str__(self) -> str:
+        return f"{self.patch_id}: {self.message}"
+
+
+class PatchDataset:
+    """Base class: a labelled patch dataset that can be scanned into a catalog and read patch by patch.
+
+    Subclasses set the class-level tables and implement :meth:`scan` and :meth:`read`.
+
+    Parameters
+    ----------
+    root : path-like
+        Where the dataset lives.
+    metadata_only : bool
+        Scan only; no pixels are read (footprints still derived where possible).
+    """
+
+    #: key used by ``eomine ingest --format``
+    format: ClassVar[str] = ""
+    #: human-readable dataset name stored in the catalog's ``dataset`` column
+    dataset: ClassVar[str] = ""
+    #: shipped nomenclature key (``data/nomenclature/<key>.json``)
+    nomenclature_key: ClassVar[str] = "ben19"
+    #: band groups of the pixel store this dataset writes
+    groups: ClassVar[tuple[BandGroup, ...]] = ()
+
+    def __init__(self, root, *, metadata_only: bool = False):
+        self.root = root
+        self.metadata_only = metadata_only
+
+    @property
+    def nomenclature(self) -> Nomenclature:
+        return load_nomenclature(self.nomenclature_key)
+
+    @property
+    def store_groups(self) -> tuple[BandGroup, ...]:
+        """Groups actually written for this instance (a subclass may add optional ones)."""
+        return self.groups
+
+    @property
+    def bands(self) -> list[str]:
+        return [b for g in self.store_groups for b in g.bands]
+
+    def scan(self) -> tuple[pd.DataFrame, list[Issue]]:
+        """Build the catalog rows (plus private ``tmp_``-prefixed columns :meth:`read` needs, dropped before writing).
+
+        Returns
+        -------
+        catalog : DataFrame
+            One row per patch that can be ingested.
+        issues : list of Issue
+            Patches dropped during the scan and why.
+        """
+        raise NotImplementedError
+
+    def read(self, row) -> dict[str, np.ndarray]:
+        """Pixels of one catalog row (a ``DataFrame.itertuples`` record), keyed by group name.
+
+        Raises :class:`~mining.errors.DataError` naming the file when a band is missing or unreadable.
+        """
+        raise NotImplementedError
+
+    def made_by(self) -> dict:
+        """Parameters recorded in ``workspace.json`` under ``made_by``."""
+        return {"format": self.format, "source": str(self.root), "metadata_only": self.metadata_only}
+
+    # ------------------------------------------------------------------ shared checks
+    def _validate_labels(self, df: pd.DataFrame, issues: list[Issue]) -> pd.DataFrame:
+        """Drop rows with classes outside the nomenclature (recording an issue); order the others."""
+        nom = self.nomenclature
+        idx = nom.index
+        keep = np.ones(len(df), dtype=bool)
+        out = []
+        for i, (pid, labels) in enumerate(zip(df["patch_id"], df["labels"])):
+            labels = list(labels) if labels is not None else []
+            bad = [lab for lab in labels if lab not in idx]
+            if bad:
+                issues.append(Issue(pid, "unknown-class", f"unknown class {bad[0]!r} in field 'labels' "
+                                                          f"(not in the {nom.name} nomenclature)"))
+                keep[i] = False
+                out.append(labels)
+            else:
+                out.append(sorted(set(labels), key=idx.__getitem__))
+        df = df.assign(labels=out)
+        return df[keep].reset_index(drop=True)
+
+    @staticmethod
+    def _drop_duplicates(df: pd.DataFrame, issues: list[Issue], where: str) -> pd.DataFrame:
+        dup = df["patch_id"].duplicated(keep="first")
+        for pid in df.loc[dup, "patch_id"]:
+            issues.append(Issue(pid, "duplicate-id", f"duplicate patch_id in {where} (first occurrence kept)"))
+        return df[~dup].reset_index(drop=True)

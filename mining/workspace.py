@@ -1,0 +1,231 @@
+"""Workspaces: one directory per dataset.
+
+::
+
+    WS/
+      workspace.json          format version, dataset, nomenclature, bands, how it was made; written LAST
+      catalog.parquet         one row per patch (schema: :data:`CATALOG_SCHEMA`)
+      pixels/                 the packed pixel store (:mod:`mining.store`), absent for metadata-only ingests
+      ingest_report.parquet   every skipped patch / problem found while ingesting, with the reason
+
+A workspace is built in ``WS.partial/`` and renamed into place only once complete, so an interrupted
+ingest never looks like a valid workspace. Every artifact file is written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import __version__
+from .errors import WorkspaceError
+from .nomenclature import Nomenclature
+
+__all__ = ["Workspace", "CATALOG_SCHEMA", "WORKSPACE_FORMAT_VERSION", "atomic_write", "write_parquet"]
+
+WORKSPACE_FORMAT_VERSION = 1
+
+#: columns of catalog.parquet (datasets may add extra columns after these, e.g. ``gt_labels`` in the demo)
+CATALOG_SCHEMA = pa.schema([
+    ("patch_id", pa.string()),
+    ("dataset", pa.string()),
+    ("split", pa.string()),                     # train / validation / test, null when unknown
+    ("labels", pa.list_(pa.string())),          # in the nomenclature's official order
+    ("lon", pa.float64()),                      # WGS84 centre, null when unknown (EuroSAT RGB)
+    ("lat", pa.float64()),
+    ("x_min", pa.float64()),                    # footprint bounds in `crs` (metres for UTM)
+    ("y_min", pa.float64()),
+    ("x_max", pa.float64()),
+    ("y_max", pa.float64()),
+    ("lon_min", pa.float64()),                  # footprint bounding box in WGS84
+    ("lat_min", pa.float64()),
+    ("lon_max", pa.float64()),
+    ("lat_max", pa.float64()),
+    ("crs", pa.string()),                       # e.g. EPSG:32633
+    ("tile", pa.string()),                      # Sentinel-2 tile without the T, e.g. 33UUP
+    ("acquired", pa.timestamp("ms", tz="UTC")),
+    ("season", pa.string()),                    # Spring / Summer / Fall / Winter (from `acquired`, N hemisphere)
+    ("country", pa.string()),
+    ("cloud_or_shadow", pa.bool_()),
+    ("seasonal_snow", pa.bool_()),
+    ("s1_id", pa.string()),                     # paired Sentinel-1 patch, null when none
+    ("source", pa.string()),                    # where the pixels came from (folder, lmdb key, file)
+    ("pixel_row", pa.int32()),                  # row in the pixel store, -1 when ingested without pixels
+    ("has_s2", pa.bool_()),
+    ("has_s1", pa.bool_()),
+])
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` then rename ``tmp`` over ``path`` (atomic on POSIX)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_parquet(df_or_table, path: Path, schema: pa.Schema | None = None) -> None:
+    """Write a DataFrame / Arrow table to Parquet atomically."""
+    table = df_or_table if isinstance(df_or_table, pa.Table) else pa.Table.from_pandas(
+        df_or_table, schema=schema, preserve_index=False)
+    atomic_write(Path(path), lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+
+def season_of(ts: pd.Series) -> pd.Series:
+    """Meteorological season (northern hemisphere) of UTC timestamps; null stays null."""
+    month = ts.dt.month
+    names = np.array(["Winter", "Winter", "Spring", "Spring", "Spring", "Summer", "Summer", "Summer",
+                      "Fall", "Fall", "Fall", "Winter"], dtype=object)
+    out = pd.Series(pd.NA, index=ts.index, dtype=object)
+    ok = month.notna()
+    out[ok] = names[month[ok].astype(int).to_numpy() - 1]
+    return out
+
+
+def conform_catalog(df: pd.DataFrame) -> pa.Table:
+    """Order / type a catalog DataFrame to :data:`CATALOG_SCHEMA` (extra columns kept at the end)."""
+    df = df.copy()
+    for f in CATALOG_SCHEMA:
+        if f.name not in df.columns:
+            df[f.name] = None
+    if df["season"].isna().all() and df["acquired"].notna().any():
+        df["season"] = season_of(pd.to_datetime(df["acquired"], utc=True))
+    extra = [c for c in df.columns if c not in CATALOG_SCHEMA.names]
+    fields = list(CATALOG_SCHEMA)
+    for c in extra:
+        fields.append(pa.field(c, pa.Table.from_pandas(df[[c]], preserve_index=False).schema.field(c).type))
+    schema = pa.schema(fields)
+    df["acquired"] = pd.to_datetime(df["acquired"], utc=True)
+    for c in ("cloud_or_shadow", "seasonal_snow", "has_s2", "has_s1"):
+        df[c] = df[c].fillna(False).astype(bool)
+    df["pixel_row"] = df["pixel_row"].fillna(-1).astype(np.int32)
+    return pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
+
+
+class Workspace:
+    """An ingested dataset on disk.
+
+    Parameters
+    ----------
+    path : str or Path
+        The workspace directory.
+
+    Raises
+    ------
+    WorkspaceError
+        When the directory is missing, incomplete (interrupted ingest) or of an unknown format.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        meta = self.path / "workspace.json"
+        if not self.path.is_dir():
+            raise WorkspaceError(f"no workspace at {self.path}")
+        if not meta.is_file():
+            partial = self.path.with_name(self.path.name + ".partial")
+            hint = " (an ingest was interrupted; run it again)" if partial.exists() else ""
+            raise WorkspaceError(f"{self.path} is not a complete eomine workspace: no workspace.json{hint}")
+        try:
+            self.meta = json.loads(meta.read_text())
+        except json.JSONDecodeError as exc:
+            raise WorkspaceError(f"{meta} is not valid JSON: {exc}") from None
+        if self.meta.get("format") != "eomine-workspace":
+            raise WorkspaceError(f"{meta} is not an eomine workspace description")
+        if self.meta.get("version") != WORKSPACE_FORMAT_VERSION:
+            raise WorkspaceError(f"{meta}: workspace format version {self.meta.get('version')!r} is not supported "
+                                 f"(this eomine reads version {WORKSPACE_FORMAT_VERSION})")
+        self.nomenclature = Nomenclature.from_json(self.meta["nomenclature"])
+        self._catalog: pd.DataFrame | None = None
+        self._store = None
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def catalog_path(self) -> Path:
+        return self.path / "catalog.parquet"
+
+    @property
+    def pixels_path(self) -> Path:
+        return self.path / "pixels"
+
+    @property
+    def name(self) -> str:
+        return self.meta.get("dataset", self.path.name)
+
+    # ------------------------------------------------------------------ data
+    @property
+    def catalog(self) -> pd.DataFrame:
+        """The catalog as a DataFrame (read once, cached)."""
+        if self._catalog is None:
+            self._catalog = pd.read_parquet(self.catalog_path)
+        return self._catalog
+
+    @property
+    def has_pixels(self) -> bool:
+        return (self.pixels_path / "store.json").is_file()
+
+    @property
+    def store(self):
+        """The :class:`~mining.store.PixelStore` (raises when the workspace has no pixels)."""
+        from .store import PixelStore
+
+        if self._store is None:
+            if not self.has_pixels:
+                raise WorkspaceError(f"{self.path} was ingested without pixels (metadata-only)")
+            self._store = PixelStore(self.pixels_path)
+        return self._store
+
+    def row_of(self, patch_id: str) -> int:
+        """Catalog row of a patch id (raises ``KeyError`` naming it)."""
+        idx = self._id_index()
+        if patch_id not in idx:
+            raise KeyError(f"patch {patch_id!r} is not in workspace {self.path}")
+        return int(idx[patch_id])
+
+    def _id_index(self) -> dict[str, int]:
+        if not hasattr(self, "_ids"):
+            self._ids = {p: i for i, p in enumerate(self.catalog["patch_id"])}
+        return self._ids
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.path)!r}, dataset={self.name!r}, n={self.meta.get('n_patches')})"
+
+    # ------------------------------------------------------------------ creation
+    @staticmethod
+    def describe(*, dataset: str, nomenclature: Nomenclature, bands: list[str], n_patches: int,
+                 made_by: dict) -> dict:
+        return {
+            "format": "eomine-workspace",
+            "version": WORKSPACE_FORMAT_VERSION,
+            "dataset": dataset,
+            "n_patches": int(n_patches),
+            "nomenclature": nomenclature.to_json(),
+            "bands": list(bands),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "made_by": {"eomine": __version__, **made_by},
+        }
+
+
+def publish(partial: Path, final: Path, *, overwrite: bool) -> None:
+    """Move a finished ``partial`` directory to ``final``, replacing an existing workspace only if asked."""
+    if final.exists():
+        if not overwrite:
+            raise WorkspaceError(f"{final} already exists; pass --overwrite to replace it")
+        old = final.with_name(final.name + f".old-{os.getpid()}")
+        os.replace(final, old)
+        os.replace(partial, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(partial, final)
