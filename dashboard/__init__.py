@@ -1,0 +1,1 @@
+"""The eomine Dash app (arrives with the dashboard issue)."""

@@ -1,0 +1,177 @@
+"""Band composites of one patch: true / false colour, SWIR, spectral indices and Sentinel-1.
+
+Colour composites use a robust linear stretch whose range comes from DATASET-level percentiles
+(``pixels/stats.json``, measured at ingest), so two patches look comparable: a dark patch stays dark.
+20 m and 60 m bands are resampled (nearest neighbour) to the 10 m grid. Nodata pixels (0 in S2, NaN in
+S1 or an index with a zero denominator) are transparent in the output (alpha 0), never a fake colour.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from .errors import DataError
+
+__all__ = ["Composite", "COMPOSITES", "CompositeRenderer", "available_composites"]
+
+
+@dataclass(frozen=True)
+class Composite:
+    """How to draw one composite.
+
+    Parameters
+    ----------
+    name : str
+        Identifier (``true_color``, ``ndvi`` ...).
+    title : str
+        Human-readable name.
+    kind : {"rgb", "index", "s1"}
+        ``rgb``: three bands stretched to R, G, B. ``index``: normalised difference ``(a-b)/(a+b)`` of two bands
+        drawn through a colour map over ``vrange``. ``s1``: VV, VH and VV/VH (dB difference) as R, G, B.
+    bands : tuple of str
+    cmap : str, optional
+        colorcet palette for ``index`` composites (``_r`` suffix reverses it).
+    shared_range : bool
+        Stretch the three bands with one common range (keeps the natural colour balance of true colour).
+    vrange : (float, float)
+        Index values mapped to the two ends of the colour map.
+    """
+
+    name: str
+    title: str
+    kind: str
+    bands: tuple[str, ...]
+    cmap: str | None = None
+    shared_range: bool = False
+    vrange: tuple[float, float] = (-1.0, 1.0)
+
+
+COMPOSITES: dict[str, Composite] = {c.name: c for c in (
+    Composite("true_color", "True colour (B04, B03, B02)", "rgb", ("B04", "B03", "B02"), shared_range=True),
+    Composite("false_color", "False colour (B08, B04, B03)", "rgb", ("B08", "B04", "B03")),
+    Composite("swir", "SWIR (B12, B8A, B04)", "rgb", ("B12", "B8A", "B04")),
+    Composite("ndvi", "NDVI (B08-B04)/(B08+B04)", "index", ("B08", "B04"), cmap="CET_D13"),
+    Composite("ndwi", "NDWI (B03-B08)/(B03+B08)", "index", ("B03", "B08"), cmap="bwy_r", vrange=(-0.8, 0.6)),
+    Composite("moisture", "Moisture (B8A-B11)/(B8A+B11)", "index", ("B8A", "B11"), cmap="bjy_r",
+              vrange=(-0.5, 0.6)),
+    Composite("s1", "Sentinel-1 (VV, VH, VV/VH)", "s1", ("VV", "VH")),
+)}
+
+
+@cache
+def _lut(name: str) -> np.ndarray:
+    """256 x 3 uint8 lookup table of a colorcet palette."""
+    import colorcet
+
+    rev = name.endswith("_r")
+    pal = colorcet.palette[name.removesuffix("_r")]
+    lut = np.array([[int(h[i:i + 2], 16) for i in (1, 3, 5)] for h in pal], dtype=np.uint8)
+    if len(lut) != 256:
+        lut = lut[np.linspace(0, len(lut) - 1, 256).round().astype(int)]
+    return lut[::-1].copy() if rev else lut
+
+
+def available_composites(bands) -> list[str]:
+    """Composites whose bands are all present in ``bands``."""
+    bands = set(bands)
+    return [n for n, c in COMPOSITES.items() if set(c.bands) <= bands]
+
+
+class CompositeRenderer:
+    """Render composites of patches from a workspace's pixel store.
+
+    Parameters
+    ----------
+    low, high : float
+        Dataset percentiles (from ``pixels/stats.json``) mapped to black and white; 2 and 98 by default.
+    gamma : float
+        Gamma applied after the linear stretch (1 = none).
+
+    Attributes
+    ----------
+    ranges_ : dict of str -> (float, float)
+        Stretch range per band, set by :meth:`fit`.
+    composites_ : list of str
+        Composites this workspace can draw.
+    """
+
+    def __init__(self, *, low: float = 2.0, high: float = 98.0, gamma: float = 1.0):
+        self.low = low
+        self.high = high
+        self.gamma = gamma
+
+    def fit(self, store) -> CompositeRenderer:
+        """Read the dataset-level percentiles of ``store`` (a :class:`~mining.store.PixelStore`)."""
+        if not 0 <= self.low < self.high <= 100:
+            raise ValueError(f"need 0 <= low < high <= 100, got low={self.low}, high={self.high}")
+        lo_key, hi_key = f"p{self.low:g}", f"p{self.high:g}"
+        self.ranges_ = {}
+        for band, st in store.stats.items():
+            if lo_key not in st or hi_key not in st:
+                raise ValueError(f"pixels/stats.json has no {lo_key}/{hi_key} for band {band}")
+            lo, hi = st[lo_key], st[hi_key]
+            self.ranges_[band] = (lo, hi if hi > lo else lo + 1.0)
+        self.store_ = store
+        self.composites_ = available_composites(store.bands)
+        return self
+
+    def render(self, row: int, name: str, *, size: int | None = None) -> np.ndarray:
+        """One composite of the patch at pixel-store ``row``.
+
+        Returns
+        -------
+        ndarray of uint8, shape (size, size, 4)
+            RGBA; alpha is 0 on nodata pixels.
+        """
+        if name not in COMPOSITES:
+            raise ValueError(f"unknown composite {name!r} (choose from {', '.join(COMPOSITES)})")
+        comp = COMPOSITES[name]
+        if name not in self.composites_:
+            missing = [b for b in comp.bands if b not in self.store_.band_group]
+            raise DataError(f"composite {name!r} needs band(s) {', '.join(missing)}, absent from this workspace")
+        x = self.store_.read(row, comp.bands, size=size or self.store_.max_size)
+        if comp.kind == "index":
+            a, b = x[0], x[1]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                v = (a - b) / (a + b)
+            valid = np.isfinite(v)
+            v0, v1 = comp.vrange
+            idx = np.clip((np.nan_to_num(v) - v0) * (255.0 / (v1 - v0)) + 0.5, 0, 255).astype(np.uint8)
+            rgb = _lut(comp.cmap)[idx]
+        else:
+            if comp.kind == "s1":
+                x = np.stack([x[0], x[1], x[0] - x[1]])  # dB: VV - VH is the VV/VH ratio
+                ranges = [self.ranges_.get("VV", (-25.0, 0.0)), self.ranges_.get("VH", (-32.0, -5.0)), (0.0, 15.0)]
+            elif comp.shared_range:
+                lo = min(self.ranges_[b][0] for b in comp.bands)
+                hi = max(self.ranges_[b][1] for b in comp.bands)
+                ranges = [(lo, hi)] * 3
+            else:
+                ranges = [self.ranges_[b] for b in comp.bands]
+            if np.isnan(x).all():
+                what = "Sentinel-1 pair" if comp.kind == "s1" else "valid pixels"
+                raise DataError(f"pixel row {row} has no {what} for composite {name!r}")
+            valid = np.isfinite(x).all(axis=0)
+            lo = np.array([r[0] for r in ranges], dtype=np.float32)[:, None, None]
+            hi = np.array([r[1] for r in ranges], dtype=np.float32)[:, None, None]
+            y = np.clip((np.nan_to_num(x, nan=0.0) - lo) / (hi - lo), 0.0, 1.0)
+            if self.gamma != 1.0:
+                y = y ** (1.0 / self.gamma)
+            rgb = (y * 255.0 + 0.5).astype(np.uint8).transpose(1, 2, 0)
+        alpha = np.where(valid, 255, 0).astype(np.uint8)
+        return np.dstack([rgb, alpha])
+
+    def png(self, row: int, name: str, *, size: int | None = None, upscale: int | None = None) -> bytes:
+        """PNG bytes of :meth:`render` (optionally upscaled with nearest neighbour to ``upscale`` px)."""
+        from PIL import Image
+
+        img = Image.fromarray(self.render(row, name, size=size))
+        if upscale and upscale != img.width:
+            img = img.resize((upscale, upscale), Image.Resampling.NEAREST)
+        buf = io.BytesIO()
+        img.save(buf, format="PNG", compress_level=1)
+        return buf.getvalue()

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite: lint + every test (real-data tests use ../shared/data when it is there).
+# Usage: tools/test.sh [pytest args]
+source "$(dirname "$0")/_env.sh"
+cd "$ROOT"
+echo "== ruff"
+ruff check mining dashboard tests bench tools
+echo "== pytest"
+python -m pytest -q "$@"
