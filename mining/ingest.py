@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .datasets.base import Issue, PatchDataset
+from .datasets.base import Issue, PatchDataset, issue_from_error
 from .errors import DataError
 from .store import BandGroup, PixelStoreWriter
-from .workspace import Workspace, atomic_write, conform_catalog, publish, write_parquet
+from .workspace import Workspace, atomic_write, check_replaceable, conform_catalog, publish, write_parquet
 
 __all__ = ["ingest", "IngestReport", "band_percentiles"]
 
@@ -81,10 +81,7 @@ def ingest(dataset: PatchDataset, out, *, on_error: str = "skip", overwrite: boo
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     out = Path(out)
-    if out.exists() and not overwrite:
-        from .errors import WorkspaceError
-
-        raise WorkspaceError(f"{out} already exists; pass --overwrite to replace it")
+    check_replaceable(out, overwrite=overwrite)
     t0 = time.perf_counter()
     catalog, issues = dataset.scan()
     if issues and on_error == "fail":
@@ -116,9 +113,9 @@ def ingest(dataset: PatchDataset, out, *, on_error: str = "skip", overwrite: boo
         rows = list(catalog.itertuples(index=True))
         with ThreadPoolExecutor(workers) as pool, tqdm(total=n, desc="ingest", unit="patch",
                                                        disable=not progress, smoothing=0.1) as bar:
-            for row, (arrays, err) in zip(rows, pool.map(load, rows, chunksize=8)):
+            for row, (arrays, err) in zip(rows, pool.map(load, rows, chunksize=8), strict=True):
                 if err is not None:
-                    issue = Issue(row.patch_id, _kind_of(err), str(err).split(": ", 1)[-1])
+                    issue = issue_from_error(row.patch_id, err)
                     if on_error == "fail":
                         pool.shutdown(cancel_futures=True)
                         shutil.rmtree(partial, ignore_errors=True)
@@ -152,15 +149,6 @@ def ingest(dataset: PatchDataset, out, *, on_error: str = "skip", overwrite: boo
     return IngestReport(out, len(catalog), n_pix, issues, time.perf_counter() - t0)
 
 
-def _kind_of(err: DataError) -> str:
-    msg = str(err)
-    if "missing band file" in msg:
-        return "missing-band"
-    if "cannot read" in msg:
-        return "unreadable-file"
-    return "bad-pixels"
-
-
 def band_percentiles(arrays: dict[str, np.ndarray], groups: tuple[BandGroup, ...],
                      q=(1.0, 2.0, 50.0, 98.0, 99.0)) -> dict[str, dict[str, float]]:
     """Per-band percentiles over a sample of patches, ignoring nodata.
@@ -181,7 +169,7 @@ def band_percentiles(arrays: dict[str, np.ndarray], groups: tuple[BandGroup, ...
                 v = v[v != g.nodata]
             if v.size:
                 pct = np.percentile(v, q)
-                out[band] = {f"p{int(k) if float(k).is_integer() else k}": float(x) for k, x in zip(q, pct)}
+                out[band] = {f"p{int(k) if float(k).is_integer() else k}": float(x) for k, x in zip(q, pct, strict=True)}
     return out
 
 

@@ -59,7 +59,7 @@ class Nomenclature:
 
     def to_json(self) -> dict:
         return {"name": self.name, "classes": [
-            {"name": c, "color": col, "short": s} for c, col, s in zip(self.classes, self.colors, self.short)]}
+            {"name": c, "color": col, "short": s} for c, col, s in zip(self.classes, self.colors, self.short, strict=True)]}
 
     @classmethod
     def from_json(cls, doc: dict) -> Nomenclature:

@@ -105,10 +105,24 @@ class PixelStoreWriter:
                 self.filled[g.name][row] = True
 
     def close(self, stats: dict | None = None) -> None:
-        """Flush the arrays and write ``store.json`` (+ ``stats.json``)."""
+        """Flush the arrays and write ``store.json`` (+ ``stats.json``).
+
+        If fewer rows were used than allocated (``n_rows`` lowered after skipped patches), the arrays are
+        rewritten to exactly ``n_rows`` rows, so every group has the documented shape.
+        """
         for name, arr in self._arrays.items():
             arr.flush()
-            np.save(self.path / f"{name}.filled.npy", self.filled[name])
+            if arr.shape[0] != self.n_rows:
+                final = self.path / f"{name}.npy"
+                tmp = self.path / f".{name}.compact.npy"
+                small = np.lib.format.open_memmap(tmp, mode="w+", dtype=arr.dtype, shape=(self.n_rows, *arr.shape[1:]))
+                small[:] = arr[: self.n_rows]
+                small.flush()
+                del small
+                self._arrays[name] = None
+                del arr
+                tmp.replace(final)
+            np.save(self.path / f"{name}.filled.npy", self.filled[name][: self.n_rows])
         self._arrays.clear()
         doc = {"format": "eomine-pixel-store", "version": STORE_FORMAT_VERSION, "n_rows": self.n_rows,
                "groups": [asdict(g) for g in self.groups]}
@@ -191,7 +205,7 @@ class PixelStore:
         groups = [self.groups[self.band_group[b]] for b in bands]
         size = size or max(g.size for g in groups)
         out = np.empty((len(bands), size, size), dtype=np.float32)
-        for i, (b, g) in enumerate(zip(bands, groups)):
+        for i, (b, g) in enumerate(zip(bands, groups, strict=True)):
             a = self.array(g.name)[row, g.bands.index(b)]
             out[i] = _resize_nearest(a, size)
             if g.nodata is not None:

@@ -132,10 +132,11 @@ class Workspace:
     def __init__(self, path):
         self.path = Path(path)
         meta = self.path / "workspace.json"
+        partial = self.path.with_name(self.path.name + ".partial")
         if not self.path.is_dir():
-            raise WorkspaceError(f"no workspace at {self.path}")
+            hint = " (an ingest into it was interrupted; run it again)" if partial.exists() else ""
+            raise WorkspaceError(f"no workspace at {self.path}{hint}")
         if not meta.is_file():
-            partial = self.path.with_name(self.path.name + ".partial")
             hint = " (an ingest was interrupted; run it again)" if partial.exists() else ""
             raise WorkspaceError(f"{self.path} is not a complete eomine workspace: no workspace.json{hint}")
         try:
@@ -218,11 +219,26 @@ class Workspace:
         }
 
 
+def check_replaceable(path: Path, *, overwrite: bool) -> None:
+    """Raise unless ``path`` is free, or is an eomine workspace and ``overwrite`` is set.
+
+    A directory that is not a workspace is never replaced, whatever ``overwrite`` says: it may hold
+    someone's files.
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    if not (path / "workspace.json").is_file():
+        raise WorkspaceError(f"{path} exists and is not an eomine workspace; refusing to replace it "
+                             "(choose another --out)")
+    if not overwrite:
+        raise WorkspaceError(f"{path} already exists; pass --overwrite to replace it")
+
+
 def publish(partial: Path, final: Path, *, overwrite: bool) -> None:
     """Move a finished ``partial`` directory to ``final``, replacing an existing workspace only if asked."""
     if final.exists():
-        if not overwrite:
-            raise WorkspaceError(f"{final} already exists; pass --overwrite to replace it")
+        check_replaceable(final, overwrite=overwrite)
         old = final.with_name(final.name + f".old-{os.getpid()}")
         os.replace(final, old)
         os.replace(partial, final)

@@ -11,7 +11,7 @@ import pandas as pd
 from ..nomenclature import Nomenclature, load_nomenclature
 from ..store import BandGroup
 
-__all__ = ["PatchDataset", "Issue", "S2_BANDS", "S2_GROUPS", "S1_GROUP"]
+__all__ = ["PatchDataset", "Issue", "issue_from_error", "S2_BANDS", "S2_GROUPS", "S1_GROUP"]
 
 #: the 12 Sentinel-2 L2A bands of BigEarthNet / reBEN (no B10), official order
 S2_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
@@ -36,6 +36,19 @@ class Issue:
 
     def __str__(self) -> str:
         return f"{self.patch_id}: {self.message}"
+
+
+def issue_from_error(patch_id: str, err: Exception) -> Issue:
+    """An :class:`Issue` for a :class:`~mining.errors.DataError` raised while reading ``patch_id``."""
+    msg = str(err)
+    if "missing band file" in msg:
+        kind = "missing-band"
+    elif "cannot read" in msg:
+        kind = "unreadable-file"
+    else:
+        kind = "bad-pixels"
+    prefix = f"{patch_id}: "
+    return Issue(patch_id, kind, msg[len(prefix):] if msg.startswith(prefix) else msg)
 
 
 class PatchDataset:
@@ -112,11 +125,11 @@ class PatchDataset:
         arr = pa.array(df["labels"].map(lambda v: [] if v is None else list(v)), type=pa.list_(pa.string()))
         lens = np.diff(arr.offsets.to_numpy())
         flat = arr.flatten().to_numpy(zero_copy_only=False)
-        codes = pd.Categorical(flat, categories=list(nom.classes)).codes.astype(np.int64)
+        codes = pd.Index(list(nom.classes)).get_indexer(flat).astype(np.int64)
         rowid = np.repeat(np.arange(len(df)), lens)
         bad_rows, first = np.unique(rowid[codes < 0], return_index=True)
         bad_labels = flat[codes < 0][first]
-        for r, lab in zip(bad_rows, bad_labels):
+        for r, lab in zip(bad_rows, bad_labels, strict=True):
             issues.append(Issue(df["patch_id"].iat[r], "unknown-class",
                                 f"unknown class {lab!r} in field 'labels' (not in the {nom.name} nomenclature)"))
         # official order, duplicates removed

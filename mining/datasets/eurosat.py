@@ -11,7 +11,7 @@ import pandas as pd
 from ..errors import DataError
 from ..store import BandGroup
 from ._geotiff import georef, read_tif
-from .base import Issue, PatchDataset
+from .base import Issue, PatchDataset, issue_from_error
 from .reben import _geometry_frame
 
 __all__ = ["EuroSATMS", "EuroSATRGB"]
@@ -75,11 +75,11 @@ class EuroSATMS(_EuroSATBase):
         df = self._files(issues)
         keep = np.ones(len(df), dtype=bool)
         geo = []
-        for i, (pid, f) in enumerate(zip(df["patch_id"], df["tmp_file"])):
+        for i, (pid, f) in enumerate(zip(df["patch_id"], df["tmp_file"], strict=True)):
             try:
                 crs, b = georef(Path(f), where=pid)
             except DataError as exc:
-                issues.append(Issue(pid, "unreadable-file", str(exc).split(": ", 1)[-1]))
+                issues.append(issue_from_error(pid, exc))
                 keep[i] = False
                 continue
             geo.append((int(crs.removeprefix("EPSG:")), *b))

@@ -139,7 +139,7 @@ class PatchFolder(PatchDataset):
         elif len(df) and not self.metadata_only:
             df = self._georef_from_files(df)
         if len(df) and not self.metadata_only:
-            self._group = self._probe_group(Path(df["tmp_file"].iloc[0]))
+            self._group = self._probe_group([Path(f) for f in df["tmp_file"].dropna()])
         return df, issues
 
     def _georef_from_files(self, df: pd.DataFrame) -> pd.DataFrame:
@@ -147,6 +147,9 @@ class PatchFolder(PatchDataset):
 
         geo = []
         for f in df["tmp_file"]:
+            if Path(f).suffix.lower() not in (".tif", ".tiff"):  # PNG / JPEG carry no georeference
+                geo.append((0, np.nan, np.nan, np.nan, np.nan))
+                continue
             try:
                 with rasterio.open(f) as src:
                     epsg = src.crs.to_epsg() if src.crs else None
@@ -163,14 +166,31 @@ class PatchFolder(PatchDataset):
                 df.loc[ok, c] = frame[c].to_numpy()
         return df
 
-    def _probe_group(self, f: Path) -> BandGroup:
-        arr, names = self._read_file(f, "probe")
-        if arr.shape[1] != arr.shape[2]:
-            raise DataError(f"{f}: patches must be square, got {arr.shape[2]}x{arr.shape[1]} px")
+    def _probe_group(self, files: list[Path], sample: int = 25) -> BandGroup:
+        """The band layout shared by most of a sample of the images (unreadable ones are left to read())."""
+        from collections import Counter
+
+        seen: Counter = Counter()
+        example: dict = {}
+        step = max(1, len(files) // sample)
+        for f in files[::step][:sample]:
+            try:
+                arr, names = self._read_file(f, f.stem)
+            except DataError:
+                continue
+            key = (arr.shape, str(arr.dtype), names)
+            seen[key] += 1
+            example.setdefault(key, f)
+        if not seen:
+            raise DataError(f"none of {min(sample, len(files))} sampled images under {self.root} could be read")
+        (shape, dtype, names), _ = seen.most_common(1)[0]
+        f = example[(shape, dtype, names)]
+        if shape[1] != shape[2]:
+            raise DataError(f"{f}: patches must be square, got {shape[2]}x{shape[1]} px")
         bands = self.band_names or names
-        if len(bands) != arr.shape[0]:
-            raise DataError(f"--bands names {len(bands)} bands but {f} has {arr.shape[0]}")
-        return BandGroup("image", tuple(bands), int(arr.shape[1]), str(arr.dtype), 10.0, None)
+        if len(bands) != shape[0]:
+            raise DataError(f"--bands names {len(bands)} bands but {f} has {shape[0]}")
+        return BandGroup("image", tuple(bands), int(shape[1]), dtype, 10.0, None)
 
     @staticmethod
     def _read_file(f: Path, where: str) -> tuple[np.ndarray, tuple[str, ...]]:

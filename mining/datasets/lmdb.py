@@ -6,7 +6,6 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ..errors import DataError
 from .base import S1_GROUP, S2_GROUPS, Issue, PatchDataset

@@ -11,7 +11,7 @@ from ..errors import DataError
 from ..grid import parse_reben_id, patch_bounds, to_wgs84
 from ..store import BandGroup
 from ._geotiff import georef, read_tif
-from .base import S1_GROUP, S2_GROUPS, Issue, PatchDataset
+from .base import S1_GROUP, S2_GROUPS, Issue, PatchDataset, issue_from_error
 
 __all__ = ["ReBEN", "load_reben_metadata", "grid_geometry"]
 
@@ -159,11 +159,11 @@ class ReBEN(PatchDataset):
         df["source"] = df["tmp_s2_dir"].map(lambda p: str(Path(p).relative_to(self.root)))
         # geolocation from each patch's own GeoTIFF transform (the grid footprint is only the fallback)
         keep = np.ones(len(df), dtype=bool)
-        for i, (pid, d) in enumerate(zip(df["patch_id"], df["tmp_s2_dir"])):
+        for i, (pid, d) in enumerate(zip(df["patch_id"], df["tmp_s2_dir"], strict=True)):
             try:
                 crs, (x0, y0, x1, y1) = georef(Path(d) / f"{pid}_B02.tif", where=pid)
             except DataError as exc:
-                issues.append(Issue(pid, "unreadable-file", str(exc).split(": ", 1)[-1]))
+                issues.append(issue_from_error(pid, exc))
                 keep[i] = False
                 continue
             df.loc[i, ["x_min", "y_min", "x_max", "y_max", "crs"]] = [x0, y0, x1, y1, crs]
