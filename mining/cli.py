@@ -145,6 +145,146 @@ def thumb(workspace, patch_id, composite, out, size):
     click.echo(f"wrote {out}")
 
 
+def _encoder_params(encoder: str, opts: dict) -> dict:
+    params = {}
+    if encoder == "import":
+        if not opts.get("from_file"):
+            raise click.UsageError("--encoder import needs --from FILE (.parquet, .npz or .npy)")
+        params["path"] = str(opts["from_file"])
+        if opts.get("ids"):
+            params["ids"] = str(opts["ids"])
+    elif opts.get("from_file"):
+        raise click.UsageError("--from only applies to --encoder import")
+    if encoder == "checkpoint":
+        if not opts.get("checkpoint") or not opts.get("bands"):
+            raise click.UsageError("--encoder checkpoint needs --checkpoint PATH and --bands B04,B03,...")
+        params.update(path=str(opts["checkpoint"]), bands=opts["bands"].split(","))
+        if opts.get("arch"):
+            params["arch"] = opts["arch"]
+    for item in opts.get("param") or ():
+        if "=" not in item:
+            raise click.UsageError(f"--param expects NAME=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            params[k] = json.loads(v)
+        except json.JSONDecodeError:
+            params[k] = v
+    return params
+
+
+_encoder_options = [
+    click.option("--encoder", default="spectral", show_default=True,
+                 type=click.Choice(["spectral", "ssl", "checkpoint", "import", "random"])),
+    click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"])),
+    click.option("--batch-size", default="auto", show_default=True),
+    click.option("--from", "from_file", type=click.Path(path_type=Path), help="import: embeddings file."),
+    click.option("--ids", type=click.Path(path_type=Path), help="import: patch ids for a .npy, one per line."),
+    click.option("--checkpoint", type=click.Path(path_type=Path), help="checkpoint: TorchScript or state_dict."),
+    click.option("--arch", help="checkpoint: torchvision name (resnet18 ...) or timm:<name> for a state_dict."),
+    click.option("--bands", help="checkpoint: store bands in the model's input order, comma-separated."),
+    click.option("--param", multiple=True, help="Encoder parameter NAME=VALUE (JSON values), repeatable."),
+]
+
+
+def _with(options):
+    def deco(f):
+        for opt in reversed(options):
+            f = opt(f)
+        return f
+    return deco
+
+
+@main.command("embed")
+@click.argument("workspace", type=click.Path(path_type=Path))
+@_with(_encoder_options)
+@click.option("--force", is_flag=True, help="Recompute even if the embeddings are up to date.")
+def embed_cmd(workspace, encoder, device, batch_size, force, **opts):
+    """Compute embeddings (embeddings.parquet + embeddings.json)."""
+    from .pipeline import step_embed
+    from .workspace import Workspace
+
+    bs = batch_size if batch_size == "auto" else int(batch_size)
+    res = step_embed(Workspace(workspace), encoder, _encoder_params(encoder, opts), device=device, batch_size=bs,
+                     force=force)
+    click.echo(res.line())
+    if not res.skipped and "patches_per_s" in res.card:
+        click.echo(f"  {res.card['patches_per_s']:,.0f} patches/s")
+
+
+@main.command("knn")
+@click.argument("workspace", type=click.Path(path_type=Path))
+@click.option("--k", default=30, show_default=True, help="Neighbours per patch.")
+@click.option("--metric", default="cosine", show_default=True, type=click.Choice(["cosine", "euclidean"]))
+@click.option("--method", default="auto", show_default=True, type=click.Choice(["auto", "exact", "nndescent"]),
+              help="auto: exact torch on GPU or up to 20,000 points, pynndescent otherwise.")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--seed", default=0, show_default=True)
+@click.option("--force", is_flag=True)
+def knn_cmd(workspace, k, metric, method, device, seed, force):
+    """Build the kNN graph once (knn/indices.npy, knn/distances.npy, knn/knn.json)."""
+    from .pipeline import step_knn
+    from .workspace import Workspace
+
+    click.echo(step_knn(Workspace(workspace), k=k, metric=metric, method=method, device=device, seed=seed,
+                        force=force).line())
+
+
+@main.command("project")
+@click.argument("workspace", type=click.Path(path_type=Path))
+@click.option("--method", default="umap", show_default=True, type=click.Choice(["umap", "pca"]))
+@click.option("--seed", default=0, show_default=True)
+@click.option("--min-dist", default=0.1, show_default=True)
+@click.option("--force", is_flag=True)
+def project_cmd(workspace, method, seed, min_dist, force):
+    """2-D layout (projection.parquet): UMAP on the stored kNN graph, or PCA as an instant preview."""
+    from .pipeline import format_report, step_project, step_report
+    from .workspace import Workspace
+
+    ws = Workspace(workspace)
+    click.echo(step_project(ws, method=method, seed=seed, min_dist=min_dist, force=force).line())
+    click.echo(format_report(step_report(ws)))
+
+
+@main.command("run")
+@click.argument("workspace", type=click.Path(path_type=Path))
+@click.option("--source", type=click.Path(path_type=Path), help="Ingest SOURCE first (when WORKSPACE is missing).")
+@click.option("--format", "fmt", type=click.Choice(["reben", "ben1", "lmdb", "eurosat", "eurosat-rgb", "folder"]))
+@_with(_encoder_options)
+@click.option("--k", default=30, show_default=True)
+@click.option("--method", default="umap", show_default=True, type=click.Choice(["umap", "pca"]))
+@click.option("--seed", default=0, show_default=True)
+@click.option("--force", is_flag=True, help="Recompute every step.")
+def run_cmd(workspace, source, fmt, encoder, device, batch_size, k, method, seed, force, **opts):
+    """Ingest (optional) -> embed -> knn -> project -> quality report; up-to-date steps are skipped."""
+    from .pipeline import run_pipeline
+    from .workspace import Workspace
+
+    if source:
+        if not fmt:
+            raise click.UsageError("--source needs --format")
+        if not workspace.exists():
+            from .datasets import FORMATS
+            from .ingest import ingest as run_ingest
+
+            click.echo(run_ingest(FORMATS[fmt](source), workspace).summary())
+        else:
+            click.echo(f"ingest   up to date ({workspace} exists; `eomine ingest --overwrite` to redo)")
+    run_pipeline(Workspace(workspace), encoder=encoder, encoder_params=_encoder_params(encoder, opts), k=k,
+                 method=method, seed=seed, device=device, force=force, echo=click.echo)
+
+
+@main.command("report")
+@click.argument("workspace", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def report_cmd(workspace, as_json):
+    """Embedding quality: kNN label agreement vs chance, 2-D trustworthiness."""
+    from .pipeline import format_report, step_report
+    from .workspace import Workspace
+
+    rep = step_report(Workspace(workspace))
+    click.echo(json.dumps(rep, indent=1) if as_json else format_report(rep))
+
+
 @main.command()
 @click.argument("workspace", type=click.Path(path_type=Path), required=False)
 @click.option("--host", default="127.0.0.1", show_default=True)

@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import DataError, WorkspaceError
 
-__all__ = ["BandGroup", "PixelStore", "PixelStoreWriter", "STORE_FORMAT_VERSION"]
+__all__ = ["BandGroup", "PixelStore", "PixelStoreWriter", "STORE_FORMAT_VERSION", "read_rows", "stack_bands"]
 
 STORE_FORMAT_VERSION = 1
 
@@ -211,6 +211,41 @@ class PixelStore:
             if g.nodata is not None:
                 out[i][_resize_nearest(a == g.nodata, size)] = np.nan
         return out
+
+
+def read_rows(store: PixelStore, start: int, stop: int, groups=None) -> dict[str, np.ndarray]:
+    """Raw arrays of the contiguous pixel rows ``start:stop`` (one sequential read per group).
+
+    Returns
+    -------
+    dict of group name -> ndarray, shape (stop - start, n_bands, size, size)
+    """
+    return {g: np.asarray(store.array(g)[start:stop]) for g in (groups or store.groups)}
+
+
+def stack_bands(store: PixelStore, batch: dict[str, np.ndarray], bands, size: int) -> np.ndarray:
+    """Stack ``bands`` of a batch on one ``size`` x ``size`` grid (block-mean down, nearest up); nodata -> NaN.
+
+    Returns
+    -------
+    ndarray of float32, shape (B, len(bands), size, size)
+    """
+    first = next(iter(batch.values()))
+    out = np.empty((first.shape[0], len(bands), size, size), dtype=np.float32)
+    for i, b in enumerate(bands):
+        g = store.groups[store.band_group[b]]
+        a = batch[g.name][:, g.bands.index(b)].astype(np.float32)
+        if g.nodata is not None:
+            a[a == g.nodata] = np.nan
+        n = a.shape[-1]
+        if n > size and n % size == 0:
+            f = n // size
+            a = a.reshape(a.shape[0], size, f, size, f).mean(axis=(2, 4))
+        elif n != size:
+            idx = (np.arange(size) * n // size).astype(np.intp)
+            a = a[:, idx][:, :, idx]
+        out[:, i] = a
+    return out
 
 
 def _resize_nearest(a: np.ndarray, size: int) -> np.ndarray:

@@ -1,0 +1,200 @@
+"""Compute, store and load embeddings (``embeddings.parquet`` + ``embeddings.json``).
+
+``embed`` streams the pixel store batch by batch, so peak memory is bounded by the batch, not by the number
+of patches. Results are written in chunks (``embeddings.partial/part-<start>.npy``, each atomic); an
+interrupted run resumes from the chunks already written when the encoder and its fitted state are
+unchanged, and gives byte-identical output.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import __version__
+from ._internal.artifacts import file_hash, params_hash, read_card, write_card
+from .errors import DataError, WorkspaceError
+from .store import read_rows
+from .workspace import Workspace, atomic_write
+
+__all__ = ["embed", "load_embeddings", "write_embeddings", "EMBEDDINGS_FORMAT_VERSION", "resolve_device"]
+
+EMBEDDINGS_FORMAT_VERSION = 1
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; validates explicit choices."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if device == "cuda":
+        raise DataError("--device cuda requested but torch sees no CUDA GPU")
+    return "cpu"
+
+
+def auto_batch_size(encoder, device: str) -> int:
+    return 1024 if device == "cuda" else 256
+
+
+def embed(ws: Workspace, encoder, *, device: str = "auto", batch_size: int | str = "auto",
+          chunk_size: int = 8192, progress: bool = True, fit: bool = True) -> dict:
+    """Embed every patch with pixels and write ``embeddings.parquet`` + ``embeddings.json``.
+
+    Parameters
+    ----------
+    ws : Workspace
+    encoder : Encoder
+        Unfitted (``fit=True``) or already fitted.
+    device : {"auto", "cpu", "cuda"}
+    batch_size : int or "auto"
+    chunk_size : int
+        Rows per resumable chunk file.
+    progress : bool
+        tqdm bar with patches/s.
+
+    Returns
+    -------
+    dict
+        The embedding card (also written to ``embeddings.json``).
+    """
+    from tqdm.auto import tqdm
+
+    dev = resolve_device(device)
+    if not encoder.needs_pixels:
+        raise ValueError(f"encoder {encoder.name!r} does not compute from pixels; use write_embeddings")
+    if not ws.has_pixels:
+        raise WorkspaceError(f"{ws.path} has no pixels (metadata-only ingest): use `eomine embed --encoder import`")
+    t0 = time.perf_counter()
+    if fit:
+        encoder.fit(ws, device=dev, progress=progress)
+    bs = auto_batch_size(encoder, dev) if batch_size == "auto" else int(batch_size)
+    if bs < 1:
+        raise ValueError(f"batch_size must be >= 1, got {bs}")
+    store = ws.store
+    cat = ws.catalog
+    rows = cat["pixel_row"].to_numpy()
+    have = rows >= 0
+    n = store.n_rows
+    key = params_hash({"card": encoder.card(), "state": _state_hash(encoder), "n": n,
+                       "catalog": file_hash(ws.catalog_path)})
+    part = ws.path / "embeddings.partial"
+    meta = read_card(part / "partial.json")
+    if meta is None or meta.get("key") != key:
+        shutil.rmtree(part, ignore_errors=True)
+        part.mkdir()
+        write_card(part / "partial.json", {"key": key})
+    done = {int(p.stem.split("-")[1]) for p in part.glob("part-*.npy")}
+    groups = _groups_needed(encoder, store)
+    with tqdm(total=n, desc=f"embed ({encoder.name}, {dev})", unit="patch", disable=not progress,
+              smoothing=0.05) as bar:
+        for start in range(0, n, chunk_size):
+            stop = min(start + chunk_size, n)
+            if start in done:
+                bar.update(stop - start)
+                continue
+            out = np.empty((stop - start, encoder.dim_), dtype=np.float32)
+            for b0 in range(start, stop, bs):
+                b1 = min(b0 + bs, stop)
+                out[b0 - start:b1 - start] = encoder.encode(read_rows(store, b0, b1, groups))
+                bar.update(b1 - b0)
+            atomic_write(part / f"part-{start:09d}.npy", lambda tmp, out=out: np.save(open(tmp, "wb"), out))
+    # assemble in catalog order, one row group per chunk (bounded memory)
+    order = np.argsort(rows[have], kind="stable")  # catalog rows with pixels, sorted by pixel row
+    ids = cat["patch_id"].to_numpy()[have][order]
+    dim = int(encoder.dim_)
+    schema = pa.schema([("patch_id", pa.string()), ("embedding", pa.list_(pa.float32(), dim))])
+    final = ws.path / "embeddings.parquet"
+
+    def write(tmp):
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
+            for start in range(0, n, chunk_size):
+                arr = np.load(part / f"part-{start:09d}.npy")
+                flat = pa.array(arr.ravel(), type=pa.float32())
+                emb = pa.FixedSizeListArray.from_arrays(flat, dim)
+                w.write_table(pa.table({"patch_id": pa.array(ids[start:start + len(arr)]), "embedding": emb},
+                                       schema=schema))
+
+    atomic_write(final, write)
+    card = {"format": "eomine-embeddings", "version": EMBEDDINGS_FORMAT_VERSION, **encoder.card(),
+            "device": dev, "batch_size": bs, "n": int(n), "dim": dim, "seconds": round(time.perf_counter() - t0, 2),
+            "patches_per_s": round(n / max(time.perf_counter() - t0, 1e-9), 1), "eomine": __version__,
+            "catalog_hash": file_hash(ws.catalog_path), "key": key}
+    write_card(ws.path / "embeddings.json", card)
+    shutil.rmtree(part, ignore_errors=True)
+    return card
+
+
+def _groups_needed(encoder, store) -> list[str]:
+    bands = list(getattr(encoder, "bands_", [])) + list(getattr(encoder, "s1_", []))
+    gs = {store.band_group[b] for b in bands if b in store.band_group}
+    return [g for g in store.groups if g in gs] or list(store.groups)
+
+
+def _state_hash(encoder) -> str:
+    """Hash of an encoder's fitted arrays, so a resumed run uses exactly the same encoder."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k in sorted(vars(encoder)):
+        if k.endswith("_") and not k.startswith("_"):
+            v = getattr(encoder, k)
+            if isinstance(v, np.ndarray):
+                h.update(k.encode() + np.ascontiguousarray(v).tobytes())
+            elif isinstance(v, str | int | float | list | tuple):
+                h.update(k.encode() + repr(v).encode())
+    state = getattr(encoder, "state_hash", None)
+    if callable(state):
+        h.update(state().encode())
+    return h.hexdigest()[:16]
+
+
+def write_embeddings(ws: Workspace, patch_ids, X: np.ndarray, card: dict) -> dict:
+    """Store embeddings computed elsewhere (``import`` encoder, bench generators) in the standard format."""
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    n, dim = X.shape
+    schema = pa.schema([("patch_id", pa.string()), ("embedding", pa.list_(pa.float32(), dim))])
+    table = pa.table({"patch_id": pa.array(np.asarray(patch_ids, dtype=object)),
+                      "embedding": pa.FixedSizeListArray.from_arrays(pa.array(X.ravel(), type=pa.float32()), dim)},
+                     schema=schema)
+    atomic_write(ws.path / "embeddings.parquet", lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    full = {"format": "eomine-embeddings", "version": EMBEDDINGS_FORMAT_VERSION, **card, "n": int(n), "dim": int(dim),
+            "eomine": __version__, "catalog_hash": file_hash(ws.catalog_path)}
+    full["key"] = params_hash({k: v for k, v in full.items() if k not in ("seconds", "patches_per_s")})
+    write_card(ws.path / "embeddings.json", full)
+    return full
+
+
+def load_embeddings(ws: Workspace) -> tuple[np.ndarray, np.ndarray]:
+    """Read ``embeddings.parquet``.
+
+    Returns
+    -------
+    patch_ids : ndarray of str, shape (n,)
+    X : ndarray of float32, shape (n, dim)
+    """
+    path = ws.path / "embeddings.parquet"
+    if not path.is_file():
+        raise WorkspaceError(f"{ws.path} has no embeddings yet: run `eomine embed {ws.path}`")
+    t = pq.read_table(path)
+    col = t.column("embedding").combine_chunks()
+    dim = col.type.list_size
+    X = col.values.to_numpy(zero_copy_only=False).reshape(-1, dim).astype(np.float32, copy=False)
+    return t.column("patch_id").to_numpy(zero_copy_only=False).astype(object), X
+
+
+def embeddings_card(ws: Workspace) -> dict:
+    card = read_card(ws.path / "embeddings.json")
+    if card is None:
+        raise WorkspaceError(f"{ws.path}/embeddings.json is missing or not valid JSON")
+    return card
+
+

@@ -1,0 +1,188 @@
+"""One k-nearest-neighbour graph per workspace, computed once and reused by every later stage.
+
+Exact search in torch (chunked matmul + topk; on the GPU when there is one) or approximate search with
+pynndescent on the CPU. Stored as ``knn/indices.npy`` (n, k) int32 and ``knn/distances.npy`` (n, k)
+float32, row i = row i of ``embeddings.parquet``, self excluded, nearest first; ``knn/knn.json`` holds the
+parameters, timings and the hash of the embeddings it was built from.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ._internal.artifacts import file_hash, params_hash, read_card, write_card
+from .errors import WorkspaceError
+from .workspace import Workspace, atomic_write
+
+__all__ = ["KNNGraph", "exact_knn", "load_knn", "save_knn", "KNN_FORMAT_VERSION"]
+
+KNN_FORMAT_VERSION = 1
+METRICS = ("cosine", "euclidean")
+METHODS = ("auto", "exact", "nndescent")
+
+
+def exact_knn(X: np.ndarray, k: int, *, metric: str = "cosine", device: str = "cpu",
+              chunk_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Exact kNN by chunked matrix products in torch (self excluded).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+    k : int
+    metric : {"cosine", "euclidean"}
+    device : {"cpu", "cuda"}
+
+    Returns
+    -------
+    indices : ndarray of int32, shape (n, k)
+    distances : ndarray of float32, shape (n, k)
+        Cosine distance (1 - cos) or Euclidean distance.
+    """
+    import torch
+
+    n = len(X)
+    kk = min(k + 1, n)
+    dt = torch.float16 if device == "cuda" and X.shape[1] >= 64 else torch.float32
+    xt = torch.from_numpy(np.require(X, dtype=np.float32, requirements=["C", "W"])).to(device)
+    if metric == "cosine":
+        xt = torch.nn.functional.normalize(xt, dim=1)
+    else:
+        sq = (xt * xt).sum(1)
+    xm = xt.to(dt)
+    idx_out = np.empty((n, kk), dtype=np.int64)
+    d_out = np.empty((n, kk), dtype=np.float32)
+    with torch.inference_mode():
+        for s in range(0, n, chunk_size):
+            q = xm[s:s + chunk_size]
+            sim = (q @ xm.T).float()
+            if metric == "cosine":
+                val, ind = sim.topk(kk, dim=1)
+                dist = (1.0 - val).clamp_min(0)
+            else:
+                d2 = sq[s:s + chunk_size, None] + sq[None, :] - 2 * sim
+                val, ind = (-d2).topk(kk, dim=1)
+                dist = (-val).clamp_min(0).sqrt()
+            idx_out[s:s + len(q)] = ind.cpu().numpy()
+            d_out[s:s + len(q)] = dist.cpu().numpy()
+    return _drop_self(idx_out, d_out, k)
+
+
+def _drop_self(ind: np.ndarray, dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Remove each row's own index (wherever ties put it) and keep the first k others."""
+    n = len(ind)
+    self_mask = ind == np.arange(n)[:, None]
+    has_self = self_mask.any(axis=1)
+    # rows without self in the list (exact duplicates crowding it out): drop the last column instead
+    self_mask[~has_self, -1] = True
+    keep = ~self_mask
+    if ind.shape[1] - 1 < k:
+        raise ValueError(f"k={k} needs at least {k + 1} points, got {n}")
+    ind = ind[keep].reshape(n, -1)[:, :k]
+    dist = dist[keep].reshape(n, -1)[:, :k]
+    return ind.astype(np.int32), dist.astype(np.float32)
+
+
+class KNNGraph:
+    """k-nearest-neighbour graph of embeddings.
+
+    Parameters
+    ----------
+    k : int
+        Neighbours per point (self excluded).
+    metric : {"cosine", "euclidean"}
+    method : {"auto", "exact", "nndescent"}
+        ``auto``: exact torch on CUDA or when n <= ``exact_max_n``, else pynndescent.
+    device : {"auto", "cpu", "cuda"}
+    seed : int
+        Seed of pynndescent.
+    exact_max_n : int
+        Largest n searched exactly on the CPU with ``auto``.
+
+    Attributes
+    ----------
+    indices_ : ndarray of int32, shape (n, k)
+    distances_ : ndarray of float32, shape (n, k)
+    method_ : str
+        The method actually used.
+    device_ : str
+    seconds_ : float
+    """
+
+    def __init__(self, k: int = 30, *, metric: str = "cosine", method: str = "auto", device: str = "auto",
+                 seed: int = 0, exact_max_n: int = 20000):
+        self.k = k
+        self.metric = metric
+        self.method = method
+        self.device = device
+        self.seed = seed
+        self.exact_max_n = exact_max_n
+
+    def get_params(self) -> dict:
+        return {"k": self.k, "metric": self.metric, "method": self.method, "seed": self.seed}
+
+    def fit(self, X: np.ndarray) -> KNNGraph:
+        from .embeddings import resolve_device
+
+        if self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D (n, d), got shape {X.shape}")
+        if not np.isfinite(X).all():
+            raise ValueError("X contains NaN or inf")
+        if not 1 <= self.k < len(X):
+            raise ValueError(f"k must be in 1..{len(X) - 1} for {len(X)} points, got {self.k}")
+        dev = resolve_device(self.device)
+        method = self.method
+        if method == "auto":
+            method = "exact" if dev == "cuda" or len(X) <= self.exact_max_n else "nndescent"
+        t0 = time.perf_counter()
+        if method == "exact":
+            self.indices_, self.distances_ = exact_knn(X, self.k, metric=self.metric, device=dev)
+        else:
+            from pynndescent import NNDescent
+
+            index = NNDescent(X, n_neighbors=self.k + 1, metric=self.metric, random_state=self.seed,
+                              low_memory=True, n_jobs=-1, compressed=True)
+            ind, dist = index.neighbor_graph
+            self.indices_, self.distances_ = _drop_self(ind, dist, self.k)
+            dev = "cpu"
+        self.method_ = method
+        self.device_ = dev
+        self.seconds_ = time.perf_counter() - t0
+        return self
+
+
+def save_knn(ws: Workspace, graph: KNNGraph, *, embeddings_key: str) -> dict:
+    d = ws.path / "knn"
+    d.mkdir(exist_ok=True)
+    atomic_write(d / "indices.npy", lambda tmp: np.save(open(tmp, "wb"), graph.indices_))
+    atomic_write(d / "distances.npy", lambda tmp: np.save(open(tmp, "wb"), graph.distances_))
+    card = {"format": "eomine-knn", "version": KNN_FORMAT_VERSION, "params": graph.get_params(),
+            "method": graph.method_, "device": graph.device_, "seconds": round(graph.seconds_, 3),
+            "n": int(len(graph.indices_)), "embeddings_key": embeddings_key}
+    card["key"] = params_hash({"params": card["params"], "embeddings_key": embeddings_key})
+    write_card(d / "knn.json", card)
+    return card
+
+
+def load_knn(ws: Workspace) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Stored graph: ``indices`` (n, k) int32, ``distances`` (n, k) float32 and its card."""
+    d = ws.path / "knn"
+    card = read_card(d / "knn.json")
+    if card is None or not (d / "indices.npy").is_file():
+        raise WorkspaceError(f"{ws.path} has no kNN graph yet: run `eomine knn {ws.path}`")
+    if card.get("version") != KNN_FORMAT_VERSION:
+        raise WorkspaceError(f"{d / 'knn.json'}: kNN format version {card.get('version')!r} not supported")
+    return np.load(d / "indices.npy"), np.load(d / "distances.npy"), card
+
+
+def embeddings_key(ws: Workspace) -> str:
+    """Identity of the current embeddings (their card's key, else the file's content hash)."""
+    card = read_card(ws.path / "embeddings.json") or {}
+    return card.get("key") or file_hash(Path(ws.path) / "embeddings.parquet")

@@ -1,0 +1,164 @@
+"""The stages after ingest, each skipped when its inputs and parameters are unchanged.
+
+embed -> knn -> project -> quality report. Every artifact's card (``*.json``) records the key it was
+built from: a hash of the step's parameters and of its inputs' content (catalog + pixel store for
+``embed``, the embeddings for ``knn``, the graph for ``project``). A step whose key matches is skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._internal.artifacts import file_hash, params_hash, read_card, write_card
+from .workspace import Workspace
+
+__all__ = ["StepResult", "step_embed", "step_knn", "step_project", "step_report", "run_pipeline"]
+
+
+@dataclass
+class StepResult:
+    step: str
+    skipped: bool
+    card: dict
+
+    def line(self) -> str:
+        c = self.card
+        if self.skipped:
+            return f"{self.step:<8} up to date ({_describe(self.step, c)})"
+        return f"{self.step:<8} done in {c.get('seconds', 0):.1f} s ({_describe(self.step, c)})"
+
+
+def _describe(step: str, c: dict) -> str:
+    if step == "embed":
+        return f"{c.get('encoder')} dim {c.get('dim')} on {c.get('device')}, {c.get('n', 0):,} patches"
+    if step == "knn":
+        return f"k={c['params']['k']} {c['params']['metric']}, {c.get('method')} on {c.get('device')}"
+    if step == "project":
+        return f"{c['params']['method']} seed {c['params']['seed']}"
+    return ""
+
+
+def _embed_run_key(ws: Workspace, name: str, params: dict) -> str:
+    inputs = {"catalog": file_hash(ws.catalog_path)}
+    if ws.has_pixels:
+        inputs["store"] = file_hash(ws.pixels_path / "store.json")
+    if name == "import":
+        from pathlib import Path
+
+        inputs["file"] = file_hash(Path(params["path"]))
+    return params_hash({"encoder": name, "params": params, "inputs": inputs})
+
+
+def step_embed(ws: Workspace, name: str = "spectral", params: dict | None = None, *, device: str = "auto",
+               batch_size="auto", force: bool = False, progress: bool = True) -> StepResult:
+    from .embeddings import embed, write_embeddings
+    from .encoders import make_encoder
+
+    params = dict(params or {})
+    run_key = _embed_run_key(ws, name, params)
+    card = read_card(ws.path / "embeddings.json")
+    if not force and card and card.get("run_key") == run_key and (ws.path / "embeddings.parquet").is_file():
+        return StepResult("embed", True, card)
+    enc = make_encoder(name, **params)
+    if enc.needs_pixels:
+        card = embed(ws, enc, device=device, batch_size=batch_size, progress=progress)
+    else:
+        import time
+
+        t0 = time.perf_counter()
+        enc.fit(ws)
+        card = write_embeddings(ws, enc.patch_ids_, enc.X_, {**enc.card(), "seconds": time.perf_counter() - t0})
+    card["run_key"] = run_key
+    write_card(ws.path / "embeddings.json", card)
+    return StepResult("embed", False, card)
+
+
+def step_knn(ws: Workspace, *, k: int = 30, metric: str = "cosine", method: str = "auto", device: str = "auto",
+             seed: int = 0, force: bool = False) -> StepResult:
+    from .embeddings import load_embeddings
+    from .knn import KNNGraph, embeddings_key, save_knn
+
+    ekey = embeddings_key(ws)
+    graph = KNNGraph(k, metric=metric, method=method, device=device, seed=seed)
+    key = params_hash({"params": graph.get_params(), "embeddings_key": ekey})
+    card = read_card(ws.path / "knn" / "knn.json")
+    if not force and card and card.get("key") == key:
+        return StepResult("knn", True, card)
+    _, X = load_embeddings(ws)
+    graph.fit(X)
+    return StepResult("knn", False, save_knn(ws, graph, embeddings_key=ekey))
+
+
+def step_project(ws: Workspace, *, method: str = "umap", seed: int = 0, min_dist: float = 0.1,
+                 n_epochs: int | None = None, force: bool = False) -> StepResult:
+    from .embeddings import load_embeddings
+    from .knn import embeddings_key, load_knn
+    from .projection import Projection, save_projection
+
+    proj = Projection(method, seed=seed, min_dist=min_dist, n_epochs=n_epochs)
+    if method == "umap":
+        ind, dist, kcard = load_knn(ws)
+        upstream = kcard["key"]
+    else:
+        ind = dist = None
+        upstream = embeddings_key(ws)
+    key = params_hash({"params": proj.get_params(), "knn_key": upstream})
+    card = read_card(ws.path / "projection.json")
+    if not force and card and card.get("key") == key:
+        return StepResult("project", True, card)
+    ids, X = load_embeddings(ws)
+    proj.fit(X, (ind, dist) if ind is not None else None)
+    return StepResult("project", False, save_projection(ws, ids, proj, knn_key=upstream))
+
+
+def step_report(ws: Workspace, *, k: int = 10) -> dict:
+    """Compute, store (``quality.json``) and return the embedding quality report."""
+    import pandas as pd
+
+    from .embeddings import load_embeddings
+    from .knn import load_knn
+    from .quality import label_matrix, quality_report
+
+    ids, X = load_embeddings(ws)
+    ind, _, kcard = load_knn(ws)
+    labels = ws.catalog.set_index("patch_id").loc[ids, "labels"]
+    Y = label_matrix(labels, ws.nomenclature.classes)
+    layout = None
+    pcard = read_card(ws.path / "projection.json")
+    if (ws.path / "projection.parquet").is_file():
+        p = pd.read_parquet(ws.path / "projection.parquet")
+        if len(p) == len(ids) and (p["patch_id"].to_numpy() == ids).all():
+            layout = p[["x", "y"]].to_numpy(np.float32)
+    rep = quality_report(X, Y, ind, layout, k=k)
+    ecard = read_card(ws.path / "embeddings.json") or {}
+    rep.update({"encoder": ecard.get("encoder"), "embeddings_key": ecard.get("key"), "knn_key": kcard.get("key"),
+                "projection": (pcard or {}).get("params")})
+    write_card(ws.path / "quality.json", rep)
+    return rep
+
+
+def format_report(rep: dict) -> str:
+    lines = [f"embedding quality ({rep.get('encoder')}, {rep['n']:,} patches, k={rep['k']}):",
+             f"  kNN label agreement (Jaccard)  {rep['knn_label_agreement']:.3f}   "
+             f"(random neighbours: {rep['chance_label_agreement']:.3f})"]
+    if "trustworthiness" in rep:
+        lines.append(f"  2-D trustworthiness            {rep['trustworthiness']:.3f}   "
+                     f"(sample of {rep['trustworthiness_sample']:,}; 1 = perfect)")
+    return "\n".join(lines)
+
+
+def run_pipeline(ws: Workspace, *, encoder: str = "spectral", encoder_params: dict | None = None, k: int = 30,
+                 method: str = "umap", seed: int = 0, device: str = "auto", force: bool = False,
+                 progress: bool = True, echo=print) -> dict:
+    """embed -> knn -> project -> report, skipping up-to-date steps. Returns the quality report."""
+    for res in (step_embed(ws, encoder, encoder_params, device=device, force=force, progress=progress),):
+        echo(res.line())
+    echo(step_knn(ws, k=k, device=device, seed=seed, force=force).line())
+    echo(step_project(ws, method=method, seed=seed, force=force).line())
+    rep = step_report(ws)
+    echo(format_report(rep))
+    return rep
+
+

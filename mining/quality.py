@@ -1,0 +1,79 @@
+"""Embedding quality report: can a curator trust this embedding and its 2-D layout?
+
+* kNN label agreement: mean Jaccard similarity between a patch's label set and each of its k nearest
+  neighbours' label sets (multi-label aware; 1 = neighbours carry exactly the same labels);
+* chance level: the same with random neighbours;
+* trustworthiness of the 2-D layout (``sklearn.manifold.trustworthiness`` on a sample): how well 2-D
+  neighbourhoods reflect embedding neighbourhoods (1 = perfect).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["label_matrix", "knn_label_agreement", "quality_report"]
+
+
+def label_matrix(labels, classes) -> np.ndarray:
+    """Multi-hot matrix of label lists.
+
+    Returns
+    -------
+    ndarray of bool, shape (n, n_classes)
+    """
+    idx = {c: i for i, c in enumerate(classes)}
+    Y = np.zeros((len(labels), len(classes)), dtype=bool)
+    for r, labs in enumerate(labels):
+        for lab in labs:
+            Y[r, idx[lab]] = True
+    return Y
+
+
+def knn_label_agreement(Y: np.ndarray, indices: np.ndarray, k: int | None = None) -> float:
+    """Mean Jaccard between each row's labels and its first ``k`` neighbours' labels.
+
+    Parameters
+    ----------
+    Y : ndarray of bool, shape (n, c)
+    indices : ndarray of int, shape (n, >= k)
+    """
+    k = k or indices.shape[1]
+    Yi = Y.astype(np.uint8)
+    total = 0.0
+    for j in range(k):
+        nb = Yi[indices[:, j]]
+        inter = (Yi & nb).sum(1)
+        union = (Yi | nb).sum(1)
+        total += np.where(union > 0, inter / np.maximum(union, 1), 1.0).mean()
+    return float(total / k)
+
+
+def quality_report(X: np.ndarray, Y: np.ndarray, indices: np.ndarray, layout: np.ndarray | None = None, *,
+                   k: int = 10, sample: int = 2000, seed: int = 0) -> dict:
+    """Numbers a curator reads to tell a good embedding from a bad one.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+        Embeddings.
+    Y : ndarray of bool, shape (n, c)
+        Multi-hot labels.
+    indices : ndarray, shape (n, >= k)
+        Stored kNN graph.
+    layout : ndarray, shape (n, 2), optional
+        2-D projection.
+    """
+    from sklearn.manifold import trustworthiness
+
+    rng = np.random.default_rng(seed)
+    k = min(k, indices.shape[1])
+    n = len(X)
+    rand = rng.integers(0, n, size=(n, k))
+    out = {"n": int(n), "k": int(k),
+           "knn_label_agreement": round(knn_label_agreement(Y, indices, k), 4),
+           "chance_label_agreement": round(knn_label_agreement(Y, rand, k), 4)}
+    if layout is not None:
+        s = rng.choice(n, size=min(sample, n), replace=False)
+        out["trustworthiness"] = round(float(trustworthiness(X[s], layout[s], n_neighbors=min(10, len(s) // 2 - 1))), 4)
+        out["trustworthiness_sample"] = int(len(s))
+    return out
