@@ -87,7 +87,8 @@ def ingest(source, fmt, out, metadata_only, metadata, metadata_dir, table, bands
               help="Fraction of patches given a wrong label set (recorded in gt_* columns).")
 @click.option("--overwrite", is_flag=True, help="Rebuild even if a demo workspace with these settings exists.")
 def demo(out, n, seed, noise_rate, overwrite):
-    """Build the embedded demo workspace (generated, deterministic by seed) when missing."""
+    """Build the embedded demo workspace (generated, deterministic by seed) when missing, with its embeddings,
+    kNN graph and UMAP layout."""
     from .datasets.demo import DemoDataset
     from .ingest import ingest as run_ingest
     from .workspace import Workspace
@@ -102,11 +103,22 @@ def demo(out, n, seed, noise_rate, overwrite):
         want = ds.made_by()
         if ws is not None and all(ws.meta.get("made_by", {}).get(k) == v for k, v in want.items()):
             click.echo(f"demo workspace up to date: {out} ({ws.meta['n_patches']:,} patches)")
+            _demo_pipeline(out)
             return
         if ws is not None:
             raise click.ClickException(f"{out} holds a different workspace; pass --overwrite to rebuild it")
-    report = run_ingest(ds, out, overwrite=True)
-    click.echo(report.summary())
+    if not (out.exists() and not overwrite):
+        report = run_ingest(ds, out, overwrite=True)
+        click.echo(report.summary())
+    _demo_pipeline(out)
+
+
+def _demo_pipeline(out: Path) -> None:
+    """Embeddings (spectral), kNN graph and UMAP layout of the demo; up-to-date steps are skipped."""
+    from .pipeline import run_pipeline
+    from .workspace import Workspace
+
+    run_pipeline(Workspace(out), encoder="spectral", k=30, method="umap", seed=0, echo=click.echo)
 
 
 @main.command()
@@ -287,15 +299,29 @@ def report_cmd(workspace, as_json):
 
 @main.command()
 @click.argument("workspace", type=click.Path(path_type=Path), required=False)
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to bind. Only loopback addresses until authentication exists.")
 @click.option("--port", default=8050, show_default=True)
-def serve(workspace, host, port):
-    """Serve the dashboard for WORKSPACE."""
+@click.option("--read-only", is_flag=True, help="Presentation mode.")
+@click.option("--debug", is_flag=True, help="Dash debug mode (development only).")
+def serve(workspace, host, port, read_only, debug):
+    """Serve the dashboard for WORKSPACE (default: the demo workspace) on http://HOST:PORT."""
+    import ipaddress
+
     from .workspace import Workspace
 
     ws = Workspace(workspace or default_workspace_dir() / "demo")
-    click.echo(f"workspace {ws.path} is ready ({ws.meta['n_patches']:,} patches).")
-    click.echo("The dashboard arrives in a later version (issue #4); use `eomine info` and `eomine thumb` meanwhile.")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise click.UsageError(f"refusing to bind {host}: eomine serves on loopback addresses only "
+                               "(authentication for other interfaces is not implemented yet)")
+    from dashboard.app import serve as run_server
+
+    click.echo(f"eomine: {ws.name}, {ws.meta['n_patches']:,} patches -> http://{host}:{port}/  (Ctrl-C stops)")
+    run_server(ws.path, host=host, port=port, read_only=read_only, debug=debug)
 
 
 if __name__ == "__main__":

@@ -26,3 +26,16 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"
+
+# Debian chromium for the browser tests (installed when missing and we are root; otherwise the browser tests
+# are skipped with the reason).
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1; then return 0; fi
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing Debian chromium for the browser tests"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+      >/tmp/eomine-apt.log 2>&1 || echo "chromium install failed (see /tmp/eomine-apt.log); browser tests will skip"
+  else
+    echo "chromium not found and not root: browser tests will be skipped (apt-get install chromium)"
+  fi
+}

@@ -3,6 +3,7 @@
 # Usage: tools/test.sh [pytest args]
 source "$(dirname "$0")/_env.sh"
 cd "$ROOT"
+ensure_chromium
 echo "== ruff"
 ruff check mining dashboard tests bench tools
 echo "== pytest"

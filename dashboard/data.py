@@ -1,0 +1,193 @@
+"""Everything the dashboard reads, loaded once per app and kept on the Flask app (never a module global).
+
+Callbacks reach it with :func:`get_data` (``flask.current_app.extensions["eomine"]``); it is read-only
+after start-up, so concurrent callbacks never race on it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from mining.workspace import Workspace
+
+__all__ = ["AppData", "Filters", "get_data", "COLOR_BY"]
+
+#: colour-by choices for the scatter and the map
+COLOR_BY = {
+    "label": "Label (first label)",
+    "split": "Split",
+    "country": "Country",
+    "season": "Season",
+    "flags": "Cloud / snow flags",
+    "density": "Density",
+}
+
+SPLIT_COLORS = {"train": "#1f77b4", "validation": "#ff7f0e", "test": "#2ca02c"}
+FLAG_COLORS = {"clear": "#9aa5b1", "cloud or shadow": "#6a3d9a", "seasonal snow": "#00bcd4"}
+SEASON_COLORS = {"Winter": "#4575b4", "Spring": "#91cf60", "Summer": "#fc8d59", "Fall": "#b35806"}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Catalog filters applied to every panel (empty = no constraint)."""
+
+    labels: tuple[str, ...] = ()
+    label_mode: str = "any"          # any: at least one of `labels`; all: every one of them
+    splits: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()      # "clear", "cloud_or_shadow", "seasonal_snow": keep patches with any
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> Filters:
+        d = d or {}
+        return cls(tuple(d.get("labels") or ()), d.get("label_mode") or "any", tuple(d.get("splits") or ()),
+                   tuple(d.get("countries") or ()), tuple(d.get("flags") or ()))
+
+    def to_dict(self) -> dict:
+        return {"labels": list(self.labels), "label_mode": self.label_mode, "splits": list(self.splits),
+                "countries": list(self.countries), "flags": list(self.flags)}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.labels or self.splits or self.countries or self.flags)
+
+
+@dataclass
+class AppData:
+    """Workspace data in the columnar form the panels need.
+
+    Attributes
+    ----------
+    ws : Workspace
+    ids : ndarray of object, shape (n,)
+        Patch ids in catalog order.
+    px, py : ndarray of float32, shape (n,)
+        Scatter (projection) coordinates; NaN where a patch has no projection.
+    lon, lat : ndarray of float32, shape (n,)
+    Y : ndarray of bool, shape (n, n_classes)
+        Multi-hot labels (current labels).
+    knn : ndarray of int32, shape (n, k) or None
+        Neighbours as catalog rows (-1 where unknown).
+    """
+
+    ws: Workspace
+    read_only: bool = False
+    load_seconds: float = 0.0
+    ids: np.ndarray = field(default=None)
+    row_of: dict = field(default=None)
+
+    @classmethod
+    def load(cls, path, *, read_only: bool = False) -> AppData:
+        from mining.quality import label_matrix
+
+        t0 = time.perf_counter()
+        ws = Workspace(path)
+        self = cls(ws=ws, read_only=read_only)
+        cat = ws.catalog
+        self.cat = cat
+        n = len(cat)
+        self.n = n
+        self.ids = cat["patch_id"].to_numpy(dtype=object)
+        self.row_of = {p: i for i, p in enumerate(self.ids)}
+        self.classes = list(ws.nomenclature.classes)
+        self.class_colors = list(ws.nomenclature.colors)
+        self.short = list(ws.nomenclature.short)
+        self.Y = label_matrix(cat["labels"], self.classes)
+        first = np.where(self.Y.any(1), self.Y.argmax(1), -1).astype(np.int16)
+        self.first_label = first
+        self.lon = cat["lon"].to_numpy(np.float32)
+        self.lat = cat["lat"].to_numpy(np.float32)
+        self.px = np.full(n, np.nan, np.float32)
+        self.py = np.full(n, np.nan, np.float32)
+        proj = ws.path / "projection.parquet"
+        self.has_projection = proj.is_file()
+        if self.has_projection:
+            p = pd.read_parquet(proj)
+            rows = pd.Index(self.ids).get_indexer(p["patch_id"])
+            ok = rows >= 0
+            self.px[rows[ok]] = p["x"].to_numpy(np.float32)[ok]
+            self.py[rows[ok]] = p["y"].to_numpy(np.float32)[ok]
+        self.knn = None
+        if (ws.path / "knn" / "indices.npy").is_file() and (ws.path / "embeddings.parquet").is_file():
+            import pyarrow.parquet as pq
+
+            emb_ids = pq.read_table(ws.path / "embeddings.parquet", columns=["patch_id"]).column(0).to_numpy(
+                zero_copy_only=False)
+            to_cat = pd.Index(self.ids).get_indexer(emb_ids).astype(np.int32)
+            ind = np.load(ws.path / "knn" / "indices.npy")
+            knn = np.full((n, ind.shape[1]), -1, np.int32)
+            knn[to_cat] = to_cat[ind]
+            self.knn = knn
+        # categorical codes for colour-by
+        self.codes = {"label": (first, self.class_colors, self.short)}
+        for col, colors in (("split", SPLIT_COLORS), ("season", SEASON_COLORS)):
+            vals = cat[col].fillna("(none)").astype(str)
+            names = [k for k in colors if (vals == k).any()] + sorted(set(vals) - set(colors))
+            pal = [colors.get(k, "#bbbbbb") for k in names]
+            self.codes[col] = (pd.Categorical(vals, categories=names).codes.astype(np.int16), pal, names)
+        countries = cat["country"].fillna("(none)").astype(str)
+        cnames = sorted(set(countries))
+        from colorcet import glasbey_dark
+
+        self.codes["country"] = (pd.Categorical(countries, categories=cnames).codes.astype(np.int16),
+                                 [glasbey_dark[i % len(glasbey_dark)] for i in range(len(cnames))], cnames)
+        flag = np.zeros(n, np.int16)
+        flag[cat["cloud_or_shadow"].to_numpy(bool)] = 1
+        flag[cat["seasonal_snow"].to_numpy(bool)] = 2
+        self.codes["flags"] = (flag, list(FLAG_COLORS.values()), list(FLAG_COLORS))
+        self.splits = sorted(cat["split"].dropna().unique().tolist())
+        self.countries = sorted(cat["country"].dropna().unique().tolist())
+        self.renderer = None
+        if ws.has_pixels:
+            from mining.composites import CompositeRenderer
+
+            self.renderer = CompositeRenderer().fit(ws.store)
+        self.pixel_row = cat["pixel_row"].to_numpy(np.int64)
+        self.load_seconds = time.perf_counter() - t0
+        return self
+
+    # ------------------------------------------------------------------ queries
+    def mask(self, f: Filters) -> np.ndarray | None:
+        """Boolean mask (n,) of the patches passing the filters, or None when no filter is active."""
+        if not f.active:
+            return None
+        m = np.ones(self.n, bool)
+        if f.labels:
+            idx = [self.classes.index(lab) for lab in f.labels if lab in self.classes]
+            sub = self.Y[:, idx]
+            m &= sub.all(1) if f.label_mode == "all" else sub.any(1)
+        if f.splits:
+            m &= self.cat["split"].isin(f.splits).to_numpy()
+        if f.countries:
+            m &= self.cat["country"].isin(f.countries).to_numpy()
+        if f.flags:
+            fm = np.zeros(self.n, bool)
+            cs = self.cat["cloud_or_shadow"].to_numpy(bool)
+            sn = self.cat["seasonal_snow"].to_numpy(bool)
+            if "clear" in f.flags:
+                fm |= ~cs & ~sn
+            if "cloud_or_shadow" in f.flags:
+                fm |= cs
+            if "seasonal_snow" in f.flags:
+                fm |= sn
+            m &= fm
+        return m
+
+    def labels_of(self, row: int) -> list[str]:
+        return [self.classes[j] for j in np.flatnonzero(self.Y[row])]
+
+    def neighbours(self, row: int, k: int = 10) -> list[int]:
+        if self.knn is None:
+            return []
+        return [int(r) for r in self.knn[row, :k] if r >= 0]
+
+
+def get_data() -> AppData:
+    """The :class:`AppData` of the running app (from the Flask application context)."""
+    from flask import current_app
+
+    return current_app.extensions["eomine"]

@@ -1,0 +1,38 @@
+"""Component ids shared by the panels (one place, so panels never guess each other's names)."""
+
+URL = "url"
+FILTERS = "filters-store"          # dcc.Store: Filters.to_dict()
+SELECTION = "selection-store"      # dcc.Store: {"kind": "lasso"|"box"|"mapbox", "points"|"range": ..., "n": int} or None
+SELECTED = "selected-store"        # dcc.Store: patch id (str) of the patch in focus, or None
+URL_READY = "url-ready-store"      # dcc.Store: True once the URL has been applied on page load
+MESSAGE = "message"                # html.Div: readable errors / notices for the user
+
+COLOR_BY = "color-by"              # dcc.Dropdown
+COMPOSITE = "composite"            # dcc.Dropdown (thumbnails)
+FILTER_LABELS = "filter-labels"
+FILTER_LABEL_MODE = "filter-label-mode"
+FILTER_SPLITS = "filter-splits"
+FILTER_COUNTRIES = "filter-countries"
+FILTER_FLAGS = "filter-flags"
+CLEAR_SELECTION = "clear-selection"
+
+SCATTER = "scatter-graph"
+SCATTER_TIP = "scatter-tooltip"
+SCATTER_INFO = "scatter-info"
+SCATTER_VIEW = "scatter-view-store"  # dcc.Store: {"x": [x0, x1], "y": [y0, y1]} current zoom
+
+MAP = "map-graph"
+MAP_INFO = "map-info"
+MAP_VIEW = "map-view-store"
+
+GRID = "grid"
+GRID_PAGE = "grid-page"
+GRID_INFO = "grid-info"
+GRID_PREV = "grid-prev"
+GRID_NEXT = "grid-next"
+
+DETAIL = "detail"
+
+#: pattern-matching id types: {"type": THUMB, "index": patch_id}
+THUMB = "thumb"
+NEIGHBOUR = "neighbour"

@@ -1,0 +1,1 @@
+"""One module per panel: its layout function and its @callback functions."""

@@ -1,0 +1,590 @@
+"""The map: patch centres (or, zoomed in, patch footprints) on an offline Natural Earth basemap.
+
+Projection
+    Web Mercator. The x axis is longitude in degrees; the y axis is the Mercator northing expressed in the
+    same "degree" unit, ``Y = degrees(ln tan(pi/4 + lat/2))``, with ``yaxis.scaleanchor="x"`` and
+    ``scaleratio=1``, so one unit on either axis has the same length on screen and shapes are right at every
+    latitude (an equirectangular frame with ``scaleratio = 1/cos(lat)`` is only right at one latitude, and
+    changing the ratio on every zoom makes plotly re-fit the ranges under the user's hands). The y ticks are
+    placed at round latitudes and labelled in degrees. Everything outside this module (the ``MAP_VIEW`` store,
+    the URL, the ``mapbox`` selection) stays in lon/lat degrees; conversion happens only here.
+
+Layers, bottom to top
+    plot background (water) -> basemap (one SVG path layout shape, ``layer="below"``) -> the patch raster
+    (a layout image, ``layer="below"``; plotly draws below-images over below-shapes) -> traces: an invisible
+    hover grid (clicks anywhere report a position), an invisible helper for box selection, footprint
+    rectangles (``FOOTPRINT_SLOTS`` ``fill="toself"`` traces, one per colour), kNN neighbours, the patch in
+    focus. The basemap is a shape, not a trace: a trace would hide a below-image, and an above-image would hide
+    the focus markers.
+
+Everything works offline: no tiles, no topojson, no fonts are fetched. Optional online tiles are not offered.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
+
+from .. import ids
+from ..data import AppData, Filters, get_data
+from ..render import Viewport, hex_to_rgb, image_uri, rasterize_categorical, shade_density, spread
+from ..selection import selection_mask
+from .scatter import GREY, color_scheme, nearest
+
+BASEMAP = Path(__file__).resolve().parents[2] / "data" / "basemap" / "countries-50m-europe.geojson"
+
+WATER = "#dbe9f4"
+LAND = "#efeadf"
+BORDER = "#9a9a9a"
+DENSITY_COLOR = "#d9480f"
+EUROPE = {"x": [-25.0, 45.0], "y": [34.0, 72.0]}
+
+LAT_MAX = 85.05112878  # Web Mercator's limit
+IMG_LONG = 960         # raster pixels on the long side of the rendered box
+ASPECT = 1.25          # width / height of the map panel's plot area, roughly (initial view only)
+ASPECT_RANGE = (1.0, 1.6)  # the raster covers at least this range of aspects (plotly widens one axis to fit)
+HOVER_W, HOVER_H = 192, 160
+PLOT_PX = 480          # on-screen width of the plot area, roughly (click tolerance only)
+CLICK_PX = 12.0
+FOOTPRINT_MAX = 3000   # draw footprints when fewer patches than this touch the view
+FOOTPRINT_MIN_PX = 3.0  # ... and when a typical footprint is at least this wide on screen
+FOOTPRINT_SLOTS = 32   # footprint traces (one per colour); the rest share the last one
+
+# trace indices in the figure
+T_HOVER, T_SELECT, T_FP = 0, 1, 2
+T_NEIGHBOURS = T_FP + FOOTPRINT_SLOTS
+T_FOCUS = T_NEIGHBOURS + 1
+
+
+# --------------------------------------------------------------------------- projection
+def merc_y(lat) -> np.ndarray:
+    """Web Mercator northing in degree units (NaN stays NaN; latitudes are clamped to +-85.05)."""
+    lat = np.clip(np.asarray(lat, dtype=np.float64), -LAT_MAX, LAT_MAX)
+    return np.degrees(np.arcsinh(np.tan(np.radians(lat))))  # = ln tan(pi/4 + lat/2)
+
+
+def lat_of(y) -> np.ndarray:
+    """Inverse of :func:`merc_y`."""
+    return np.degrees(np.arctan(np.sinh(np.radians(np.asarray(y, dtype=np.float64)))))
+
+
+def to_plot(view: dict) -> dict:
+    """lon/lat view -> plot coordinates (lon, Mercator y)."""
+    return {"x": [float(v) for v in view["x"]], "y": [float(v) for v in merc_y(view["y"])]}
+
+
+def from_plot(pview: dict) -> dict:
+    """Plot coordinates -> lon/lat view (rounded to ~1 cm)."""
+    return {"x": [round(float(v), 7) for v in pview["x"]], "y": [round(float(v), 7) for v in lat_of(pview["y"])]}
+
+
+# --------------------------------------------------------------------------- cached per AppData
+def _cache(data: AppData) -> dict:
+    return data.__dict__.setdefault("_map", {})
+
+
+def has_coordinates(data: AppData) -> bool:
+    c = _cache(data)
+    if "has_xy" not in c:
+        c["has_xy"] = bool((np.isfinite(data.lon) & np.isfinite(data.lat)).any())
+    return c["has_xy"]
+
+
+def map_xy(data: AppData) -> tuple[np.ndarray, np.ndarray]:
+    """(lon, Mercator y) of the patch centres, float32, NaN where unknown (computed once per app)."""
+    c = _cache(data)
+    if "xy" not in c:
+        c["xy"] = (np.asarray(data.lon, np.float32), merc_y(data.lat).astype(np.float32))
+    return c["xy"]
+
+
+def footprint_bounds(data: AppData) -> np.ndarray:
+    """(4, n) float32 footprint boxes in plot coordinates: lon_min, Y_min, lon_max, Y_max (NaN where unknown)."""
+    c = _cache(data)
+    if "bounds" not in c:
+        cat = data.cat
+        if all(k in cat.columns for k in ("lon_min", "lat_min", "lon_max", "lat_max")):
+            b = np.stack([cat["lon_min"].to_numpy(np.float64), merc_y(cat["lat_min"].to_numpy(np.float64)),
+                          cat["lon_max"].to_numpy(np.float64), merc_y(cat["lat_max"].to_numpy(np.float64))])
+        else:
+            b = np.full((4, data.n), np.nan)
+        c["bounds"] = b.astype(np.float32)
+        c["has_bounds"] = np.isfinite(c["bounds"]).all(0)
+    return c["bounds"]
+
+
+def basemap(data: AppData | None = None) -> dict:
+    """The Natural Earth basemap, loaded once per app.
+
+    Returns
+    -------
+    dict
+        ``rings``: list of (name, ndarray (m, 2) lon/lat) exterior rings (holes dropped: every enclave is a
+        country of its own, drawn in the same colour); ``path``: an SVG path of all rings in plot coordinates.
+    """
+    c = _cache(data) if data is not None else {}
+    if "basemap" not in c:
+        c["basemap"] = _load_basemap(BASEMAP)
+    return c["basemap"]
+
+
+def _load_basemap(path: Path) -> dict:
+    gj = json.loads(Path(path).read_text())
+    rings = []
+    for feat in gj["features"]:
+        geom = feat["geometry"]
+        polys = [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
+        for poly in polys:
+            r = np.asarray(poly[0], dtype=np.float64)
+            if len(r) < 3:
+                continue
+            if np.abs(np.diff(r[:, 0])).max() > 180:  # crosses the antimeridian (Russia): unwrap eastwards
+                r[:, 0] = np.where(r[:, 0] < 0, r[:, 0] + 360, r[:, 0])
+            rings.append((feat["properties"].get("name"), r))
+    parts = []
+    for _, r in rings:
+        xy = np.c_[np.round(r[:, 0], 3), np.round(merc_y(r[:, 1]), 3)]
+        keep = np.r_[True, (np.diff(xy, axis=0) != 0).any(1)]
+        xy = xy[keep]
+        if len(xy) < 3:
+            continue
+        pts = "L".join(f"{x:.3f},{y:.3f}".replace(".000", "") for x, y in xy)
+        parts.append(f"M{pts}Z")
+    return {"rings": rings, "path": "".join(parts)}
+
+
+# --------------------------------------------------------------------------- views
+def full_view(data: AppData, margin: float = 0.05) -> dict:
+    """lon/lat view of all patches with coordinates (plus a margin, widened to the panel's aspect); Europe if
+    none has coordinates."""
+    lon, y = map_xy(data)
+    ok = np.isfinite(lon) & np.isfinite(y)
+    if not ok.any():
+        return {k: list(v) for k, v in EUROPE.items()}
+    x0, x1 = float(lon[ok].min()), float(lon[ok].max())
+    y0, y1 = float(y[ok].min()), float(y[ok].max())
+    span = max(x1 - x0, y1 - y0, 0.05)
+    dx = (max(x1 - x0, 0.02 * span) + 2 * margin * span) / 2
+    dy = (max(y1 - y0, 0.02 * span) + 2 * margin * span) / 2
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    if dx < dy * ASPECT:
+        dx = dy * ASPECT
+    else:
+        dy = dx / ASPECT
+    dy = min(dy, 175.0)
+    cy = float(np.clip(cy, -180 + dy, 180 - dy))
+    return from_plot({"x": [cx - dx, cx + dx], "y": [cy - dy, cy + dy]})
+
+
+def render_box(pview: dict) -> dict:
+    """The plot-coordinate box the raster covers: ``pview`` widened (shorter side only) to an aspect inside
+    ``ASPECT_RANGE``, so a view plotly widens to fit the panel is still fully drawn."""
+    (x0, x1), (y0, y1) = pview["x"], pview["y"]
+    w, h = x1 - x0, y1 - y0
+    lo, hi = ASPECT_RANGE
+    if w < lo * h:
+        cx, w = (x0 + x1) / 2, lo * h
+        x0, x1 = cx - w / 2, cx + w / 2
+    elif w > hi * h:
+        cy, h = (y0 + y1) / 2, w / hi
+        y0, y1 = cy - h / 2, cy + h / 2
+    return {"x": [x0, x1], "y": [y0, y1]}
+
+
+def image_size(box: dict, long_side: int = IMG_LONG) -> tuple[int, int]:
+    w = box["x"][1] - box["x"][0]
+    h = box["y"][1] - box["y"][0]
+    if w >= h:
+        return long_side, max(16, round(long_side * h / w))
+    return max(16, round(long_side * w / h)), long_side
+
+
+def view_from_relayout(relayout: dict | None, current: dict, full: dict) -> dict | None:
+    """New lon/lat view from plotly's relayoutData (zoom / pan / reset), or None when the view did not change
+    (``autosize`` on load or resize, drawing a selection, switching the drag mode)."""
+    if not relayout:
+        return None
+    if relayout.get("xaxis.autorange") or relayout.get("yaxis.autorange"):
+        return full
+    cur = to_plot(current)
+    try:
+        x = [relayout["xaxis.range[0]"], relayout["xaxis.range[1]"]] if "xaxis.range[0]" in relayout else \
+            relayout.get("xaxis.range") or cur["x"]
+        y = [relayout["yaxis.range[0]"], relayout["yaxis.range[1]"]] if "yaxis.range[0]" in relayout else \
+            relayout.get("yaxis.range") or cur["y"]
+        x, y = sorted(float(v) for v in x), sorted(float(v) for v in y)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (np.isfinite(x + y).all() and x[1] > x[0] and y[1] > y[0]):
+        return None
+    tol = 1e-9 * max(x[1] - x[0], y[1] - y[0])
+    if np.allclose(x, cur["x"], rtol=0, atol=tol) and np.allclose(y, cur["y"], rtol=0, atol=tol):
+        return None
+    y = [float(np.clip(v, -180.0, 180.0)) for v in y]
+    if y[1] <= y[0]:
+        return None
+    return from_plot({"x": x, "y": y})
+
+
+# --------------------------------------------------------------------------- rendering
+def _palette_codes(data: AppData, color: str, smask: np.ndarray | None):
+    """(codes with the grey index for unselected rows, palette hex list incl. grey as the last entry)."""
+    if color == "density":
+        codes, colors = np.zeros(data.n, np.int16), [DENSITY_COLOR]
+    else:
+        codes, colors, _ = color_scheme(data, color)
+    colors = list(colors) + [GREY]
+    if smask is not None:
+        codes = np.where(smask, codes, len(colors) - 1).astype(np.int16)
+    return codes, colors
+
+
+def render_map(data: AppData, view: dict, color: str = "label", filters: dict | None = None,
+               sel: dict | None = None, *, long_side: int = IMG_LONG,
+               footprint_max: int = FOOTPRINT_MAX) -> dict:
+    """Everything the map draws for a lon/lat ``view``.
+
+    Filtered-out patches are hidden; patches outside the selection are grey. When fewer than
+    ``footprint_max`` patches (passing the filters) touch the drawn box and a typical footprint is at least
+    ``FOOTPRINT_MIN_PX`` wide on screen, their footprints replace the raster.
+
+    Returns
+    -------
+    dict
+        ``box`` (plot-coordinate box the raster and hover grid cover), ``rgba`` (uint8 (H, W, 4), or None when
+        nothing is rasterised), ``footprints`` (list of (hex colour, rows), empty in raster mode),
+        ``in_view`` (patches passing the filters whose centre is in ``view``), ``selected`` (selected patches
+        passing the filters, or None), ``mode`` ("raster" | "footprints"), ``ms`` (render time).
+    """
+    t0 = time.perf_counter()
+    pview = to_plot(view)
+    box = render_box(pview)
+    W, H = image_size(box, long_side)
+    vp = Viewport(box["x"], box["y"], W, H)
+    lon, y = map_xy(data)
+    fmask = data.mask(Filters.from_dict(filters))
+    smask = selection_mask(data, sel)
+    codes, colors = _palette_codes(data, color, smask)
+
+    (vx0, vx1), (vy0, vy1) = pview["x"], pview["y"]
+    (bx0, bx1), (by0, by1) = box["x"], box["y"]
+    in_box = (lon >= bx0) & (lon <= bx1) & (y >= by0) & (y <= by1)
+    if fmask is not None:
+        in_box &= fmask
+    idx = np.flatnonzero(in_box)  # rows drawn (centres in the box, passing the filters)
+    in_view = int(((lon[idx] >= vx0) & (lon[idx] <= vx1) & (y[idx] >= vy0) & (y[idx] <= vy1)).sum())
+
+    b = footprint_bounds(data)
+    has_b = _cache(data)["has_bounds"]
+    footprints, rows_fp = [], None
+    if in_view <= footprint_max:  # only then can the footprints touching the (larger) box be few enough
+        touch = (b[2] >= bx0) & (b[0] <= bx1) & (b[3] >= by0) & (b[1] <= by1)
+        if fmask is not None:
+            touch &= fmask
+        rows_fp = np.flatnonzero(touch)
+        if len(rows_fp) > footprint_max or not len(rows_fp):
+            rows_fp = None
+        else:  # too small to see at this zoom: dots in the raster say more
+            width_px = float(np.median(b[2, rows_fp] - b[0, rows_fp])) / (vx1 - vx0) * PLOT_PX
+            if not width_px >= FOOTPRINT_MIN_PX:
+                rows_fp = None
+    mode = "footprints" if rows_fp is not None else "raster"
+
+    rgba = None
+    # (an empty raster is skipped: rasterize_categorical cannot shade zero points)
+    if len(idx) and (mode == "raster" or not has_b[idx].all()):
+        rsel = fmask
+        if mode == "footprints":  # only the patches without a footprint stay in the raster
+            rsel = ~has_b if fmask is None else (fmask & ~has_b)
+        palette = hex_to_rgb(colors)
+        rgba, cnt = rasterize_categorical(lon, y, codes, palette, vp, sel=rsel)
+        n_drawn = int(cnt.sum())
+        if color == "density" and mode == "raster":
+            rgba = shade_density(cnt)
+        if n_drawn and (cnt > 0).mean() < 0.02:  # sparse: make single patches visible
+            rgba = spread(rgba, 3 if n_drawn < 1000 else 2 if n_drawn < 5000 else 1)
+        if not n_drawn:
+            rgba = None
+    if mode == "footprints" and len(rows_fp):
+        footprints = _group_by_colour(codes[rows_fp], rows_fp, colors)
+    selected = None
+    if smask is not None:
+        selected = int((smask & fmask).sum() if fmask is not None else smask.sum())
+    return {"box": box, "rgba": rgba, "footprints": footprints, "in_view": in_view, "selected": selected,
+            "mode": mode, "ms": round((time.perf_counter() - t0) * 1e3, 1)}
+
+
+def _group_by_colour(codes: np.ndarray, rows: np.ndarray, colors: list[str],
+                     slots: int = FOOTPRINT_SLOTS) -> list[tuple[str, np.ndarray]]:
+    """Rows grouped by colour, largest groups first; beyond ``slots`` groups the rest share the last one."""
+    ok = codes >= 0
+    codes, rows = codes[ok], rows[ok]
+    uniq, counts = np.unique(codes, return_counts=True)
+    order = uniq[np.argsort(-counts, kind="stable")]
+    groups = [(colors[c], rows[codes == c]) for c in order[:slots - 1]]
+    rest = order[slots - 1:]
+    if len(rest):
+        groups.append((colors[rest[0]], rows[np.isin(codes, rest)]))
+    return groups
+
+
+def footprint_xy(data: AppData, rows: np.ndarray) -> tuple[list, list]:
+    """None-separated closed rectangles (plot coordinates) of the footprints of ``rows``, from the catalog's
+    lon_min / lat_min / lon_max / lat_max."""
+    if not len(rows):
+        return [], []
+    cat = data.cat
+    x0 = cat["lon_min"].to_numpy(np.float64)[rows]
+    x1 = cat["lon_max"].to_numpy(np.float64)[rows]
+    y0 = merc_y(cat["lat_min"].to_numpy(np.float64)[rows])
+    y1 = merc_y(cat["lat_max"].to_numpy(np.float64)[rows])
+    nan = np.full(len(rows), np.nan)
+    xs = np.round(np.c_[x0, x1, x1, x0, x0, nan], 7).ravel().tolist()
+    ys = np.round(np.c_[y0, y0, y1, y1, y0, nan], 7).ravel().tolist()
+    return [None if v != v else v for v in xs], [None if v != v else v for v in ys]
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = hex_to_rgb([hex_color])[0]
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+# --------------------------------------------------------------------------- ticks
+_STEPS = [s * 10.0 ** e for e in range(-4, 3) for s in (1, 2, 5)]
+
+
+def _nice_step(span: float, n: int = 5) -> float:
+    raw = span / max(n, 1)
+    return next((s for s in _STEPS if s >= raw), _STEPS[-1])
+
+
+def _fmt_deg(v: float, step: float, pos: str, neg: str) -> str:
+    dec = max(0, math.ceil(-math.log10(step) - 1e-9))
+    s = f"{abs(v):.{dec}f}"
+    return f"{s}°" + ("" if abs(v) < 0.5 * step else pos if v > 0 else neg)
+
+
+def axis_ticks(pview: dict, n: int = 6) -> dict:
+    """Tick positions (plot coordinates) and degree labels for both axes."""
+    (x0, x1), (y0, y1) = pview["x"], pview["y"]
+    sx = _nice_step(x1 - x0, n)
+    xt = np.arange(math.ceil(x0 / sx - 1e-6), math.floor(x1 / sx + 1e-6) + 1) * sx
+    lat0, lat1 = (float(v) for v in lat_of([y0, y1]))
+    sy = _nice_step(lat1 - lat0, n)
+    yt = np.arange(math.ceil(lat0 / sy - 1e-6), math.floor(lat1 / sy + 1e-6) + 1) * sy
+    return {"xvals": xt.tolist(), "xtext": [_fmt_deg(((v + 180) % 360) - 180, sx, "E", "W") for v in xt],
+            "yvals": merc_y(yt).tolist(), "ytext": [_fmt_deg(v, sy, "N", "S") for v in yt]}
+
+
+# --------------------------------------------------------------------------- figure
+def _image_spec(box: dict, uri: str | None) -> dict:
+    return {"source": uri or "", "xref": "x", "yref": "y", "x": box["x"][0], "y": box["y"][1],
+            "sizex": box["x"][1] - box["x"][0], "sizey": box["y"][1] - box["y"][0], "sizing": "stretch",
+            "layer": "below"}
+
+
+def _hover_xy(box: dict) -> tuple[list, list]:
+    return (np.linspace(box["x"][0], box["x"][1], HOVER_W).tolist(),
+            np.linspace(box["y"][0], box["y"][1], HOVER_H).tolist())
+
+
+def focus_xy(data: AppData, selected: str | None) -> tuple[list, list, list, list]:
+    """(focus x, focus y, neighbours x, neighbours y) in plot coordinates; empty when not on the map."""
+    row = data.row_of.get(selected) if selected else None
+    if row is None or not (np.isfinite(data.lon[row]) and np.isfinite(data.lat[row])):
+        return [], [], [], []
+    lon, y = map_xy(data)
+    nb = [r for r in data.neighbours(row, 10) if np.isfinite(lon[r]) and np.isfinite(y[r])]
+    return [float(lon[row])], [float(y[row])], lon[nb].tolist(), y[nb].tolist()
+
+
+def figure(data: AppData, view: dict, image_uri: str | None = None) -> go.Figure:
+    """The map figure for a lon/lat view (basemap, empty raster, empty footprint slots, empty markers)."""
+    pview = to_plot(view)
+    box = render_box(pview)
+    hx, hy = _hover_xy(box)
+    fig = go.Figure()
+    fig.add_trace(go.Heatmap(x=hx, y=hy, z=np.zeros((HOVER_H, HOVER_W), np.uint8), opacity=0, showscale=False,
+                             hoverinfo="none", name="hover"))
+    fig.add_trace(go.Scatter(x=box["x"], y=box["y"], mode="markers", marker={"opacity": 0, "size": 1},
+                             hoverinfo="skip", showlegend=False, name="select"))
+    for i in range(FOOTPRINT_SLOTS):
+        fig.add_trace(go.Scatter(x=[], y=[], mode="lines", fill="toself", hoverinfo="skip", showlegend=False,
+                                 name=f"footprints {i}", line={"width": 1, "color": GREY}, fillcolor=GREY))
+    fig.add_trace(go.Scatter(x=[], y=[], mode="markers", hoverinfo="skip", showlegend=False, name="neighbours",
+                             marker={"size": 9, "color": "rgba(0,0,0,0)", "line": {"color": "#111", "width": 1.5}}))
+    fig.add_trace(go.Scatter(x=[], y=[], mode="markers", hoverinfo="skip", showlegend=False, name="focus",
+                             marker={"size": 16, "symbol": "circle-open", "color": "#e4002b", "line": {"width": 3}}))
+    t = axis_ticks(pview)
+    axis = {"showgrid": False, "zeroline": False, "title": None, "tickmode": "array", "ticks": "outside",
+            "ticklen": 3, "showline": True, "linecolor": "#b8c2cc", "mirror": True, "tickfont": {"size": 10}}
+    fig.update_layout(
+        margin={"l": 44, "r": 8, "t": 8, "b": 26}, dragmode="select", plot_bgcolor=WATER, paper_bgcolor="white",
+        xaxis={**axis, "range": pview["x"], "tickvals": t["xvals"], "ticktext": t["xtext"]},
+        yaxis={**axis, "range": pview["y"], "tickvals": t["yvals"], "ticktext": t["ytext"], "scaleanchor": "x",
+               "scaleratio": 1},
+        shapes=[{"type": "path", "path": basemap(data)["path"], "xref": "x", "yref": "y", "layer": "below",
+                 "fillcolor": LAND, "line": {"color": BORDER, "width": 0.6}}],
+        images=[_image_spec(box, image_uri)], uirevision="keep", hovermode="closest", showlegend=False,
+    )
+    return fig
+
+
+def update_patch(data: AppData, view: dict, result: dict, selected: str | None) -> Patch:
+    """The dash.Patch that brings the map figure to ``view`` and ``result`` (from :func:`render_map`)."""
+    pview = to_plot(view)
+    box = result["box"]
+    p = Patch()
+    p["layout"]["images"][0] = _image_spec(box, image_uri(result["rgba"]) if result["rgba"] is not None else None)
+    t = axis_ticks(pview)
+    p["layout"]["xaxis"]["range"] = pview["x"]
+    p["layout"]["yaxis"]["range"] = pview["y"]
+    p["layout"]["xaxis"]["tickvals"], p["layout"]["xaxis"]["ticktext"] = t["xvals"], t["xtext"]
+    p["layout"]["yaxis"]["tickvals"], p["layout"]["yaxis"]["ticktext"] = t["yvals"], t["ytext"]
+    p["data"][T_HOVER]["x"], p["data"][T_HOVER]["y"] = _hover_xy(box)
+    p["data"][T_SELECT]["x"], p["data"][T_SELECT]["y"] = box["x"], box["y"]
+    groups = result["footprints"]
+    for i in range(FOOTPRINT_SLOTS):
+        if i < len(groups):
+            colour, rows = groups[i]
+            xs, ys = footprint_xy(data, rows)
+            p["data"][T_FP + i]["x"], p["data"][T_FP + i]["y"] = xs, ys
+            p["data"][T_FP + i]["fillcolor"] = _rgba(colour, 0.55)
+            p["data"][T_FP + i]["line"]["color"] = colour
+        else:
+            p["data"][T_FP + i]["x"], p["data"][T_FP + i]["y"] = [], []
+    fx, fy, nx, ny = focus_xy(data, selected)
+    p["data"][T_NEIGHBOURS]["x"], p["data"][T_NEIGHBOURS]["y"] = nx, ny
+    p["data"][T_FOCUS]["x"], p["data"][T_FOCUS]["y"] = fx, fy
+    return p
+
+
+def info_text(data: AppData, result: dict) -> str:
+    n = result["in_view"]
+    text = f"{n:,} patch{'' if n == 1 else 'es'} in view"
+    if result["mode"] == "footprints":
+        text += " (footprints)"
+    if result["selected"] is not None:
+        text += f" · {result['selected']:,} selected"
+    c = _cache(data)
+    if "n_missing" not in c:
+        c["n_missing"] = int((~(np.isfinite(data.lon) & np.isfinite(data.lat))).sum())
+    missing = c["n_missing"]
+    if missing:
+        text += f" · {missing:,} without coordinates"
+    return text
+
+
+def only_autosize(relayout) -> bool:
+    return bool(relayout) and set(relayout) <= {"autosize"}
+
+
+def map_update(data: AppData, from_relayout: bool, relayout, color, filters, sel, selected, view):
+    """Body of the map callback: (figure Patch | no_update, new view | no_update, info text | no_update)."""
+    if not has_coordinates(data):
+        return no_update, no_update, "no patch has coordinates"
+    full = full_view(data)
+    view = view if view and view.get("x") and view.get("y") else full
+    new_view = view_from_relayout(relayout, view, full) if from_relayout else None
+    if from_relayout and new_view is None and not only_autosize(relayout):
+        # selection drawing, drag-mode switch...: nothing to redraw. (autosize, sent once the graph is first
+        # laid out, DOES redraw: Dash drops the still-pending initial render when it arrives.)
+        return no_update, no_update, no_update
+    view = new_view or view
+    try:
+        result = render_map(data, view, color or "label", filters, sel)
+    except ValueError as exc:
+        return no_update, no_update, f"Cannot draw this view: {exc}"
+    return update_patch(data, view, result, selected), (new_view or no_update), info_text(data, result)
+
+
+def nearest_patch(data: AppData, lon: float, y: float, view: dict, filters: dict | None = None) -> int | None:
+    """Catalog row of the patch clicked at plot position (lon, Mercator y): the one whose footprint contains
+    the point (nearest centre first), else the nearest centre within ``CLICK_PX`` screen pixels
+    (:func:`dashboard.panels.scatter.nearest` on lon/lat)."""
+    fmask = data.mask(Filters.from_dict(filters))
+    b = footprint_bounds(data)
+    hit = (b[0] <= lon) & (b[2] >= lon) & (b[1] <= y) & (b[3] >= y)
+    if fmask is not None:
+        hit &= fmask
+    rows = np.flatnonzero(hit)
+    if len(rows):
+        cx, cy = map_xy(data)
+        return int(rows[np.argmin(np.hypot(cx[rows] - lon, cy[rows] - y))])
+    lat = float(lat_of(y))
+    # a local lon/lat window with the screen's scale around the click (Mercator: dlat = cos(lat) dY)
+    deg_px = (view["x"][1] - view["x"][0]) / PLOT_PX
+    half = PLOT_PX / 2 * deg_px
+    local = {"x": [lon - half, lon + half],
+             "y": [lat - half * math.cos(math.radians(lat)), lat + half * math.cos(math.radians(lat))]}
+    return nearest(data, lon, lat, local, coords="map", max_px=CLICK_PX, filters=filters, size=(PLOT_PX, PLOT_PX))
+
+
+def selection_from_box(selected_data: dict | None) -> dict | None:
+    """plotly's selectedData of a box on the map -> ``{"kind": "mapbox", "range": [[lon0, lon1], [lat0, lat1]]}``."""
+    if not selected_data or not selected_data.get("range"):
+        return None
+    r = selected_data["range"]
+    try:
+        xs = sorted(float(v) for v in r["x"])
+        ys = sorted(float(v) for v in lat_of([float(v) for v in r["y"]]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return {"kind": "mapbox", "range": [[round(v, 7) for v in xs], [round(v, 7) for v in ys]]}
+
+
+# --------------------------------------------------------------------------- layout + callbacks
+def layout(data: AppData) -> html.Section:
+    view = full_view(data)
+    config = {"scrollZoom": True, "displaylogo": False, "doubleClick": "reset",
+              "modeBarButtonsToRemove": ["toImage", "autoScale2d", "lasso2d"]}
+    if has_coordinates(data):
+        body = dcc.Graph(id=ids.MAP, figure=figure(data, view), className="graph", config=config)
+    else:
+        body = html.Div([
+            html.Div(className="empty", children=[
+                "No patch in this workspace has coordinates (EuroSAT RGB JPEGs carry no georeference), so "
+                "there is nothing to put on the map."]),
+            dcc.Graph(id=ids.MAP, figure=go.Figure(), style={"display": "none"}, config=config),
+        ])
+    return html.Section(className="panel map-panel", children=[
+        html.Div(className="panel-head", children=[html.H2("Map"), html.Span(id=ids.MAP_INFO)]),
+        dcc.Loading(body, type="dot", delay_show=400, overlay_style={"visibility": "visible", "opacity": 0.6}),
+        dcc.Store(id=ids.MAP_VIEW, data=view),
+    ])
+
+
+@callback(Output(ids.MAP, "figure"), Output(ids.MAP_VIEW, "data", allow_duplicate=True),
+          Output(ids.MAP_INFO, "children"),
+          Input(ids.MAP, "relayoutData"), Input(ids.COLOR_BY, "value"), Input(ids.FILTERS, "data"),
+          Input(ids.SELECTION, "data"), Input(ids.SELECTED, "data"), Input(ids.MAP_VIEW, "data"),
+          prevent_initial_call="initial_duplicate")
+def update_map(relayout, color, filters, sel, selected, view):
+    from_relayout = f"{ids.MAP}.relayoutData" in (ctx.triggered_prop_ids or {})
+    return map_update(get_data(), from_relayout, relayout, color, filters, sel, selected, view)
+
+
+@callback(Output(ids.SELECTION, "data", allow_duplicate=True), Input(ids.MAP, "selectedData"),
+          prevent_initial_call=True)
+def map_select(selected_data):
+    sel = selection_from_box(selected_data)
+    return sel if sel is not None else no_update
+
+
+@callback(Output(ids.SELECTED, "data", allow_duplicate=True), Input(ids.MAP, "clickData"),
+          State(ids.MAP_VIEW, "data"), State(ids.FILTERS, "data"), prevent_initial_call=True)
+def map_click(click_data, view, filters):
+    if not click_data or not click_data.get("points"):
+        return no_update
+    pt = click_data["points"][0]
+    data = get_data()
+    if not has_coordinates(data) or pt.get("x") is None or pt.get("y") is None:
+        return no_update
+    row = nearest_patch(data, float(pt["x"]), float(pt["y"]), view or full_view(data), filters)
+    return data.ids[row] if row is not None else no_update

@@ -1,0 +1,89 @@
+"""Fixtures for the dashboard tests: a small demo workspace with embeddings, kNN and UMAP, and a real server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def demo_ws(tmp_path_factory) -> Path:
+    """A 1,500-patch demo workspace, embedded (spectral), with a k=15 graph and a UMAP layout."""
+    from mining.datasets.demo import DemoDataset
+    from mining.ingest import ingest
+    from mining.pipeline import step_embed, step_knn, step_project
+    from mining.workspace import Workspace
+
+    out = tmp_path_factory.mktemp("demo") / "ws"
+    ingest(DemoDataset(n=1500, seed=1), out, progress=False)
+    ws = Workspace(out)
+    step_embed(ws, "spectral", progress=False)
+    step_knn(ws, k=15)
+    step_project(ws, method="umap", seed=0)
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(demo_ws):
+    """``eomine serve`` in its own process (as a curator runs it); yields the base URL."""
+    port = _free_port()
+    log = open(demo_ws.parent / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "mining.cli", "serve", str(demo_ws), "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {(demo_ws.parent / 'server.log').read_text()}")
+        try:
+            urllib.request.urlopen(url + "/_dash-layout", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("server did not start in 90 s")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("browser tests need Debian chromium (tools/test.sh installs it when run as root)")
+    pw = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+    with pw.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1050})
+    pg = ctx.new_page()
+    pg.console_errors = []
+    pg.on("console", lambda m: pg.console_errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: pg.console_errors.append(str(e)))
+    pg.base = server
+    yield pg
+    ctx.close()

@@ -1,0 +1,148 @@
+"""The dashboard in headless Chromium on a demo workspace, as a curator uses it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+THUMB = "[id*='\"type\":\"thumb\"']"
+NEIGHBOUR = "[id*='\"type\":\"neighbour\"']"
+
+
+def _open(page, query: str = ""):
+    page.goto(page.base + "/" + query)
+    page.wait_for_selector("#scatter-graph .main-svg", timeout=30000)
+    page.wait_for_function("document.querySelector('#scatter-info') && "
+                           "/in view/.test(document.querySelector('#scatter-info').innerText)", timeout=30000)
+    page.wait_for_timeout(300)
+
+
+def _gd(graph: str) -> str:
+    """JS expression of the plotly graph div inside a dcc.Graph (the id sits on a wrapper div)."""
+    return f"document.querySelector('#{graph} .js-plotly-plot')"
+
+
+def _image_source(page, graph: str) -> str:
+    return page.evaluate(f"{_gd(graph)}.layout.images[0].source")
+
+
+def _xrange(page, graph: str) -> list:
+    return page.evaluate(f"{_gd(graph)}.layout.xaxis.range")
+
+
+def _count(text: str) -> int:
+    m = re.search(r"([\d,]+) patches", text)
+    return int(m.group(1).replace(",", "")) if m else -1
+
+
+def test_app_loads_without_console_errors(page):
+    _open(page)
+    assert _image_source(page, "scatter-graph").startswith("data:image/webp;base64,")
+    page.wait_for_function("document.querySelectorAll(" + repr(THUMB) + ").length > 0", timeout=30000)
+    assert page.locator(THUMB).count() == 48
+    assert page.console_errors == []
+
+
+def test_zoom_rerenders_at_the_new_range(page):
+    _open(page)
+    before_src, before_range = _image_source(page, "scatter-graph"), _xrange(page, "scatter-graph")
+    box = page.locator("#scatter-graph .nsewdrag").bounding_box()
+    # zoom with the mouse wheel at the plot centre (scrollZoom is on)
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -600)
+    page.wait_for_function(f"{_gd('scatter-graph')}.layout.images[0].source.length !== {len(before_src)}",
+                           timeout=20000)
+    after = _xrange(page, "scatter-graph")
+    assert after[1] - after[0] < before_range[1] - before_range[0]
+    img = page.evaluate(f"{_gd('scatter-graph')}.layout.images[0]")
+    assert abs(img["x"] - after[0]) < 1e-6 * max(1, abs(after[0])) + 1e-9  # image drawn for the new range
+    assert page.console_errors == []
+
+
+def test_lasso_selects_points_and_updates_grid_and_map(page):
+    _open(page)
+    grid_before = page.inner_text("#grid-info")
+    box = page.locator("#scatter-graph .nsewdrag").bounding_box()
+    cx, cy, r = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5, min(box["width"], box["height"]) * 0.3
+    pts = [(cx - r, cy - r), (cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r), (cx - r, cy - r + 2)]
+    page.mouse.move(*pts[0])
+    page.mouse.down()
+    for x, y in pts[1:]:
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+    page.wait_for_function("/selected/.test(document.querySelector('#selection-info').innerText)", timeout=20000)
+    n_sel = _count(page.inner_text("#selection-info"))
+    assert 0 < n_sel < 1500
+    page.wait_for_function(f"document.querySelector('#grid-info').innerText !== {grid_before!r}", timeout=20000)
+    assert str(f"{n_sel:,}") in page.inner_text("#grid-info")
+    page.wait_for_function("/selected/.test(document.querySelector('#map-info').innerText)", timeout=20000)
+    assert page.console_errors == []
+
+
+def test_clicking_a_thumbnail_opens_its_detail_with_neighbours(page):
+    _open(page)
+    page.wait_for_selector(THUMB, timeout=30000)
+    first = page.locator(THUMB).nth(3)
+    pid = re.search(r'"index":"([^"]+)"', first.get_attribute("id")).group(1)
+    first.click()
+    page.wait_for_function(f"document.querySelector('#detail').innerText.includes({pid!r})", timeout=20000)
+    page.wait_for_selector(NEIGHBOUR, timeout=20000)
+    assert page.locator(NEIGHBOUR).count() == 10
+    page.wait_for_function(f"location.search.includes('patch=' + {pid!r})", timeout=20000)  # focus in the URL
+    # the focus is highlighted in the scatter
+    fx = page.evaluate(f"{_gd('scatter-graph')}.data[3].x")
+    assert len(fx) == 1
+    # clicking a neighbour moves there
+    nb = page.locator(NEIGHBOUR).first
+    nid = re.search(r'"index":"([^"]+)"', nb.get_attribute("id")).group(1)
+    nb.click()
+    page.wait_for_function(f"document.querySelector('#detail').innerText.includes({nid!r})", timeout=20000)
+    assert page.console_errors == []
+
+
+def test_a_filter_changes_all_three_panels(page):
+    _open(page)
+    scatter_before = _count(page.inner_text("#scatter-info"))
+    page.wait_for_selector(THUMB, timeout=30000)
+    grid_before = page.inner_text("#grid-info")
+    map_before = page.inner_text("#map-info")
+    page.click("#filter-labels")
+    page.keyboard.type("Marine")
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"document.querySelector('#grid-info').innerText !== {grid_before!r}", timeout=20000)
+    page.wait_for_function(f"document.querySelector('#map-info').innerText !== {map_before!r}", timeout=20000)
+    page.wait_for_function("(() => { const m = document.querySelector('#scatter-info').innerText"
+                           ".match(/([\\d,]+) patches/); return m && parseInt(m[1].replace(/,/g, '')) < "
+                           f"{scatter_before}; }})()", timeout=20000)
+    page.wait_for_function("location.search.includes('labels=Marine')", timeout=20000)  # the filter is in the URL
+    assert page.console_errors == []
+
+
+def test_a_shared_url_restores_the_view(page, browser):
+    _open(page)
+    page.click("#filter-labels")
+    page.keyboard.type("Arable")
+    page.keyboard.press("Enter")
+    page.wait_for_function("location.search.includes('labels=')", timeout=20000)
+    box = page.locator("#scatter-graph .nsewdrag").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 3, box["y"] + box["height"] / 3)
+    page.mouse.wheel(0, -500)
+    page.wait_for_function("location.search.includes('sx=')", timeout=20000)
+    page.wait_for_selector(THUMB, timeout=30000)
+    page.locator(THUMB).first.click()
+    page.wait_for_function("location.search.includes('patch=')", timeout=20000)
+    page.wait_for_timeout(500)
+    url = page.url
+    xr, detail = _xrange(page, "scatter-graph"), page.inner_text("#detail")
+
+    other = browser.new_context(viewport={"width": 1600, "height": 1050}).new_page()
+    other.goto(url)
+    other.wait_for_function("document.querySelector('#detail') && "
+                            f"document.querySelector('#detail').innerText.includes({detail.splitlines()[0]!r})",
+                            timeout=30000)
+    assert other.evaluate(f"{_gd('scatter-graph')}.layout.xaxis.range") == pytest.approx(xr, rel=1e-4)
+    assert "Arable" in other.inner_text("#filter-labels")
+    other.context.close()
