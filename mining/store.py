@@ -240,7 +240,12 @@ def stack_bands(store: PixelStore, batch: dict[str, np.ndarray], bands, size: in
         n = a.shape[-1]
         if n > size and n % size == 0:
             f = n // size
-            a = a.reshape(a.shape[0], size, f, size, f).mean(axis=(2, 4))
+            # block mean as a sum of f*f strided slices (a reshape + mean over two axes is ~10x slower)
+            acc = np.zeros((a.shape[0], size, size), np.float32)
+            for di in range(f):
+                for dj in range(f):
+                    acc += a[:, di::f, dj::f]
+            a = acc / (f * f)
         elif n != size:
             idx = (np.arange(size) * n // size).astype(np.intp)
             a = a[:, idx][:, :, idx]

