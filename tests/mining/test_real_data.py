@@ -248,3 +248,36 @@ def test_eurosat_b8a_is_the_last_band_on_disk(shared_data, tmp_path):
     means = x.mean(axis=2)
     assert np.corrcoef(means[:, 0], means[:, 1])[0, 1] > 0.99
     assert ws.catalog["lat"].between(35, 71).all()
+
+
+def test_eurosat_rgb_jpegs(shared_data, tmp_path):
+    """EuroSAT RGB layout (<Class>/<Class>_<n>.jpg, no coordinates), made from the real MS files' B04/B03/B02."""
+    from PIL import Image
+
+    from mining.datasets import EuroSATRGB
+
+    src = shared_data / "eurosat-ms"
+    made = {}
+    for cls in ("Forest", "SeaLake", "Residential"):
+        for f in sorted((src / cls).glob("*.tif"))[:3]:
+            with rasterio.open(f) as s:
+                rgb = s.read([4, 3, 2]).astype(np.float32)
+            img = np.clip(rgb / 3000 * 255, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+            out = tmp_path / "EuroSAT" / cls / f"{f.stem}.jpg"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).save(out, quality=95)
+            made[f.stem] = np.asarray(Image.open(out).convert("RGB"))
+    ingest(EuroSATRGB(tmp_path / "EuroSAT"), tmp_path / "ws", progress=False)
+    ws = Workspace(tmp_path / "ws")
+    cat = ws.catalog.set_index("patch_id")
+    assert set(cat.index) == set(made) and cat["lon"].isna().all()  # RGB JPEGs carry no coordinates
+    assert cat.loc["Forest_1", "labels"].tolist() == ["Forest"]
+    g = ws.store.groups["rgb"]
+    assert g.bands == ("B04", "B03", "B02") and g.dtype == "uint8"
+    row = int(cat.loc["SeaLake_1", "pixel_row"])
+    np.testing.assert_array_equal(ws.store.array("rgb")[row], made["SeaLake_1"].transpose(2, 0, 1))
+    from mining.composites import CompositeRenderer
+
+    r = CompositeRenderer().fit(ws.store)
+    assert r.composites_ == ["true_color"]  # the only composite RGB bands allow
+    assert r.render(row, "true_color").shape == (64, 64, 4)
