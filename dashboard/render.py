@@ -53,7 +53,7 @@ def hex_to_rgb(colors) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _accumulate(x, y, rgb, codes, sel, lo, hi, x0, y0, sx, sy, W, H, cnt, acc):  # pragma: no cover - numba
+def _accumulate(x, y, rgb, codes, sel, lo, hi, x0, y0, sx, sy, W, H, acc):  # pragma: no cover - numba
     for i in range(lo, hi):
         if sel.shape[0] and not sel[i]:
             continue
@@ -65,10 +65,11 @@ def _accumulate(x, y, rgb, codes, sel, lo, hi, x0, y0, sx, sy, W, H, cnt, acc): 
         if px < 0 or px >= W or py < 0 or py >= H:
             continue
         j = (H - 1 - py) * W + px  # image rows run top to bottom
-        cnt[j] += 1
-        acc[j, 0] += rgb[c, 0]
-        acc[j, 1] += rgb[c, 1]
-        acc[j, 2] += rgb[c, 2]
+        # count and colour sums packed side by side: one cache line per point
+        acc[j, 0] += 1
+        acc[j, 1] += rgb[c, 0]
+        acc[j, 2] += rgb[c, 1]
+        acc[j, 3] += rgb[c, 2]
 
 
 _POOL = ThreadPoolExecutor(2, thread_name_prefix="eomine-render")
@@ -101,21 +102,21 @@ def rasterize_categorical(x: np.ndarray, y: np.ndarray, codes: np.ndarray, palet
     n = len(x)
     parts = max(1, min(threads, n // 100_000 + 1))
     bounds = np.linspace(0, n, parts + 1).astype(np.int64)
-    bufs = [(np.zeros(W * H, np.uint32), np.zeros((W * H, 3), np.uint32)) for _ in range(parts)]
+    bufs = [np.zeros((W * H, 4), np.uint32) for _ in range(parts)]
 
     def work(p):
-        cnt, acc = bufs[p]
         _accumulate(x, y, palette, codes, sel_arr, bounds[p], bounds[p + 1], vp.x_range[0], vp.y_range[0],
-                    sx, sy, W, H, cnt, acc)
+                    sx, sy, W, H, bufs[p])
 
     if parts == 1:
         work(0)
     else:
         list(_POOL.map(work, range(parts)))
-    cnt, acc = bufs[0]
-    for c2, a2 in bufs[1:]:
-        cnt += c2
-        acc += a2
+    packed = bufs[0]
+    for other in bufs[1:]:
+        packed += other
+    cnt = packed[:, 0]
+    acc = packed[:, 1:]
     rgba = np.zeros((W * H, 4), np.uint8)
     hit = cnt > 0
     if hit.any():  # an empty view (zoomed onto blank space) stays transparent
