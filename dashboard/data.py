@@ -93,6 +93,7 @@ class AppData:
         self.n = n
         self.ids = cat["patch_id"].to_numpy(dtype=object)
         self.row_of = {p: i for i, p in enumerate(self.ids)}
+        id_index = pd.Index(self.ids)  # built once: every id -> row lookup below reuses it
         self.classes = list(ws.nomenclature.classes)
         self.class_colors = list(ws.nomenclature.colors)
         self.short = list(ws.nomenclature.short)
@@ -107,7 +108,7 @@ class AppData:
         self.has_projection = proj.is_file()
         if self.has_projection:
             p = pd.read_parquet(proj)
-            rows = pd.Index(self.ids).get_indexer(p["patch_id"])
+            rows = id_index.get_indexer(p["patch_id"])
             ok = rows >= 0
             self.px[rows[ok]] = p["x"].to_numpy(np.float32)[ok]
             self.py[rows[ok]] = p["y"].to_numpy(np.float32)[ok]
@@ -117,7 +118,7 @@ class AppData:
 
             emb_ids = pq.read_table(ws.path / "embeddings.parquet", columns=["patch_id"]).column(0).to_numpy(
                 zero_copy_only=False)
-            to_cat = pd.Index(self.ids).get_indexer(emb_ids).astype(np.int32)
+            to_cat = id_index.get_indexer(emb_ids).astype(np.int32)
             ind = np.load(ws.path / "knn" / "indices.npy")
             knn = np.full((n, ind.shape[1]), -1, np.int32)
             knn[to_cat] = to_cat[ind]

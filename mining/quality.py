@@ -21,6 +21,25 @@ def label_matrix(labels, classes) -> np.ndarray:
     -------
     ndarray of bool, shape (n, n_classes)
     """
+    arrow = getattr(getattr(labels, "array", None), "__arrow_array__", None)
+    if arrow is not None:  # Arrow-backed column (as read from Parquet): offsets + codes, no per-row Python
+        import pandas as pd
+        import pyarrow as pa
+
+        lists = arrow()
+        if isinstance(lists, pa.ChunkedArray):
+            lists = lists.combine_chunks()
+        if pa.types.is_list(lists.type) or pa.types.is_large_list(lists.type):
+            lens = np.diff(lists.offsets.to_numpy())
+            enc = lists.flatten().dictionary_encode()  # a handful of distinct names: map those, not every label
+            names = enc.dictionary.to_pylist()
+            known = pd.Index(list(classes)).get_indexer(names)
+            if (known < 0).any():
+                raise ValueError(f"label {names[int(np.argmin(known))]!r} is not one of the {len(classes)} classes")
+            codes = known[enc.indices.to_numpy(zero_copy_only=False)]
+            Y = np.zeros((len(lens), len(classes)), dtype=bool)
+            Y[np.repeat(np.arange(len(lens)), lens), codes] = True
+            return Y
     idx = {c: i for i, c in enumerate(classes)}
     Y = np.zeros((len(labels), len(classes)), dtype=bool)
     for r, labs in enumerate(labels):
