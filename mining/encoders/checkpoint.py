@@ -39,7 +39,7 @@ from torch import nn
 
 from .._internal.artifacts import file_hash
 from ..errors import DataError
-from ._torch_common import to_device_grid, use_all_cores
+from ._torch_common import resolve_threads, set_threads, to_device_grid
 from .base import Encoder
 
 __all__ = ["CheckpointEncoder"]
@@ -136,6 +136,9 @@ class CheckpointEncoder(Encoder):
         Strict ``load_state_dict`` (missing or unexpected keys are an error; otherwise a warning).
     normalize : bool
         L2-normalise the embeddings.
+    threads : int, optional
+        CPU threads for torch; ``None``: the cores not already busy
+        (:func:`~mining.encoders._torch_common.resolve_threads`).
 
     Attributes
     ----------
@@ -149,7 +152,8 @@ class CheckpointEncoder(Encoder):
     name = "checkpoint"
 
     def __init__(self, *, path=None, bands=None, arch: str | None = None, mean=None, std=None,
-                 scale=1e-4, size: int | None = None, strict: bool = True, normalize: bool = False):
+                 scale=1e-4, size: int | None = None, strict: bool = True, normalize: bool = False,
+                 threads: int | None = None):
         self.path = path
         self.bands = bands
         self.arch = arch
@@ -159,6 +163,7 @@ class CheckpointEncoder(Encoder):
         self.size = size
         self.strict = strict
         self.normalize = normalize
+        self.threads = threads
 
     def get_params(self) -> dict:
         p = super().get_params()
@@ -196,7 +201,8 @@ class CheckpointEncoder(Encoder):
         self.store_ = store
         self.device_ = device
         self.path_ = str(path)
-        use_all_cores(device)
+        self._threads = resolve_threads(self.threads, device)
+        set_threads(self._threads)
         model = self._load_torchscript(path, device) if self.arch is None else self._load_arch(path, n)
         model = model.to(device).eval()
         if device == "cuda":
@@ -348,6 +354,7 @@ class CheckpointEncoder(Encoder):
         """
         if not hasattr(self, "model_"):
             raise ValueError("checkpoint: call fit(ws) before encode()")
+        set_threads(self._threads)
         z = self._forward(self.inputs(batch))
         if self.normalize:
             z = torch.nn.functional.normalize(z, dim=1)
