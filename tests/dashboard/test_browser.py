@@ -143,6 +143,10 @@ def test_a_shared_url_restores_the_view(page, browser):
     other.wait_for_function("document.querySelector('#detail') && "
                             f"document.querySelector('#detail').innerText.includes({detail.splitlines()[0]!r})",
                             timeout=30000)
+    other.wait_for_function(f"{_gd('scatter-graph')} !== null && {_gd('scatter-graph')}.layout !== undefined && "
+                            "/in view/.test(document.querySelector('#scatter-info').innerText)", timeout=30000)
+    other.wait_for_function(f"Math.abs({_gd('scatter-graph')}.layout.xaxis.range[0] - {xr[0]}) < "
+                            f"{abs(xr[1] - xr[0]) * 1e-3}", timeout=30000)
     assert other.evaluate(f"{_gd('scatter-graph')}.layout.xaxis.range") == pytest.approx(xr, rel=1e-4)
     assert "Arable" in other.inner_text("#filter-labels")
     other.context.close()
