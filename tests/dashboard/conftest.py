@@ -81,6 +81,7 @@ def browser():
 def page(browser, server):
     ctx = browser.new_context(viewport={"width": 1600, "height": 1050})
     pg = ctx.new_page()
+    pg.set_default_timeout(45000)  # a loaded 2-core CI machine: generous, a hung app still fails
     pg.console_errors = []
     pg.on("console", lambda m: pg.console_errors.append(m.text) if m.type == "error" else None)
     pg.on("pageerror", lambda e: pg.console_errors.append(str(e)))
