@@ -37,6 +37,21 @@ def create_app(workspace, *, read_only: bool = False, data: AppData | None = Non
     return app
 
 
+def work_tabs(data: AppData) -> dcc.Tabs:
+    """The bottom-left work area: one tab per workflow (patch grid, review queue, tour, ...).
+
+    Each panel module contributes one ``dcc.Tab`` here; the grid stays the first and default tab.
+    """
+    from .panels import grid
+
+    tabs = [
+        dcc.Tab(label="Patches", value="grid", children=grid.layout(data), className="tab",
+                selected_className="tab--selected"),
+    ]
+    return dcc.Tabs(id=ids.WORK_TABS, value="grid", children=tabs, className="work-tabs",
+                    parent_className="work-tabs-parent", content_className="work-tabs-content")
+
+
 def build_layout(data: AppData) -> html.Div:
     from .panels import detail, filters, grid, map_panel, scatter
 
@@ -59,7 +74,7 @@ def build_layout(data: AppData) -> html.Div:
             html.Aside(className="sidebar", children=filters.layout(data)),
             html.Main(className="main", children=[
                 html.Div(className="row top", children=[scatter.layout(data), map_panel.layout(data)]),
-                html.Div(className="row bottom", children=[grid.layout(data), detail.layout(data)]),
+                html.Div(className="row bottom", children=[work_tabs(data), detail.layout(data)]),
             ]),
         ]),
     ])

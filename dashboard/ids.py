@@ -33,6 +33,8 @@ GRID_NEXT = "grid-next"
 
 DETAIL = "detail"
 
+WORK_TABS = "work-tabs"            # dcc.Tabs in the bottom-left cell: "grid" | (review, tour, ...)
+
 #: pattern-matching id types: {"type": THUMB, "index": patch_id}
 THUMB = "thumb"
 NEIGHBOUR = "neighbour"
