@@ -68,6 +68,8 @@ def build_layout(data: AppData) -> html.Div:
         dcc.Store(id=ids.SELECTION, data=None),
         dcc.Store(id=ids.SELECTED, data=None),
         dcc.Store(id=ids.URL_READY, data=False),
+        dcc.Store(id=ids.AUTHOR, storage_type="local"),
+        dcc.Store(id=ids.EDITS_VERSION, data=0),
         header,
         html.Div(id=ids.MESSAGE, className="message", role="status"),
         html.Div(className="body", children=[

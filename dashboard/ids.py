@@ -6,6 +6,8 @@ SELECTION = "selection-store"      # dcc.Store: {"kind": "lasso"|"box"|"mapbox",
 SELECTED = "selected-store"        # dcc.Store: patch id (str) of the patch in focus, or None
 URL_READY = "url-ready-store"      # dcc.Store: True once the URL has been applied on page load
 MESSAGE = "message"                # html.Div: readable errors / notices for the user
+AUTHOR = "author-store"            # dcc.Store(storage_type="local"): the curator's name, entered once per browser
+EDITS_VERSION = "edits-version-store"  # dcc.Store: int, bumped after every committed/undone edit batch
 
 COLOR_BY = "color-by"              # dcc.Dropdown
 COMPOSITE = "composite"            # dcc.Dropdown (thumbnails)
