@@ -63,26 +63,29 @@ def set_threads(n: int) -> None:
 def deterministic(seed: int, device: str) -> Iterator[torch.Generator]:
     """Seed torch and, on the CPU, turn on deterministic algorithms for the duration of the block.
 
-    The previous global setting is restored afterwards. On CUDA the kernels chosen by cuDNN / atomics are not
-    bit-reproducible (forcing them would need ``CUBLAS_WORKSPACE_CONFIG`` and slower kernels), so there only the
-    seeds are fixed.
+    The global RNG state and the deterministic-algorithms setting are restored afterwards, so the caller's
+    process is left as it was. On CUDA the kernels chosen by cuDNN / atomics are not bit-reproducible (forcing them
+    would need ``CUBLAS_WORKSPACE_CONFIG`` and slower kernels), so there only the seeds are fixed.
 
     Yields
     ------
     torch.Generator
-        A generator on ``device`` seeded with ``seed``, for every random draw of the caller.
+        A generator on ``device`` seeded with ``seed``, for every random draw of the caller (the global generator
+        is seeded too, for weight initialisation).
     """
-    torch.manual_seed(seed)
+    devices = [torch.cuda.current_device()] if device == "cuda" else []
     before = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    if device == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    gen = torch.Generator(device=device)
-    gen.manual_seed(seed)
-    try:
-        yield gen
-    finally:
-        torch.use_deterministic_algorithms(before, warn_only=warn_only)
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        if device == "cpu":
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        gen = torch.Generator(device=device)
+        gen.manual_seed(seed)
+        try:
+            yield gen
+        finally:
+            torch.use_deterministic_algorithms(before, warn_only=warn_only)
 
 
 def _from_numpy(arr: np.ndarray) -> torch.Tensor:

@@ -17,8 +17,9 @@ First-convolution rule (state_dict + ``arch``)
     ``k == n`` (a model trained on these bands), the convolution is rebuilt with ``n`` inputs before loading.
     If ``k != n`` (e.g. ImageNet RGB weights, ``k = 3``), the weights are loaded as they are and then replaced by
     their mean over the ``k`` input channels, repeated ``n`` times and scaled by ``k / n``: every band gets the same
-    filter and, for inputs of similar magnitude, the layer's output keeps its scale (the usual "repeat and
-    rescale" rule of timm). The model sees the bands in the order of ``bands``.
+    filter (the sum of the ``k`` filters divided by ``n``: timm's rule for 1-band inputs, generalised) and, for
+    inputs of similar magnitude, the layer's output keeps its scale. The model sees the bands in the order of
+    ``bands``. Fine-tune such a model on the bands for real use: the adapted layer cannot tell bands apart.
 
 Input normalisation
     The bands listed in ``bands`` (model input-channel order) are stacked on a common ``size`` x ``size`` grid
@@ -136,6 +137,9 @@ class CheckpointEncoder(Encoder):
         Strict ``load_state_dict`` (missing or unexpected keys are an error; otherwise a warning).
     normalize : bool
         L2-normalise the embeddings.
+    amp : bool
+        On CUDA, run the model under bf16 autocast with channels_last tensors (the fast path of recent GPUs);
+        ``False`` keeps float32. Ignored on the CPU (always float32).
     threads : int, optional
         CPU threads for torch; ``None``: the cores not already busy
         (:func:`~mining.encoders._torch_common.resolve_threads`).
@@ -153,7 +157,7 @@ class CheckpointEncoder(Encoder):
 
     def __init__(self, *, path=None, bands=None, arch: str | None = None, mean=None, std=None,
                  scale=1e-4, size: int | None = None, strict: bool = True, normalize: bool = False,
-                 threads: int | None = None):
+                 amp: bool = True, threads: int | None = None):
         self.path = path
         self.bands = bands
         self.arch = arch
@@ -163,6 +167,7 @@ class CheckpointEncoder(Encoder):
         self.size = size
         self.strict = strict
         self.normalize = normalize
+        self.amp = amp
         self.threads = threads
 
     def get_params(self) -> dict:
@@ -205,8 +210,11 @@ class CheckpointEncoder(Encoder):
         set_threads(self._threads)
         model = self._load_torchscript(path, device) if self.arch is None else self._load_arch(path, n)
         model = model.to(device).eval()
-        if device == "cuda":
-            model = model.to(memory_format=torch.channels_last)
+        if device == "cuda" and self.amp:
+            try:
+                model = model.to(memory_format=torch.channels_last)
+            except (RuntimeError, TypeError):  # some TorchScript modules cannot convert; contiguous is fine
+                pass
         self.model_ = model
         self._file_hash = file_hash(path)
         probe = torch.zeros((2, n, self.size_, self.size_), device=device)
@@ -224,7 +232,9 @@ class CheckpointEncoder(Encoder):
 
     def _load_torchscript(self, path: Path, device: str) -> nn.Module:
         try:
-            return torch.jit.load(str(path), map_location=device)
+            with warnings.catch_warnings():  # torch >= 2.9 deprecates TorchScript; the files still load
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return torch.jit.load(str(path), map_location=device)
         except Exception as exc:  # noqa: BLE001 - any failure means "not TorchScript"; tell what it is instead
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             reason = f"{type(exc).__name__}: {msg.split('. ')[0][:160]}"
@@ -290,7 +300,10 @@ class CheckpointEncoder(Encoder):
                             f"(pip install torchvision: the build matching torch {torch.__version__.split('+')[0]}, "
                             f"or use a TorchScript file, which needs no torchvision)") from None
         try:
-            return torchvision.models.get_model(arch, weights=None)
+            get_model = getattr(torchvision.models, "get_model", None)  # torchvision >= 0.14
+            if get_model is not None:
+                return get_model(arch, weights=None)
+            return getattr(torchvision.models, arch)(weights=None)
         except Exception as exc:  # noqa: BLE001
             raise DataError(f"checkpoint {path}: torchvision has no architecture {arch!r} ({exc})") from None
 
@@ -316,7 +329,7 @@ class CheckpointEncoder(Encoder):
 
     # --------------------------------------------------------------------------------------- encode
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        cuda = x.device.type == "cuda"
+        cuda = x.device.type == "cuda" and bool(self.amp)
         if cuda:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):

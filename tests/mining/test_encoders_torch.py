@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+import types
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -17,8 +21,11 @@ from mining.ingest import ingest
 from mining.store import read_rows, stack_bands
 from mining.workspace import Workspace
 
-#: a short, fully reproducible schedule (no time budget cut) for the functional tests
-QUICK = {"epochs": 2, "batch_size": 64, "time_budget_s": 0}
+#: torch >= 2.9 deprecates TorchScript (torch.jit.script / trace / save), which users' files still are
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
+
+#: a short, fully reproducible schedule (one thread, no time budget cut) for the functional tests
+QUICK = {"epochs": 2, "batch_size": 64, "time_budget_s": 0, "threads": 1}
 
 
 def _demo(tmp_path_factory, n: int, name: str) -> Workspace:
@@ -110,6 +117,17 @@ def test_ssl_other_params_or_retrain_train_again(ssl_run):
     assert seeded.state_hash() != other.state_hash()
 
 
+def test_ssl_damaged_checkpoint_is_retrained(ssl_run):
+    ws, _ = ssl_run
+    params = {**QUICK, "epochs": 1, "seed": 5}
+    enc = SSLEncoder(**params).fit(ws, progress=False)
+    Path(enc.checkpoint_).write_bytes(b"not a checkpoint")
+    with pytest.warns(UserWarning, match="unreadable checkpoint"):
+        again = SSLEncoder(**params).fit(ws, progress=False)
+    assert again.train_log_["reused"] is False and again.state_hash() == enc.state_hash()
+    assert SSLEncoder(**params).fit(ws, progress=False).train_log_["reused"] is True  # rewritten
+
+
 def test_ssl_rejects_bad_options(demo_small):
     with pytest.raises(ValueError, match="dim"):
         SSLEncoder(dim=0).fit(demo_small, progress=False)
@@ -124,7 +142,8 @@ def test_ssl_on_real_reben_s2_s1(shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("reben_ssl") / "ws"
     ingest(ReBEN(shared_data / "bigearthnet-v2-reben"), out, progress=False)
     ws = Workspace(out)
-    card = embed(ws, SSLEncoder(epochs=3, batch_size=16, time_budget_s=0, dim=32), device="cpu", progress=False)
+    card = embed(ws, SSLEncoder(epochs=3, batch_size=16, time_budget_s=0, threads=1, dim=32), device="cpu",
+                 progress=False)
     ids, X = load_embeddings(ws)
     assert X.shape == (24, 32) and np.isfinite(X).all()
     np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
@@ -138,11 +157,16 @@ def test_ssl_on_real_reben_s2_s1(shared_data, tmp_path_factory):
 
 @pytest.mark.slow
 def test_ssl_beats_spectral_on_knn_label_agreement(tmp_path_factory):
-    """On the demo, the ssl embeddings' 10-NN share more labels than the spectral baseline's."""
-    ws = _demo(tmp_path_factory, 1500, "demo_agree")
+    """On the demo, the ssl embeddings' 10-NN share more labels than the spectral baseline's.
+
+    A shortened schedule (24,000 pairs instead of the default 64,000: ~30-40 s on one core) on 1,000 patches, to
+    fit the suite's time budget; measured 0.448 vs 0.428 for spectral. The default schedule on larger demos
+    widens the gap (6,000 patches: 0.56 vs 0.51).
+    """
+    ws = _demo(tmp_path_factory, 1000, "demo_agree")
     embed(ws, SpectralEncoder(), device="cpu", progress=False)
     spectral = knn_label_agreement(ws)
-    embed(ws, SSLEncoder(), device="cpu", progress=False)
+    embed(ws, SSLEncoder(cpu_pairs=24_000, threads=1, time_budget_s=0), device="cpu", progress=False)
     ssl = knn_label_agreement(ws)
     assert ssl > spectral + 0.01, (ssl, spectral)
 
@@ -236,3 +260,77 @@ def test_checkpoint_arch_needs_torchvision_or_timm(demo_small, scripted):
     except ImportError:
         with pytest.raises(DataError, match=r"arch='timm:resnet18' needs timm"):
             CheckpointEncoder(path=d / "tiny_state.pt", bands=["B04"], arch="timm:resnet18").fit(demo_small)
+
+
+class _FakeResNet(nn.Module):
+    """Stands in for a torchvision model: ``conv1`` (3 -> 4 channels), global mean, ``fc`` classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv1(x)).mean(dim=(2, 3)))
+
+
+@pytest.fixture
+def fake_torchvision(monkeypatch):
+    """A ``torchvision`` module whose ``models.get_model`` builds :class:`_FakeResNet` (no real torchvision)."""
+    built = []
+
+    def get_model(name, weights=None):
+        if name != "resnet18" or weights is not None:
+            raise ValueError(f"unexpected {name!r}, weights={weights!r}")
+        built.append(_FakeResNet())
+        return built[-1]
+
+    fake = types.ModuleType("torchvision")
+    fake.models = types.SimpleNamespace(get_model=get_model)
+    monkeypatch.setitem(sys.modules, "torchvision", fake)
+    return built
+
+
+def _manual_features(ws, pid, bands, weight):
+    """relu(conv(x)) averaged, by hand, for one patch; x = reflectance (scale 1e-4, mean 0, std 1)."""
+    row = int(ws.catalog.set_index("patch_id").loc[pid, "pixel_row"])
+    x = stack_bands(ws.store, read_rows(ws.store, row, row + 1), bands, 60) * 1e-4
+    x = torch.from_numpy(np.nan_to_num(x).astype(np.float32))
+    with torch.no_grad():
+        return torch.relu(torch.nn.functional.conv2d(x, weight, padding=1)).mean(dim=(2, 3)).numpy()[0]
+
+
+def test_checkpoint_state_dict_rgb_weights_adapted_to_more_bands(demo_small, fake_torchvision, tmp_path):
+    torch.manual_seed(1)
+    sd = _FakeResNet().state_dict()  # 3-channel first conv, e.g. ImageNet weights
+    torch.save({"state_dict": {f"module.{k}": v for k, v in sd.items()}}, tmp_path / "rgb.pth")
+    bands = ["B04", "B03", "B02", "B08"]
+    enc = CheckpointEncoder(path=tmp_path / "rgb.pth", arch="resnet18", bands=bands, threads=1).fit(demo_small)
+    assert enc.dim_ == 4  # the classifier (fc, 10 outputs) is dropped: pooled features
+    # documented rule: mean over the 3 input channels, repeated for the 4 bands, scaled by 3 / 4
+    w = sd["conv1.weight"].mean(dim=1, keepdim=True).expand(-1, 4, -1, -1) * 0.75
+    np.testing.assert_allclose(fake_torchvision[-1].conv1.weight.detach().numpy(), w.numpy(), rtol=1e-6)
+    pid = demo_small.catalog["patch_id"].iloc[3]
+    row = int(demo_small.catalog["pixel_row"].iloc[3])
+    got = enc.encode(read_rows(demo_small.store, row, row + 1))[0]
+    np.testing.assert_allclose(got, _manual_features(demo_small, pid, bands, w), rtol=1e-4, atol=1e-6)
+
+
+def test_checkpoint_state_dict_trained_on_the_bands(demo_small, fake_torchvision, tmp_path):
+    torch.manual_seed(2)
+    net = _FakeResNet()
+    net.conv1 = nn.Conv2d(2, 4, 3, padding=1, bias=False)  # a model trained on 2 bands
+    torch.save(net.state_dict(), tmp_path / "two.pt")
+    enc = CheckpointEncoder(path=tmp_path / "two.pt", arch="resnet18", bands=["VV", "VH"], scale=1.0,
+                            mean=[-12.0, -19.0], std=[3.0, 3.0], threads=1).fit(demo_small)
+    np.testing.assert_array_equal(fake_torchvision[-1].conv1.weight.detach().numpy(),
+                                  net.conv1.weight.detach().numpy())  # loaded as trained, strictly
+    assert enc.encode(read_rows(demo_small.store, 0, 5)).shape == (5, 4)
+    # keys of another network: listed in the error
+    torch.save({"conv1.weight": net.conv1.weight, "head.bias": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(DataError, match=r"other\.pt: the state_dict does not match arch='resnet18': "
+                                        r"missing keys: fc\.weight, fc\.bias \(2\); unexpected keys: head\.bias"):
+        CheckpointEncoder(path=tmp_path / "other.pt", arch="resnet18", bands=["VV", "VH"]).fit(demo_small)
+    with pytest.warns(UserWarning, match="loaded non-strictly"):
+        CheckpointEncoder(path=tmp_path / "other.pt", arch="resnet18", bands=["VV", "VH"],
+                          strict=False).fit(demo_small)
