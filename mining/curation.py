@@ -291,11 +291,15 @@ class EditLog:
             is_set = ok & (ops == "set")
             rs = rows[is_set]
             es = eid[is_set]
-            Yset = np.zeros((len(rs), c), bool)
-            for i, s in enumerate(labels[is_set]):
-                names = json.loads(s) if s else []
-                if names:
-                    Yset[i, classes.get_indexer(names)] = True
+            # a few distinct label sets: parse each once, then gather
+            codes, uniq = pd.factorize(labels[is_set], use_na_sentinel=False)
+            cidx = {name: j for j, name in enumerate(classes)}
+            U = np.zeros((len(uniq), c), bool)
+            for i, s in enumerate(uniq):
+                for name in (json.loads(s) if s else []):
+                    if name in cidx:
+                        U[i, cidx[name]] = True
+            Yset = U[codes]
             rr = np.concatenate([r1, np.repeat(rs, c)])
             cc = np.concatenate([c1, np.tile(np.arange(c), len(rs))])
             vv = np.concatenate([v1, Yset.ravel()])
