@@ -33,6 +33,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -391,20 +392,34 @@ class EditLog:
         return True
 
     def _create(self) -> bool:
+        """Build the empty log under a temporary name and link it into place (atomic: another process that
+        creates it at the same time either wins or loses the link, and nobody ever sees a half-made file)."""
+        import os
+
         now = _now()
-        con = self._connect()
+        tmp = self.path_.with_name(f".{LOG_FILE}.tmp-{os.getpid()}-{threading.get_ident()}")
         try:
-            con.execute("BEGIN IMMEDIATE")
-            for stmt in _SCHEMA.strip().split(";"):
-                if stmt.strip():
-                    con.execute(stmt)
-            con.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)",
-                            [("format", "eomine-edits"), ("version", str(EDITS_FORMAT_VERSION)),
-                             ("created", now), ("workspace", str(self.workspace.meta.get("created", "")))])
-            con.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            con.rollback()
+            con = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                con.execute("PRAGMA journal_mode=WAL")
+                for stmt in _SCHEMA.strip().split(";"):
+                    if stmt.strip():
+                        con.execute(stmt)
+                con.executemany("INSERT INTO meta VALUES (?, ?)",
+                                [("format", "eomine-edits"), ("version", str(EDITS_FORMAT_VERSION)),
+                                 ("created", now), ("workspace", str(self.workspace.meta.get("created", "")))])
+            finally:
+                con.close()
+            try:
+                os.link(tmp, self.path_)
+            except FileExistsError:
+                pass  # another process created it first: use theirs
+        except (sqlite3.DatabaseError, OSError) as exc:
             raise WorkspaceError(f"cannot create {self.path_}: {exc}") from None
+        finally:
+            for f in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+                f.unlink(missing_ok=True)
+        self.exists_ = True
         self._write_card(dict(self._query("SELECT key, value FROM meta")).get("created", now))
         return True
 

@@ -1,0 +1,310 @@
+"""The curation log (``mining.curation``): edits, undo/redo, conflicts, validation, and reliability with real
+processes (kill -9 mid-batch, two concurrent writers, a deleted or corrupted log, undo after a restart)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mining.curation import Edit, EditLog
+from mining.errors import DataError, WorkspaceError
+from mining.nomenclature import load_nomenclature
+from mining.workspace import Workspace, conform_catalog, write_parquet
+
+NOM = load_nomenclature("ben19")
+C = NOM.classes
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_ws(path: Path, n: int, seed: int = 0) -> Path:
+    """A catalog-only workspace of ``n`` patches with random BEN-19 labels (what the edit log reads)."""
+    rng = np.random.default_rng(seed)
+    path.mkdir(parents=True)
+    labels = [sorted({C[j] for j in rng.integers(0, len(C), rng.integers(1, 4))}, key=C.index) for _ in range(n)]
+    df = pd.DataFrame({"patch_id": [f"P{i:06d}" for i in range(n)], "dataset": "test",
+                       "split": rng.choice(["train", "validation", "test"], n), "labels": labels})
+    write_parquet(conform_catalog(df), path / "catalog.parquet")
+    meta = Workspace.describe(dataset="test", nomenclature=NOM, bands=[], n_patches=n, made_by={"test": True})
+    (path / "workspace.json").write_text(json.dumps(meta))
+    return path
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    return make_ws(tmp_path_factory.mktemp("tpl") / "ws", 12_000)
+
+
+@pytest.fixture
+def ws(template, tmp_path) -> Path:
+    out = tmp_path / "ws"
+    shutil.copytree(template, out)
+    return out
+
+
+def base_labels(ws: Path, pid: str) -> list[str]:
+    cat = pd.read_parquet(ws / "catalog.parquet")
+    return list(cat.loc[cat["patch_id"] == pid, "labels"].iloc[0])
+
+
+# --------------------------------------------------------------------------------------------- behaviour
+def test_add_remove_set_change_current_labels(ws):
+    log = EditLog(ws)
+    before = log.current_labels()
+    p0, p1, p2 = "P000000", "P000001", "P000002"
+    missing = next(c for c in C if c not in base_labels(ws, p0))
+    present = base_labels(ws, p1)[0]
+    b = log.commit([Edit(p0, "add", missing), Edit(p1, "remove", present),
+                    Edit(p2, "set", labels=(C[5], C[2]))], author="ana", note="fix three")
+    cur = log.current_labels()
+    assert missing in cur.labels_of(p0)
+    assert present not in cur.labels_of(p1)
+    assert cur.labels_of(p2) == [C[2], C[5]]  # official order
+    assert cur.changed.sum() == 3 and before.changed.sum() == 0
+    # untouched patches keep the catalog labels
+    assert cur.labels_of("P000003") == base_labels(ws, "P000003")
+    h = log.batches()
+    assert h.loc[h["id"] == b, ["author", "note", "n_events", "active"]].iloc[0].tolist() == ["ana", "fix three", 3,
+                                                                                             True]
+
+
+def test_flag_exclude_keep_are_per_patch_states(ws):
+    log = EditLog(ws)
+    log.commit([Edit("P000010", "flag"), Edit("P000011", "exclude"), Edit("P000012", "keep")], author="bo")
+    cur = log.current_labels()
+    r = cur.rows(["P000010", "P000011", "P000012"])
+    assert cur.flagged[r].tolist() == [True, False, False]
+    assert cur.excluded[r].tolist() == [False, True, False]
+    assert cur.confirmed[r].tolist() == [False, False, True]
+    log.commit([Edit("P000010", "unflag"), Edit("P000011", "restore"), Edit("P000012", "add", C[0])], author="bo")
+    cur = log.current_labels()
+    assert not cur.flagged[r].any() and not cur.excluded[r].any()
+    assert not cur.confirmed[r[2]]  # a label change after the "keep" supersedes the confirmation
+
+
+def test_later_event_wins_per_patch_and_label_and_history_keeps_both(ws):
+    a, b = EditLog(ws), EditLog(ws)  # two curators
+    pid = "P000020"
+    lab = next(c for c in C if c not in base_labels(ws, pid))
+    other = next(c for c in C if c not in base_labels(ws, pid) and c != lab)
+    a.commit([Edit(pid, "add", lab), Edit(pid, "add", other)], author="ana")
+    b.commit([Edit(pid, "remove", lab)], author="bo")
+    cur = a.current_labels()
+    assert lab not in cur.labels_of(pid)  # bo's later removal wins for this label...
+    assert other in cur.labels_of(pid)    # ...and ana's edit of another label stands
+    ev = a.events(patch_id=pid)
+    assert ev[["author", "op", "label"]].values.tolist() == [["ana", "add", lab], ["ana", "add", other],
+                                                             ["bo", "remove", lab]]
+    # a later "set" replaces every label of the patch, an earlier one is overridden per label
+    b.commit([Edit(pid, "set", labels=(C[0],))], author="bo")
+    a.commit([Edit(pid, "add", C[1])], author="ana")
+    assert a.current_labels().labels_of(pid) == [C[0], C[1]]
+
+
+def test_undo_redo_by_batch_and_author(ws):
+    log = EditLog(ws)
+    pid = "P000030"
+    orig = base_labels(ws, pid)
+    b1 = log.commit([Edit(pid, "set", labels=(C[3],))], author="ana")
+    b2 = log.commit([Edit(pid, "add", C[4])], author="bo")
+    assert log.current_labels().labels_of(pid) == [C[3], C[4]]
+    u = log.undo(author="ana")  # ana's own last batch, not bo's later one
+    assert u is not None and log.current_labels().labels_of(pid) == sorted(
+        set(orig) | {C[4]}, key=C.index)
+    assert log.undo(author="ana") is None  # nothing left for ana
+    assert log.redo(author="ana") is not None
+    assert log.current_labels().labels_of(pid) == [C[3], C[4]]
+    log.undo()  # anyone's latest: the redone b1 is back on top of the stack
+    assert log.current_labels().labels_of(pid) == sorted(set(orig) | {C[4]}, key=C.index)
+    log.undo()  # then bo's
+    assert log.current_labels().labels_of(pid) == orig
+    h = log.batches()
+    assert h["kind"].tolist() == ["edit", "edit", "undo", "redo", "undo", "undo"]
+    assert h["target"].iloc[2:].tolist() == [b1, b1, b1, b2]
+    assert h.set_index("id").loc[[b1, b2], "active"].tolist() == [False, False]
+    # undo events name the patches they revert; nothing was deleted
+    assert (log.events()["op"] == "undo").sum() == 3
+    assert log.redo() is not None and log.current_labels().labels_of(pid) == sorted(set(orig) | {C[4]},
+                                                                                       key=C.index)
+
+
+def test_redo_is_dropped_after_a_new_edit(ws):
+    log = EditLog(ws)
+    log.commit([Edit("P000040", "flag")], author="ana")
+    log.undo(author="ana")
+    log.commit([Edit("P000041", "flag")], author="ana")
+    assert log.redo(author="ana") is None
+
+
+def test_bad_input_is_refused_and_nothing_is_written(ws):
+    log = EditLog(ws)
+    with pytest.raises(DataError, match="NOPE"):
+        log.commit([Edit("P000001", "flag"), Edit("NOPE", "flag")], author="ana")
+    with pytest.raises(DataError, match="'Lava'.*BigEarthNet"):
+        log.commit([Edit("P000001", "add", "Lava")], author="ana")
+    with pytest.raises(DataError, match="'Lava'"):
+        log.commit([Edit("P000001", "set", labels=(C[0], "Lava"))], author="ana")
+    with pytest.raises(DataError, match="unknown edit op 'delete'"):
+        log.commit([Edit("P000001", "delete")], author="ana")
+    with pytest.raises(DataError, match="author"):
+        log.commit([Edit("P000001", "flag")], author="  ")
+    with pytest.raises(DataError, match="empty"):
+        log.commit([], author="ana")
+    assert log.version() == 0 and log.events().empty
+    assert not log.current_labels().flagged.any()
+
+
+def test_read_without_creating(template, tmp_path):
+    ws = tmp_path / "ws"
+    shutil.copytree(template, ws)
+    log = EditLog(ws, create=False)
+    assert log.version() == 0 and not log.current_labels().changed.any()
+    assert not (ws / "edits.sqlite").exists()
+    with pytest.raises(WorkspaceError, match="create=False"):
+        log.commit([Edit("P000001", "flag")], author="ana")
+    # another process creates the log later: a reader opened before picks it up
+    EditLog(ws).commit([Edit("P000001", "flag")], author="ana")
+    assert log.current_labels().flagged.sum() == 1
+
+
+# --------------------------------------------------------------------------------------------- damage
+def test_deleted_log_is_a_clear_error_never_a_reset(ws):
+    EditLog(ws).commit([Edit("P000001", "flag")], author="ana")
+    for f in ws.glob("edits.sqlite*"):
+        f.unlink()
+    with pytest.raises(WorkspaceError, match=r"edits\.sqlite is missing"):
+        EditLog(ws)
+    with pytest.raises(WorkspaceError, match=r"edits\.sqlite"):
+        EditLog(ws, create=False)
+    assert not (ws / "edits.sqlite").exists()  # nothing silently recreated
+
+
+@pytest.mark.parametrize("damage", ["garbage", "empty", "truncated"])
+def test_corrupted_log_is_a_clear_error(ws, damage):
+    log = EditLog(ws)
+    for i in range(20):
+        log.commit([Edit(f"P{j:06d}", "flag") for j in range(i * 100, i * 100 + 100)], author="ana")
+    log.close()
+    del log
+    _checkpoint(ws / "edits.sqlite")
+    db = ws / "edits.sqlite"
+    if damage == "garbage":
+        db.write_bytes(b"this is not a database" * 100)
+    elif damage == "empty":
+        db.write_bytes(b"")
+    else:
+        data = db.read_bytes()
+        db.write_bytes(data[:100] + b"\0" * (len(data) - 100))  # header kept, pages wiped
+    size = db.stat().st_size
+    with pytest.raises(WorkspaceError, match=r"edits\.sqlite"):
+        EditLog(ws).current_labels()
+    assert db.stat().st_size == size  # left as it was, for recovery
+
+
+def test_undo_after_restart(ws):
+    script = textwrap.dedent(f"""
+        import sys
+        from mining.curation import Edit, EditLog
+        log = EditLog({str(ws)!r})
+        if sys.argv[1] == "edit":
+            log.commit([Edit("P000050", "set", labels=({C[7]!r},))], author="ana", note="before restart")
+        else:
+            print(log.undo(author="ana"))
+        """)
+    run = [sys.executable, "-c", script]
+    subprocess.run([*run, "edit"], check=True, cwd=ROOT)
+    assert EditLog(ws).current_labels().labels_of("P000050") == [C[7]]
+    out = subprocess.run([*run, "undo"], check=True, cwd=ROOT, capture_output=True, text=True).stdout
+    assert out.strip() == "2"
+    assert EditLog(ws).current_labels().labels_of("P000050") == base_labels(ws, "P000050")
+
+
+# --------------------------------------------------------------------------------------------- real processes
+WRITER = """
+import sys, time
+from mining.curation import Edit, EditLog
+ws, mode = sys.argv[1], sys.argv[2]
+log = EditLog(ws)
+if mode == "big":  # 10,000-patch batches, forever, until killed
+    ids = [f"P{i:06d}" for i in range(10_000)]
+    i = 0
+    while True:
+        print("begin", i, flush=True)
+        log.commit([Edit(p, "set", labels=(sys.argv[3 + i % 2],)) for p in ids], author="big", note=f"b{i}")
+        print("done", i, flush=True)
+        i += 1
+else:  # n one-edit batches, numbered
+    n = int(sys.argv[3])
+    for i in range(n):
+        log.commit([Edit(f"P{(i * 7) % 12000:06d}", "flag" if i % 2 else "unflag")], author=mode, note=str(i))
+    print("ok", flush=True)
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.03, 0.08, 0.15])
+def test_kill_9_during_a_10000_patch_batch_is_all_or_nothing(ws, tmp_path, delay):
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    proc = subprocess.Popen([sys.executable, str(script), str(ws), "big", C[0], C[1]], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        for line in proc.stdout:  # let two batches commit, then kill while the third is being written
+            if line.startswith("begin 2"):
+                time.sleep(delay)
+                break
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    log = EditLog(ws)  # "restart": a new process opens the log, SQLite recovers from the WAL
+    h = log.batches()
+    ev = log.events()
+    counts = ev.groupby("batch").size()
+    assert len(h) in (2, 3), "the first two batches were committed before the kill"
+    assert (counts.reindex(h["id"]).to_numpy() == 10_000).all(), "a partial batch is visible"
+    assert (h["n_events"] == 10_000).all()
+    last = C[(len(h) - 1) % 2]
+    cur = log.current_labels()
+    Y = cur.Y[cur.rows([f"P{i:06d}" for i in range(10_000)])]
+    assert Y[:, C.index(last)].all() and Y.sum(1).max() == 1, "every patch carries the last batch's label"
+    # the log is still usable after the kill
+    log.commit([Edit("P000001", "flag")], author="after")
+    assert log.current_labels().flagged.sum() == 1
+
+
+def test_two_processes_writing_1000_batches_each(ws, tmp_path):
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, str(script), str(ws), name, "1000"], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for name in ("one", "two")]
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+        assert out.strip() == "ok"
+    h = EditLog(ws).batches()
+    assert len(h) == 2000 and h["id"].is_monotonic_increasing
+    for name in ("one", "two"):
+        mine = h[h["author"] == name]
+        assert mine["note"].astype(int).tolist() == list(range(1000)), f"{name}'s batches out of order or lost"
+    # the two writers interleaved (they really ran at the same time)
+    assert (h["author"] != h["author"].shift()).sum() > 2
+
+
+def _checkpoint(db: Path) -> None:
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    for suffix in ("-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
