@@ -1,0 +1,785 @@
+"""Dataset tours: walks through the stored kNN graph that present a dataset patch by patch.
+
+Four strategies, each a plain function over the graph's arrays and deterministic for a given seed:
+
+* :func:`random_walk`: similarity-weighted steps to unvisited neighbours; restarts two hops away when every
+  neighbour was visited, and teleports to a random unvisited patch when that fails too or after ``max_run``
+  steps (so a disconnected graph is walked component by component);
+* :func:`grand_tour`: one representative per class (or per cluster of the 2-D layout), ordered as a short
+  path over the representatives (nearest neighbour + 2-opt), so consecutive stops stay close;
+* :func:`boundary_tour`: walks along class borders: it prefers patches whose neighbours disagree with their
+  labels (and, when ``scores.parquet`` exists, patches the noise detector suspects);
+* :func:`class_tour`: stays within one class and shows its variety (farthest-point sampling over the
+  class's core members, ordered as a short path).
+
+Every function works in catalog-row space: ``ind`` (n, k) holds catalog rows of the neighbours, -1 where
+unknown (a patch without an embedding has a row of -1). :class:`TourGraph` builds these arrays from a
+workspace (the one stored kNN graph, never a second neighbour search) and :class:`Tour` is the estimator
+that computes one tour and keeps its parameters.
+
+No strategy loops over all n patches in Python: each step touches O(k) or O(k²) entries, and the few
+whole-array passes (farthest-point sampling, class purity) are vectorised.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, WorkspaceError
+
+__all__ = ["STRATEGIES", "TOUR_FORMAT_VERSION", "Tour", "TourGraph", "Walk", "boundary_tour", "class_tour",
+           "grand_tour", "random_walk", "describe_stops", "border_scores", "short_path"]
+
+TOUR_FORMAT_VERSION = 1
+STRATEGIES = ("random", "grand", "boundary", "class")
+
+#: teleport candidates drawn at random before falling back to a full scan of the unvisited patches
+_TELEPORT_DRAWS = 64
+#: patches examined when the boundary tour jumps to a new stretch of border
+_BORDER_SAMPLE = 512
+#: members sampled per class to pick its representative (the grand tour), and points to fit the clusters on
+_REP_SAMPLE = 20_000
+_CLUSTER_SAMPLE = 50_000
+
+
+class Walk(NamedTuple):
+    """A computed path.
+
+    rows : ndarray of int64, shape (m,)
+        Catalog rows of the stops, no repeats.
+    jumps : ndarray of bool, shape (m,)
+        True where a stop is not a kNN neighbour of the previous one (a teleport or restart); False at 0.
+    """
+
+    rows: np.ndarray
+    jumps: np.ndarray
+
+
+# ------------------------------------------------------------------------------------------------ strategies
+def random_walk(ind: np.ndarray, dist: np.ndarray | None, start: int, steps: int, *, seed: int = 0,
+                max_run: int = 25) -> Walk:
+    """Similarity-weighted random walk without revisits.
+
+    Parameters
+    ----------
+    ind : ndarray of int, shape (n, k)
+        Neighbour rows, nearest first, -1 where unknown.
+    dist : ndarray of float, shape (n, k) or None
+        Distances of ``ind`` (None: uniform weights).
+    start : int
+        First stop.
+    steps : int
+        Number of stops (fewer when the graph has fewer reachable patches).
+    seed : int
+    max_run : int
+        Teleport after this many consecutive graph steps (a tour that keeps moving through the dataset).
+
+    Returns
+    -------
+    Walk
+    """
+    rng = np.random.default_rng(seed)
+    pool = _pool(ind)
+    visited = np.zeros(len(ind), bool)
+    rows, jumps = [int(start)], [False]
+    visited[start] = True
+    run = 0
+    for _ in range(steps - 1):
+        cur = rows[-1]
+        nxt, jump = -1, True
+        if run < max_run:
+            cand, w = _candidates(ind, dist, cur, visited)
+            if len(cand):
+                nxt, jump = int(cand[_draw(rng, w)]), False
+            else:
+                nxt = _two_hop(ind, cur, visited, rng)
+        if nxt < 0:
+            nxt = _teleport(pool, visited, rng)
+        if nxt < 0:
+            break  # every reachable patch was visited
+        run = 0 if jump else run + 1
+        rows.append(nxt)
+        jumps.append(jump)
+        visited[nxt] = True
+    return Walk(np.asarray(rows, np.int64), np.asarray(jumps, bool))
+
+
+def boundary_tour(ind: np.ndarray, dist: np.ndarray | None, Y: np.ndarray, steps: int, *, start: int | None = None,
+                  seed: int = 0, suspicion: np.ndarray | None = None, max_run: int = 40, patience: int = 2,
+                  sharpness: float = 15.0, border_quantile: float = 0.75) -> Walk:
+    """Walk along the borders between classes, where label noise lives.
+
+    Each step goes to an unvisited neighbour, drawn with weight ``similarity * exp(sharpness * border)``,
+    where ``border`` is :func:`border_scores` (averaged with ``suspicion`` when given). After ``patience``
+    consecutive steps into a class's interior (border below the ``border_quantile`` of a seeded sample), or when
+    stuck, the walk jumps: first to the strongest border patch two hops away, else to the strongest of a
+    random sample of unvisited patches.
+
+    Parameters
+    ----------
+    ind, dist : see :func:`random_walk`
+    Y : ndarray of bool, shape (n, n_classes)
+        Labels (multi-hot).
+    steps : int
+    start : int or None
+        First stop; None: the strongest border patch of a seeded random sample.
+    seed : int
+    suspicion : ndarray of float, shape (n,) or None
+        Noise-detector suspicion in [0, 1] (``scores.parquet``), NaN where unknown.
+    max_run, patience : int
+    sharpness : float
+        How strongly steps prefer border patches.
+    border_quantile : float
+
+    Returns
+    -------
+    Walk
+    """
+    rng = np.random.default_rng(seed)
+    pool = _pool(ind)
+    visited = np.zeros(len(ind), bool)
+
+    def score(nodes):
+        s = border_scores(ind, Y, nodes)
+        if suspicion is not None:
+            sus = suspicion[nodes]
+            s = np.where(np.isfinite(sus), 0.5 * (s + np.nan_to_num(sus)), s)
+        return s
+
+    def jump_target(cur):
+        hop2 = _two_hop_candidates(ind, cur, visited)
+        if len(hop2):
+            s = score(hop2)
+            if s.max() > 0:
+                return int(hop2[int(np.argmax(s))])
+        sample = _sample_unvisited(pool, visited, rng, _BORDER_SAMPLE)
+        if not len(sample):
+            return -1
+        return int(sample[int(np.argmax(score(sample)))])
+
+    sample = _sample_unvisited(pool, visited, rng, _BORDER_SAMPLE)
+    if not len(sample):
+        raise DataError("boundary tour: no patch of this workspace is in the kNN graph")
+    sample_scores = score(sample)
+    interior_below = float(np.quantile(sample_scores, border_quantile))  # a step below: "inside a class"
+    if start is None:
+        start = int(sample[int(np.argmax(sample_scores))])
+    rows, jumps = [int(start)], [False]
+    visited[start] = True
+    run = interior = 0
+    for _ in range(steps - 1):
+        cur = rows[-1]
+        nxt = -1
+        if run < max_run and interior < patience:
+            cand, w = _candidates(ind, dist, cur, visited)
+            if len(cand):
+                s = score(cand)
+                nxt = int(cand[_draw(rng, w * np.exp(sharpness * s))])
+                interior = interior + 1 if s[cand == nxt][0] <= interior_below else 0
+        jump = nxt < 0
+        if jump:
+            nxt = jump_target(cur)
+            interior = 0
+        if nxt < 0:
+            break
+        run = 0 if jump else run + 1
+        rows.append(nxt)
+        jumps.append(jump)
+        visited[nxt] = True
+    return Walk(np.asarray(rows, np.int64), np.asarray(jumps, bool))
+
+
+def class_tour(ind: np.ndarray, Y: np.ndarray, xy: np.ndarray | None, label: int, steps: int, *,
+               start: int | None = None, seed: int = 0, core: float = 0.5) -> Walk:
+    """A tour within one class that shows its variety.
+
+    Candidates are the class's *core* members: patches with the label whose kNN neighbours mostly share it
+    (fraction >= ``core``; all members when fewer than ``steps`` qualify), so the tour shows the class rather
+    than its mislabelled outliers. Stops are picked by farthest-point sampling in the 2-D layout (seeded
+    start), then ordered as a short path (:func:`short_path`).
+
+    Parameters
+    ----------
+    ind : ndarray of int, shape (n, k)
+    Y : ndarray of bool, shape (n, n_classes)
+    xy : ndarray of float, shape (n, 2) or None
+        2-D layout (NaN where unknown); None: a seeded random sample of the core instead of farthest points.
+    label : int
+        Column of ``Y``.
+    steps : int
+    start : int or None
+        First stop when it carries the label; else a seeded random core member.
+    seed : int
+    core : float
+
+    Returns
+    -------
+    Walk
+    """
+    rng = np.random.default_rng(seed)
+    members = np.flatnonzero(Y[:, label] & (ind[:, 0] >= 0))
+    if not len(members):
+        raise DataError(f"class tour: no patch in the kNN graph has label column {label}")
+    nb = ind[members]
+    purity = np.where(nb >= 0, Y[np.maximum(nb, 0), label], False).sum(1) / np.maximum((nb >= 0).sum(1), 1)
+    cand = members[purity >= core]
+    if len(cand) < steps:
+        cand = members
+    if start is not None and Y[start, label]:
+        first = int(start)
+        cand = np.union1d(cand, [first])
+    else:
+        first = int(cand[rng.integers(len(cand))])
+    steps = min(steps, len(cand))
+    if xy is not None:
+        ok = np.isfinite(xy[cand]).all(1)
+        cand = cand[ok | (cand == first)]
+    if xy is None or not np.isfinite(xy[first]).all():
+        others = rng.permutation(cand[cand != first])[: steps - 1]
+        rows = np.r_[first, others].astype(np.int64)
+        return Walk(rows, _jump_flags(ind, rows))
+    P = xy[cand].astype(np.float64)
+    chosen = [int(np.flatnonzero(cand == first)[0])]
+    mind = np.hypot(*(P - P[chosen[0]]).T)
+    for _ in range(steps - 1):
+        j = int(np.argmax(mind))
+        if mind[j] <= 0:
+            break
+        chosen.append(j)
+        np.minimum(mind, np.hypot(*(P - P[j]).T), out=mind)
+    order = short_path(P[chosen])
+    rows = cand[np.asarray(chosen)[order]].astype(np.int64)
+    return Walk(rows, _jump_flags(ind, rows))
+
+
+def grand_tour(ind: np.ndarray, Y: np.ndarray, xy: np.ndarray | None, *, by: str = "class",
+               n_clusters: int = 20, start: int | None = None, seed: int = 0) -> tuple[Walk, np.ndarray]:
+    """Visit every class (or every cluster of the 2-D layout) once, through a representative patch.
+
+    Class representative: among (a seeded sample of) the class's members, the one whose kNN neighbours share
+    the class most, nearest to the members' median position in the layout on ties. Cluster representative:
+    the member nearest to its k-means centre (k-means on the 2-D layout, fitted on a seeded sample). The
+    representatives are ordered as a short path over their positions (:func:`short_path`), starting with
+    the one nearest to ``start``; ``start`` itself is the first stop when given.
+
+    Parameters
+    ----------
+    ind : ndarray of int, shape (n, k)
+    Y : ndarray of bool, shape (n, n_classes)
+    xy : ndarray of float, shape (n, 2) or None
+        2-D layout; required for ``by="cluster"``.
+    by : {"class", "cluster"}
+    n_clusters : int
+    start : int or None
+    seed : int
+
+    Returns
+    -------
+    walk : Walk
+    groups : ndarray of int64, shape (m,)
+        The class column or cluster each stop represents (-1 for ``start``).
+    """
+    rng = np.random.default_rng(seed)
+    graph = ind[:, 0] >= 0
+    if by == "class":
+        reps, groups = [], []
+        for c in range(Y.shape[1]):
+            members = np.flatnonzero(Y[:, c] & graph)
+            if not len(members):
+                continue
+            if len(members) > _REP_SAMPLE:
+                members = np.sort(rng.choice(members, _REP_SAMPLE, replace=False))
+            nb = ind[members]
+            purity = np.where(nb >= 0, Y[np.maximum(nb, 0), c], False).mean(1)
+            near = np.zeros(len(members))
+            if xy is not None:
+                P = xy[members]
+                centre = np.nanmedian(P, axis=0)
+                near = np.nan_to_num(np.hypot(*(P - centre).T), nan=np.inf)
+            ranked = members[np.lexsort((near, -purity))]
+            # one distinct patch per class: a patch already standing for another class is skipped
+            best = ranked[:64][~np.isin(ranked[:64], reps)][:1]
+            if not len(best):
+                best = ranked[~np.isin(ranked, reps)][:1]
+            if not len(best):
+                continue
+            reps.append(int(best[0]))
+            groups.append(c)
+        reps, groups = np.asarray(reps, np.int64), np.asarray(groups, np.int64)
+        if not len(reps):
+            raise DataError("grand tour: no labelled patch is in the kNN graph")
+    elif by == "cluster":
+        reps, groups = _cluster_representatives(xy, graph, n_clusters, rng)
+    else:
+        raise DataError(f"grand tour: by must be 'class' or 'cluster', not {by!r}")
+    if xy is not None and np.isfinite(xy[reps]).all():
+        P = xy[reps].astype(np.float64)
+        s0 = 0
+        if start is not None and np.isfinite(xy[start]).all():
+            s0 = int(np.argmin(np.hypot(*(P - xy[start]).T)))
+        order = short_path(P, start=s0)
+    else:
+        order = np.argsort(groups, kind="stable")
+    reps, groups = reps[order], groups[order]
+    if start is not None:
+        keep = reps != start
+        reps, groups = np.r_[int(start), reps[keep]], np.r_[-1, groups[keep]]
+    reps = reps.astype(np.int64)
+    return Walk(reps, _jump_flags(ind, reps)), groups.astype(np.int64)
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def border_scores(ind: np.ndarray, Y: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """How much each node's neighbours disagree with its labels: 1 - mean Jaccard(labels, neighbour labels).
+
+    Parameters
+    ----------
+    ind : ndarray of int, shape (n, k)
+    Y : ndarray of bool, shape (n, n_classes)
+    nodes : ndarray of int, shape (m,)
+
+    Returns
+    -------
+    ndarray of float64, shape (m,)
+        0: every neighbour has the same labels; 1: no neighbour shares any label.
+    """
+    nodes = np.asarray(nodes, np.int64)
+    nb = ind[nodes]                                   # (m, k)
+    ok = nb >= 0
+    a = Y[nodes][:, None, :]                          # (m, 1, C)
+    b = Y[np.maximum(nb, 0)]                          # (m, k, C)
+    inter = (a & b).sum(-1)
+    union = (a | b).sum(-1)
+    jac = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+    mean = np.where(ok, jac, 0).sum(1) / np.maximum(ok.sum(1), 1)
+    return np.where(ok.any(1), 1.0 - mean, 0.0)
+
+
+def short_path(P: np.ndarray, *, start: int = 0, max_iter: int = 1000) -> np.ndarray:
+    """A short open path through points: nearest neighbour from ``start``, then 2-opt (vectorised).
+
+    Parameters
+    ----------
+    P : ndarray of float, shape (m, d)
+    start : int
+        Index of the first point (kept first).
+
+    Returns
+    -------
+    ndarray of int64, shape (m,)
+        Visiting order (a permutation of ``range(m)``).
+    """
+    from scipy.spatial.distance import cdist
+
+    m = len(P)
+    if m <= 2:
+        return np.r_[start, np.setdiff1d(np.arange(m), [start])].astype(np.int64)
+    D = np.zeros((m + 1, m + 1))
+    D[:m, :m] = cdist(P, P)  # row/column m: the "end" of the open path, free to reach
+    left = np.ones(m, bool)
+    order = [start]
+    left[start] = False
+    for _ in range(m - 1):
+        d = np.where(left, D[order[-1], :m], np.inf)
+        j = int(np.argmin(d))
+        order.append(j)
+        left[j] = False
+    o = np.asarray(order + [m], np.int64)  # sentinel at the end
+    iu = np.triu(np.ones((m - 1, m - 1), bool), 1)
+    for _ in range(max_iter):
+        # reverse o[i..j] (1 <= i < j <= m-1): edges (o[i-1], o[i]) + (o[j], o[j+1]) -> (o[i-1], o[j]) + (o[i], o[j+1])
+        prev, cur, oj, nxt = o[:m - 1], o[1:m], o[1:m], o[2:m + 1]
+        delta = (D[prev[:, None], oj[None, :]] + D[cur[:, None], nxt[None, :]]
+                 - D[prev, cur][:, None] - D[oj, nxt][None, :])
+        delta = np.where(iu, delta, 0.0)
+        k = int(np.argmin(delta))
+        if delta.flat[k] >= -1e-12:
+            break
+        i, j = divmod(k, m - 1)
+        i, j = i + 1, j + 1
+        o[i:j + 1] = o[i:j + 1][::-1].copy()
+    return o[:m]
+
+
+def _pool(ind: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(ind[:, 0] >= 0)
+
+
+def _similarity(d: np.ndarray, row_d: np.ndarray) -> np.ndarray:
+    """Step weights exp(-(d - d_min) / s), s = half the spread of the row's k distances (any metric).
+
+    Raw ``1 - cosine distance`` is nearly uniform over a kNN row (its distances differ by a few 0.01); scaling
+    by the row's own spread makes the nearest neighbour about e² times likelier than the farthest.
+    """
+    ok = np.isfinite(row_d)
+    if not ok.any() or not len(d):
+        return np.ones(len(d))
+    lo, hi = float(row_d[ok].min()), float(row_d[ok].max())
+    scale = max((hi - lo) / 2.0, 1e-12)
+    return np.exp(-(np.nan_to_num(d, nan=hi, posinf=hi) - lo) / scale)
+
+
+def _candidates(ind, dist, cur, visited):
+    nb = ind[cur]
+    ok = nb >= 0
+    ok[ok] = ~visited[nb[ok]]
+    cand = nb[ok].astype(np.int64)
+    if dist is None:
+        return cand, np.ones(len(cand))
+    row_d = np.asarray(dist[cur], np.float64)
+    w = _similarity(row_d[ok], row_d)
+    return cand, w
+
+
+def _draw(rng, w) -> int:
+    c = np.cumsum(w)
+    return int(min(np.searchsorted(c, rng.random() * c[-1], side="right"), len(c) - 1))
+
+
+def _two_hop_candidates(ind, cur, visited) -> np.ndarray:
+    nb = ind[cur]
+    nb = nb[nb >= 0]
+    if not len(nb):
+        return nb.astype(np.int64)
+    hop = ind[nb].ravel()
+    hop = np.unique(hop[hop >= 0])
+    return hop[~visited[hop]].astype(np.int64)
+
+
+def _two_hop(ind, cur, visited, rng) -> int:
+    hop = _two_hop_candidates(ind, cur, visited)
+    if not len(hop):
+        return -1
+    return int(hop[rng.integers(len(hop))])
+
+
+def _sample_unvisited(pool, visited, rng, size) -> np.ndarray:
+    if not len(pool):
+        return pool
+    s = pool[rng.integers(len(pool), size=min(size, len(pool)))]
+    s = np.unique(s[~visited[s]])
+    if not len(s):
+        rest = pool[~visited[pool]]
+        s = rest[rng.permutation(len(rest))[:size]] if len(rest) else rest
+    return s
+
+
+def _teleport(pool, visited, rng) -> int:
+    if not len(pool):
+        return -1
+    for r in pool[rng.integers(len(pool), size=_TELEPORT_DRAWS)]:
+        if not visited[r]:
+            return int(r)
+    rest = pool[~visited[pool]]  # nearly everything visited: one scan
+    return int(rest[rng.integers(len(rest))]) if len(rest) else -1
+
+
+def _jump_flags(ind: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    j = np.zeros(len(rows), bool)
+    if len(rows) > 1:
+        j[1:] = ~(ind[rows[:-1]] == rows[1:, None]).any(1)
+    return j
+
+
+def _cluster_representatives(xy, graph, n_clusters, rng):
+    if xy is None:
+        raise WorkspaceError("the grand tour by cluster needs the 2-D layout: run `eomine project WS`")
+    pts = np.flatnonzero(graph & np.isfinite(xy).all(1))
+    if len(pts) < n_clusters:
+        raise DataError(f"grand tour: {n_clusters} clusters asked for, only {len(pts)} patches in the layout")
+    from sklearn.cluster import KMeans
+
+    sample = np.sort(rng.choice(pts, min(len(pts), _CLUSTER_SAMPLE), replace=False))
+    X = xy[sample].astype(np.float64)
+    km = KMeans(n_clusters=n_clusters, n_init=1, random_state=int(rng.integers(2**31 - 1))).fit(X)
+    lab = km.labels_
+    d = np.hypot(*(X - km.cluster_centers_[lab]).T)
+    order = np.lexsort((d, lab))
+    first = order[np.r_[True, lab[order][1:] != lab[order][:-1]]]
+    return sample[first].astype(np.int64), lab[first].astype(np.int64)
+
+
+def _haversine_km(lon0, lat0, lon1, lat1) -> np.ndarray:
+    lon0, lat0, lon1, lat1 = (np.radians(np.asarray(v, np.float64)) for v in (lon0, lat0, lon1, lat1))
+    a = np.sin((lat1 - lat0) / 2) ** 2 + np.cos(lat0) * np.cos(lat1) * np.sin((lon1 - lon0) / 2) ** 2
+    return 2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
+
+
+# ------------------------------------------------------------------------------------------------ the graph
+@dataclass
+class TourGraph:
+    """The arrays a tour needs, in catalog-row order.
+
+    Attributes
+    ----------
+    patch_ids : ndarray of object, shape (n,)
+    classes : list of str
+    ind : ndarray of int32, shape (n, k)
+        kNN neighbours as catalog rows, -1 where unknown (patches without embeddings).
+    dist : ndarray of float32, shape (n, k)
+    Y : ndarray of bool, shape (n, n_classes)
+        Labels (the current labels after curation edits when the workspace has an edit log).
+    xy : ndarray of float32, shape (n, 2) or None
+        The 2-D layout (NaN where unknown); None without a projection.
+    lonlat : ndarray of float64, shape (n, 2)
+    country : ndarray of object, shape (n,) or None
+    suspicion : ndarray of float32, shape (n,) or None
+        ``scores.parquet`` suspicion (NaN where unknown); None without scores.
+    metric : str
+    knn_key : str
+        Identity of the stored kNN graph (its card's key).
+    """
+
+    patch_ids: np.ndarray
+    classes: list
+    ind: np.ndarray
+    dist: np.ndarray
+    Y: np.ndarray
+    xy: np.ndarray | None = None
+    lonlat: np.ndarray | None = None
+    country: np.ndarray | None = None
+    suspicion: np.ndarray | None = None
+    metric: str = "cosine"
+    knn_key: str = ""
+    _index: pd.Index | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_workspace(cls, ws, *, Y: np.ndarray | None = None, xy: np.ndarray | None = None) -> TourGraph:
+        """Load the stored kNN graph, labels, layout, coordinates and (when present) noise scores.
+
+        Parameters
+        ----------
+        ws : Workspace or path-like
+        Y : ndarray of bool, shape (n, n_classes), optional
+            Labels to use (e.g. the dashboard's current labels); default: the edit log's current labels when
+            the workspace has one, else the catalog's.
+        xy : ndarray of float, shape (n, 2), optional
+            The layout in catalog order when the caller has it already.
+        """
+        import pyarrow.parquet as pq
+
+        from .knn import load_knn
+        from .workspace import Workspace
+
+        ws = ws if isinstance(ws, Workspace) else Workspace(ws)
+        cat = ws.catalog
+        n = len(cat)
+        ids = cat["patch_id"].to_numpy(dtype=object)
+        index = pd.Index(ids)
+        ind_e, dist_e, card = load_knn(ws)
+        emb_ids = pq.read_table(ws.path / "embeddings.parquet", columns=["patch_id"]).column(0).to_numpy(
+            zero_copy_only=False)
+        to_cat = index.get_indexer(emb_ids)
+        if len(emb_ids) != len(ind_e) or (to_cat < 0).any():
+            raise WorkspaceError(f"{ws.path / 'knn'}: the kNN graph does not match embeddings.parquet / the "
+                                 f"catalog; run `eomine knn {ws.path} --force`")
+        if len(to_cat) == n and (to_cat == np.arange(n)).all():
+            ind, dist = ind_e.astype(np.int32, copy=False), dist_e.astype(np.float32, copy=False)
+        else:
+            to_cat = to_cat.astype(np.int32)
+            ind = np.full((n, ind_e.shape[1]), -1, np.int32)
+            dist = np.full((n, ind_e.shape[1]), np.inf, np.float32)
+            ind[to_cat] = to_cat[ind_e]
+            dist[to_cat] = dist_e
+        classes = list(ws.nomenclature.classes)
+        if Y is None:
+            Y = _current_labels(ws, cat, classes)
+        if xy is None and (ws.path / "projection.parquet").is_file():
+            p = pd.read_parquet(ws.path / "projection.parquet")
+            rows = index.get_indexer(p["patch_id"])
+            ok = rows >= 0
+            xy = np.full((n, 2), np.nan, np.float32)
+            xy[rows[ok], 0] = p["x"].to_numpy(np.float32)[ok]
+            xy[rows[ok], 1] = p["y"].to_numpy(np.float32)[ok]
+        suspicion = None
+        sp = ws.path / "scores.parquet"
+        if sp.is_file():  # written by the noise detection (`eomine score`); optional
+            try:
+                s = pd.read_parquet(sp, columns=["patch_id", "score"])
+            except (KeyError, ValueError, OSError):
+                s = None
+            if s is not None:
+                suspicion = np.full(n, np.nan, np.float32)
+                rows = index.get_indexer(s["patch_id"])
+                ok = rows >= 0
+                suspicion[rows[ok]] = s["score"].to_numpy(np.float32)[ok]
+        lonlat = np.c_[cat["lon"].to_numpy(np.float64), cat["lat"].to_numpy(np.float64)]
+        country = cat["country"].to_numpy(dtype=object) if "country" in cat.columns else None
+        return cls(ids, classes, ind, dist, np.asarray(Y, bool), xy, lonlat, country, suspicion,
+                   card.get("params", {}).get("metric", "cosine"), card.get("key", ""), index)
+
+    @property
+    def n(self) -> int:
+        return len(self.ind)
+
+    def row(self, patch_id: str) -> int:
+        """Catalog row of a patch (raises :class:`DataError` naming it)."""
+        if self._index is None:
+            self._index = pd.Index(self.patch_ids)
+        r = int(self._index.get_indexer([patch_id])[0])
+        if r < 0:
+            raise DataError(f"patch {patch_id!r} is not in the workspace")
+        return r
+
+    def label_index(self, label: str) -> int:
+        if label not in self.classes:
+            raise DataError(f"unknown class {label!r}; the workspace's classes are: {', '.join(self.classes)}")
+        return self.classes.index(label)
+
+
+def _current_labels(ws, cat, classes) -> np.ndarray:
+    if (ws.path / "edits.sqlite").is_file():
+        from .curation import EditLog
+
+        log = EditLog(ws, create=False)
+        try:
+            return log.current_labels().Y
+        finally:
+            log.close()
+    from .quality import label_matrix
+
+    return label_matrix(cat["labels"], classes)
+
+
+# ------------------------------------------------------------------------------------------------ estimator
+class Tour:
+    """One tour through a workspace: strategy, parameters and (after :meth:`fit`) its stops.
+
+    Parameters
+    ----------
+    strategy : {"random", "grand", "boundary", "class"}
+    steps : int
+        Number of stops (the grand tour by class has one stop per class and ignores it; by cluster it is the
+        number of clusters).
+    start : str or None
+        Patch id of the first stop (random / boundary / class tours; the grand tour starts near it).
+        None: chosen from the seed.
+    label : str or None
+        The class of a class tour.
+    seed : int
+    by : {"class", "cluster"}
+        What the grand tour visits.
+    max_run : int
+        Teleport after this many consecutive steps (random and boundary tours).
+
+    Attributes
+    ----------
+    rows_ : ndarray of int64, shape (m,)
+        Catalog rows of the stops.
+    patch_ids_ : list of str, length m
+    jumps_ : ndarray of bool, shape (m,)
+        Stops reached by a teleport / restart rather than a kNN edge.
+    groups_ : ndarray of int64, shape (m,) or None
+        Grand tour: the class column or cluster each stop represents.
+    seconds_ : float
+        Time to compute the path (the graph already loaded).
+    knn_key_ : str
+    """
+
+    def __init__(self, strategy: str = "random", *, steps: int = 50, start: str | None = None,
+                 label: str | None = None, seed: int = 0, by: str = "class", max_run: int = 25):
+        self.strategy = strategy
+        self.steps = steps
+        self.start = start
+        self.label = label
+        self.seed = seed
+        self.by = by
+        self.max_run = max_run
+
+    def get_params(self) -> dict:
+        return {"strategy": self.strategy, "steps": self.steps, "start": self.start, "label": self.label,
+                "seed": self.seed, "by": self.by, "max_run": self.max_run}
+
+    def fit(self, graph: TourGraph) -> Tour:
+        """Compute the stops on ``graph`` (a :class:`TourGraph`, or a workspace / path to load one from)."""
+        if not isinstance(graph, TourGraph):
+            graph = TourGraph.from_workspace(graph)
+        if self.strategy not in STRATEGIES:
+            raise DataError(f"unknown tour strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        try:
+            steps, seed, max_run = int(self.steps), int(self.seed), int(self.max_run)
+        except (TypeError, ValueError):
+            raise DataError("tour steps, seed and max_run must be integers") from None
+        if not 1 <= steps <= 100_000:
+            raise DataError(f"tour steps must be between 1 and 100000, not {steps}")
+        if max_run < 1:
+            raise DataError(f"tour max_run must be at least 1, not {max_run}")
+        start = graph.row(self.start) if self.start else None
+        if start is not None and graph.ind[start, 0] < 0 and self.strategy in ("random", "boundary"):
+            raise DataError(f"patch {self.start!r} has no embedding, so it is not in the kNN graph")
+        t0 = time.perf_counter()
+        self.groups_ = None
+        if self.strategy == "random":
+            if start is None:
+                pool = _pool(graph.ind)
+                if not len(pool):
+                    raise DataError("random walk: no patch of this workspace is in the kNN graph")
+                start = int(pool[np.random.default_rng(seed).integers(len(pool))])
+            walk = random_walk(graph.ind, graph.dist, start, steps, seed=seed, max_run=max_run)
+        elif self.strategy == "boundary":
+            walk = boundary_tour(graph.ind, graph.dist, graph.Y, steps, start=start, seed=seed,
+                                 suspicion=graph.suspicion, max_run=max_run)
+        elif self.strategy == "class":
+            if not self.label:
+                raise DataError("a class tour needs a class (--label)")
+            walk = class_tour(graph.ind, graph.Y, graph.xy, graph.label_index(self.label), steps, start=start,
+                              seed=seed)
+        else:
+            walk, self.groups_ = grand_tour(graph.ind, graph.Y, graph.xy, by=self.by, n_clusters=steps,
+                                            start=start, seed=seed)
+        self.seconds_ = time.perf_counter() - t0
+        self.rows_, self.jumps_ = walk.rows, walk.jumps
+        self.patch_ids_ = [str(p) for p in graph.patch_ids[walk.rows]]
+        self.knn_key_ = graph.knn_key
+        self.graph_ = graph
+        return self
+
+    def stops(self) -> pd.DataFrame:
+        """The stops with their captions (see :func:`describe_stops`)."""
+        return describe_stops(self.graph_, self.rows_, self.jumps_)
+
+    def card(self) -> dict:
+        """Format, version, parameters, the kNN graph's key and the stops (for an export)."""
+        return {"format": "eomine-tour", "version": TOUR_FORMAT_VERSION, "params": self.get_params(),
+                "knn_key": self.knn_key_, "patch_ids": list(self.patch_ids_),
+                "seconds": round(float(self.seconds_), 4)}
+
+
+def describe_stops(graph: TourGraph, rows: np.ndarray, jumps: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per stop with what a caption says.
+
+    Columns: ``step`` (1-based), ``patch_id``, ``labels`` (list), ``gained`` / ``lost`` (labels since the
+    previous stop), ``km`` (ground distance from the previous stop), ``km_total``, ``embedding`` (cosine
+    distance from the previous stop when it is a kNN edge, else NaN), ``jump``, ``country``, ``lon``,
+    ``lat``, ``x``, ``y``.
+    """
+    rows = np.asarray(rows, np.int64)
+    m = len(rows)
+    jumps = np.zeros(m, bool) if jumps is None else np.asarray(jumps, bool)
+    cls = np.asarray(graph.classes, dtype=object)
+    Yr = graph.Y[rows]
+    labels = [list(cls[r]) for r in Yr]
+    prev = np.vstack([Yr[:1], Yr[:-1]]) if m else Yr
+    gained = [list(cls[r]) for r in Yr & ~prev]
+    lost = [list(cls[r]) for r in prev & ~Yr]
+    lon, lat = (graph.lonlat[rows, 0], graph.lonlat[rows, 1]) if graph.lonlat is not None else (
+        np.full(m, np.nan), np.full(m, np.nan))
+    km = np.zeros(m)
+    if m > 1:
+        km[1:] = _haversine_km(lon[:-1], lat[:-1], lon[1:], lat[1:])
+    emb = np.full(m, np.nan)
+    if m > 1:
+        hit = graph.ind[rows[:-1]] == rows[1:, None]
+        has = hit.any(1)
+        emb[1:][has] = graph.dist[rows[:-1]][hit][: int(has.sum())]
+    xy = graph.xy[rows] if graph.xy is not None else np.full((m, 2), np.nan)
+    return pd.DataFrame({
+        "step": np.arange(1, m + 1), "patch_id": [str(p) for p in graph.patch_ids[rows]], "labels": labels,
+        "gained": gained, "lost": lost, "km": km, "km_total": np.nancumsum(km), "embedding": emb,
+        "jump": jumps, "country": graph.country[rows] if graph.country is not None else [None] * m,
+        "lon": lon, "lat": lat, "x": xy[:, 0].astype(np.float64), "y": xy[:, 1].astype(np.float64)})
