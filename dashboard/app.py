@@ -15,7 +15,8 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 THUMB_ROUTE = "/eomine/thumb/<composite>/<patch_id>.png"
 
 
-def create_app(workspace, *, read_only: bool = False, data: AppData | None = None) -> dash.Dash:
+def create_app(workspace, *, read_only: bool = False, data: AppData | None = None,
+               credentials=None) -> dash.Dash:
     """Build the app for one workspace.
 
     Parameters
@@ -23,16 +24,21 @@ def create_app(workspace, *, read_only: bool = False, data: AppData | None = Non
     workspace : path-like
         A workspace (see :mod:`mining.workspace`), ideally with a projection and a kNN graph.
     read_only : bool
-        Presentation mode (edit controls hidden, edits refused; the curation issue adds edits).
+        Presentation mode (edit controls hidden, edits refused with HTTP 403).
+    credentials : dashboard.access.Credentials, optional
+        When given, every request needs HTTP basic auth with them (``eomine serve --auth``).
     """
     # the panels register their @callback functions on import
-    from .panels import detail, filters, grid, map_panel, scatter  # noqa: F401
+    from .panels import curate, detail, filters, grid, map_panel, scatter  # noqa: F401
 
     data = data or AppData.load(workspace, read_only=read_only)
     app = dash.Dash(__name__, title=f"eomine: {data.ws.name}", assets_folder=str(ASSETS),
                     suppress_callback_exceptions=True, update_title=None)
     app.server.extensions["eomine"] = data
     _register_routes(app.server, data)
+    from .access import register_access
+
+    register_access(app.server, data, credentials=credentials)
     app.layout = lambda: build_layout(data)
     return app
 
@@ -53,7 +59,7 @@ def work_tabs(data: AppData) -> dcc.Tabs:
 
 
 def build_layout(data: AppData) -> html.Div:
-    from .panels import detail, filters, grid, map_panel, scatter
+    from .panels import curate, detail, filters, map_panel, scatter
 
     n_proj = int((data.px == data.px).sum())
     header = html.Header(className="topbar", children=[
@@ -73,7 +79,7 @@ def build_layout(data: AppData) -> html.Div:
         header,
         html.Div(id=ids.MESSAGE, className="message", role="status"),
         html.Div(className="body", children=[
-            html.Aside(className="sidebar", children=filters.layout(data)),
+            html.Aside(className="sidebar", children=filters.layout(data) + curate.layout(data)),
             html.Main(className="main", children=[
                 html.Div(className="row top", children=[scatter.layout(data), map_panel.layout(data)]),
                 html.Div(className="row bottom", children=[work_tabs(data), detail.layout(data)]),
@@ -128,6 +134,6 @@ def thumb_url(composite: str, patch_id: str, size: int = 128) -> str:
 
 
 def serve(workspace, *, host: str = "127.0.0.1", port: int = 8050, read_only: bool = False,
-          debug: bool = False) -> None:
-    app = create_app(workspace, read_only=read_only)
+          debug: bool = False, credentials=None) -> None:
+    app = create_app(workspace, read_only=read_only, credentials=credentials)
     app.run(host=host, port=port, debug=debug)

@@ -148,8 +148,41 @@ class AppData:
 
             self.renderer = CompositeRenderer().fit(ws.store)
         self.pixel_row = cat["pixel_row"].to_numpy(np.int64)
+        self._init_edits()
         self.load_seconds = time.perf_counter() - t0
         return self
+
+    # ------------------------------------------------------------------ curation (labels after edits)
+    def _init_edits(self) -> None:
+        import threading
+
+        from mining.curation import EditLog
+
+        # the log is created on the first edit; a damaged or deleted log stops start-up with a clear error
+        self.edits = EditLog(self.ws, create=not self.read_only)
+        self.edits_version = 0
+        self.flagged = np.zeros(self.n, bool)
+        self.excluded = np.zeros(self.n, bool)
+        self._edits_lock = threading.Lock()
+        self.sync_edits()
+
+    def sync_edits(self) -> bool:
+        """Refresh ``Y``, the first-label colours and the flagged / excluded masks when the edit log changed
+        (a commit or undo from this or any other session or process). Cheap when nothing changed (one
+        SQLite read of the last batch id); returns True when the labels were refreshed."""
+        edits = getattr(self, "edits", None)
+        if edits is None or edits.version() == self.edits_version:
+            return False
+        with self._edits_lock:
+            cur = edits.current_labels()
+            if cur.version == self.edits_version:
+                return False
+            first = np.where(cur.Y.any(1), cur.Y.argmax(1), -1).astype(np.int16)
+            self.Y, self.first_label = cur.Y, first
+            self.codes["label"] = (first, self.class_colors, self.short)
+            self.flagged, self.excluded = cur.flagged, cur.excluded
+            self.edits_version = cur.version
+        return True
 
     # ------------------------------------------------------------------ queries
     def mask(self, f: Filters) -> np.ndarray | None:
@@ -191,4 +224,6 @@ def get_data() -> AppData:
     """The :class:`AppData` of the running app (from the Flask application context)."""
     from flask import current_app
 
-    return current_app.extensions["eomine"]
+    data = current_app.extensions["eomine"]
+    data.sync_edits()  # labels after every committed edit, from any session
+    return data

@@ -37,6 +37,22 @@ DETAIL = "detail"
 
 WORK_TABS = "work-tabs"            # dcc.Tabs in the bottom-left cell: "grid" | (review, tour, ...)
 
+# curation (dashboard/panels/curate.py). A callback that outputs EDITS_VERSION commits edits: in --read-only
+# mode the server refuses such callback requests with HTTP 403 (dashboard/access.py).
+CURATE_AUTHOR_INPUT = "curate-author-input"
+CURATE_AUTHOR_SAVE = "curate-author-save"
+CURATE_AUTHOR_INFO = "curate-author-info"
+CURATE_TARGET_INFO = "curate-target-info"
+CURATE_LABEL = "curate-label"              # dcc.Dropdown: one class (add / remove)
+CURATE_SET_LABELS = "curate-set-labels"    # dcc.Dropdown(multi): the new label set (set)
+CURATE_NOTE = "curate-note"
+CURATE_MESSAGE = "curate-message"
+CURATE_POLL = "curate-poll"                # dcc.Interval: picks up other sessions' edits
+#: pattern-matching: {"type": CURATE_ACTION, "target": "selection"|"focus"|"log", "op": op}
+CURATE_ACTION = "curate-action"
+#: pattern-matching: {"type": CURATE_FOCUS_LABELS, "index": patch_id} (labels of the patch in focus)
+CURATE_FOCUS_LABELS = "curate-focus-labels"
+
 #: pattern-matching id types: {"type": THUMB, "index": patch_id}
 THUMB = "thumb"
 NEIGHBOUR = "neighbour"

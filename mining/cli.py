@@ -300,28 +300,30 @@ def report_cmd(workspace, as_json):
 @main.command()
 @click.argument("workspace", type=click.Path(path_type=Path), required=False)
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Interface to bind. Only loopback addresses until authentication exists.")
+              help="Interface to bind. Anything but a loopback address requires --auth.")
 @click.option("--port", default=8050, show_default=True)
-@click.option("--read-only", is_flag=True, help="Presentation mode.")
+@click.option("--read-only", is_flag=True, help="Presentation mode: no edit controls, every edit refused (403).")
+@click.option("--auth", "auth", metavar="env:VAR|file:PATH",
+              help="HTTP basic auth on every request; user:password from an environment variable or a file.")
 @click.option("--debug", is_flag=True, help="Dash debug mode (development only).")
-def serve(workspace, host, port, read_only, debug):
+def serve(workspace, host, port, read_only, auth, debug):
     """Serve the dashboard for WORKSPACE (default: the demo workspace) on http://HOST:PORT."""
-    import ipaddress
+    from dashboard.access import is_loopback, load_credentials
 
     from .workspace import Workspace
 
     ws = Workspace(workspace or default_workspace_dir() / "demo")
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise click.UsageError(f"refusing to bind {host}: eomine serves on loopback addresses only "
-                               "(authentication for other interfaces is not implemented yet)")
+    credentials = load_credentials(auth) if auth else None
+    if not is_loopback(host) and credentials is None:
+        raise click.UsageError(f"refusing to bind {host} without authentication: pass --auth env:VAR or "
+                               "--auth file:PATH (user:password), or serve on 127.0.0.1")
     from dashboard.app import serve as run_server
 
-    click.echo(f"eomine: {ws.name}, {ws.meta['n_patches']:,} patches -> http://{host}:{port}/  (Ctrl-C stops)")
-    run_server(ws.path, host=host, port=port, read_only=read_only, debug=debug)
+    mode = " read-only," if read_only else ""
+    login = f" login {credentials.user}," if credentials else ""
+    click.echo(f"eomine: {ws.name}, {ws.meta['n_patches']:,} patches,{mode}{login} -> http://{host}:{port}/  "
+               "(Ctrl-C stops)")
+    run_server(ws.path, host=host, port=port, read_only=read_only, debug=debug, credentials=credentials)
 
 
 if __name__ == "__main__":

@@ -175,9 +175,16 @@ def render_detail(data: AppData, selected: str | None, composite: str | None = N
             html.Span(f"{len(labels)} label{'s' if len(labels) != 1 else ''}")]),
         label_chips(data, row),
         pics,
+        _curation_block(data, row),
         table,
         neighbour_strip(data, row, composite),
     ]
+
+
+def _curation_block(data: AppData, row: int) -> html.Div:
+    from .curate import patch_block  # edit controls (absent in read-only mode), badges, history
+
+    return patch_block(data, row)
 
 
 # --------------------------------------------------------------------------- layout + callbacks
@@ -186,8 +193,9 @@ def layout(data: AppData) -> html.Section:
         html.Div(id=ids.DETAIL, className="detail", children=render_detail(data, None))])
 
 
-@callback(Output(ids.DETAIL, "children"), Input(ids.SELECTED, "data"), Input(ids.COMPOSITE, "value"))
-def update_detail(selected, composite):
+@callback(Output(ids.DETAIL, "children"), Input(ids.SELECTED, "data"), Input(ids.COMPOSITE, "value"),
+          Input(ids.EDITS_VERSION, "data"))
+def update_detail(selected, composite, _edits_version=None):
     try:
         return render_detail(get_data(), selected, composite)
     except Exception as exc:

@@ -368,8 +368,8 @@ def change_page(_prev, _next, filters, sel, ready, page, key, labels, mode, spli
 @callback(Output(ids.GRID, "children"), Output(ids.GRID_INFO, "children"), Output(SUMMARY, "children"),
           Output(ids.GRID_PREV, "disabled"), Output(ids.GRID_NEXT, "disabled"),
           Input(ids.FILTERS, "data"), Input(ids.SELECTION, "data"), Input(ids.GRID_PAGE, "data"),
-          Input(ids.COMPOSITE, "value"), Input(ids.SELECTED, "data"))
-def update_grid(filters, sel, page, composite, selected):
+          Input(ids.COMPOSITE, "value"), Input(ids.SELECTED, "data"), Input(ids.EDITS_VERSION, "data"))
+def update_grid(filters, sel, page, composite, selected, _edits_version=None):
     try:
         g = render_grid(get_data(), filters, sel, page, composite, selected)
     except Exception as exc:
