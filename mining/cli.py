@@ -326,5 +326,41 @@ def serve(workspace, host, port, read_only, auth, debug):
     run_server(ws.path, host=host, port=port, read_only=read_only, debug=debug, credentials=credentials)
 
 
+@main.command("tour")
+@click.argument("workspace", type=click.Path(path_type=Path))
+@click.option("--strategy", type=click.Choice(["random", "grand", "boundary", "class"]), default="random",
+              show_default=True, help="random walk, grand tour, class-border tour, or a tour within one class.")
+@click.option("--start", "start", default=None, help="Patch id of the first stop (default: chosen by the seed).")
+@click.option("--steps", default=50, show_default=True,
+              help="Stops (grand tour by cluster: the number of clusters; by class: ignored).")
+@click.option("--label", default=None, help="class: the class to tour.")
+@click.option("--by", type=click.Choice(["class", "cluster"]), default="class", show_default=True,
+              help="grand: one stop per class or per cluster of the 2-D layout.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--max-run", default=25, show_default=True, help="random/boundary: teleport after this many steps.")
+@click.option("--export", "export", required=True, type=click.Path(path_type=Path),
+              help="Self-contained HTML player to write (plays offline).")
+@click.option("--gif", type=click.Path(path_type=Path), help="Also write an animated GIF.")
+@click.option("-c", "--composite", default="true_color", show_default=True, help="Band composite of the images.")
+@click.option("--size", default=384, show_default=True, help="Image size in the HTML (pixels).")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds per stop when playing.")
+def tour_cmd(workspace, strategy, start, steps, label, by, seed, max_run, export, gif, composite, size, interval):
+    """A tour through the kNN graph, exported as an offline HTML player (and optionally a GIF)."""
+    from .tour_export import export_gif, export_html
+    from .tours import Tour, TourGraph
+    from .workspace import Workspace
+
+    ws = Workspace(workspace)
+    graph = TourGraph.from_workspace(ws)
+    tour = Tour(strategy, steps=steps, start=start, label=label, seed=seed, by=by, max_run=max_run).fit(graph)
+    out = export_html(tour, ws, export, composite=composite, size=size, interval=interval)
+    jumps = int(tour.jumps_[1:].sum())
+    click.echo(f"tour     {len(tour.rows_)} stops ({strategy}, seed {seed}, {jumps} jumps) computed in "
+               f"{tour.seconds_ * 1e3:.0f} ms -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    if gif:
+        g = export_gif(tour, ws, gif, composite=composite, interval=min(interval, 5.0))
+        click.echo(f"gif      -> {g} ({g.stat().st_size / 1e6:.1f} MB)")
+
+
 if __name__ == "__main__":
     main()

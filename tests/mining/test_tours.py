@@ -33,7 +33,9 @@ def demo_graph(tmp_path_factory) -> TourGraph:
     step_embed(ws, "spectral", progress=False)
     step_knn(ws, k=15)
     step_project(ws, method="pca", seed=0)
-    return TourGraph.from_workspace(ws)
+    g = TourGraph.from_workspace(ws)
+    g.ws_path = out
+    return g
 
 
 def two_islands(n_each: int = 40, k: int = 5, seed: int = 0):
@@ -278,3 +280,62 @@ def test_bad_tour_parameters_are_refused_with_a_readable_message(demo_graph, kw,
     strategy = kw.pop("strategy")
     with pytest.raises(DataError, match=match):
         Tour(strategy, **kw).fit(demo_graph)
+
+
+# ------------------------------------------------------------------------------------------------ export + CLI
+def _payload(html_text: str) -> dict:
+    import json
+    import re
+
+    m = re.search(r"var T = (\{.*?\});\n", html_text, re.S)
+    assert m, "tour data not found in the HTML"
+    return json.loads(m.group(1).replace("<\\/", "</"))
+
+
+def test_cli_tour_exports_a_self_contained_html_and_gif(demo_graph, tmp_path):
+    import re
+
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from mining.cli import main
+
+    ws_path = _ws_path(demo_graph)
+    start = str(demo_graph.patch_ids[10])
+    out, gif = tmp_path / "tour.html", tmp_path / "tour.gif"
+    res = CliRunner().invoke(main, ["tour", str(ws_path), "--strategy", "random", "--start", start, "--steps", "12",
+                                    "--seed", "4", "--export", str(out), "--gif", str(gif)])
+    assert res.exit_code == 0, res.output
+    assert "12 stops" in res.output
+    text = out.read_text()
+    # nothing is fetched: no external src/href, no http(s) URL anywhere except the SVG namespace
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)""", text)
+    assert set(re.findall(r"https?://[^\s\"'<>)]+", text)) <= {"http://www.w3.org/2000/svg"}
+    p = _payload(text)
+    assert p["format"] == "eomine-tour" and p["version"] == 1
+    assert p["params"]["seed"] == 4 and p["params"]["strategy"] == "random"
+    ids = [s["id"] for s in p["stops"]]
+    assert ids[0] == start and ids == Tour("random", steps=12, start=start, seed=4).fit(demo_graph).patch_ids_
+    assert all(s["img"].startswith("data:image/png;base64,") for s in p["stops"])
+    assert p["layout"]["image"].startswith("data:image/png;base64,") and p["map"]["path"].startswith("M")
+    im = Image.open(gif)
+    assert im.n_frames == 12
+
+
+def test_cli_tour_bad_input_is_one_line_and_keeps_an_existing_export(demo_graph, tmp_path):
+    from click.testing import CliRunner
+
+    from mining.cli import main
+
+    out = tmp_path / "tour.html"
+    out.write_text("previous export")
+    for args, word in ((["--start", "NOT_A_PATCH"], "NOT_A_PATCH"), (["--strategy", "class"], "needs a class"),
+                       (["-c", "infrared"], "infrared"), (["--size", "5"], "size")):
+        res = CliRunner().invoke(main, ["tour", str(_ws_path(demo_graph)), "--export", str(out), *args])
+        assert res.exit_code == 2, res.output
+        assert "Traceback" not in res.output and word in res.output
+        assert out.read_text() == "previous export"
+
+
+def _ws_path(g: TourGraph):
+    return g.ws_path
