@@ -1,0 +1,282 @@
+"""Curation in the dashboard without a browser: the controls' plain functions, the edit API, read-only (403),
+basic auth, labels after edits in every panel's data, and kill -9 of a real server during a 10,000-patch batch."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard.access import Credentials, load_credentials
+from dashboard.app import create_app
+from dashboard.data import Filters
+from dashboard.panels import curate, grid
+from mining.curation import EditLog
+from mining.errors import DataError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def ws_copy(demo_ws, tmp_path) -> Path:
+    out = tmp_path / "ws"
+    shutil.copytree(demo_ws, out, ignore=shutil.ignore_patterns("edits.*"))
+    return out
+
+
+@pytest.fixture
+def app(ws_copy):
+    return create_app(ws_copy)
+
+
+def _post(client, path, body, **kw):
+    return client.post(path, data=json.dumps(body), content_type="application/json", **kw)
+
+
+# --------------------------------------------------------------------------------------------- plain functions
+def test_relabel_the_selection_changes_labels_everywhere(app):
+    data = app.server.extensions["eomine"]
+    sel = {"kind": "box", "range": [[float(np.nanmin(data.px)), float(np.nanmedian(data.px))],
+                                    [float(np.nanmin(data.py)), float(np.nanmax(data.py))]]}
+    rows = curate.target_rows(data, "selection", {}, sel, None)
+    assert 0 < len(rows) < data.n
+    urban = data.classes[0]
+    with app.server.app_context():
+        msg, changed = curate.run_action(data, "selection", "set", author="ana", note="a town", labels=[urban],
+                                         sel=sel, filters={})
+    assert changed and msg.startswith("Batch 1: set labels to Urban fabric on") and f"{len(rows):,}" in msg
+    # the app's label matrix (scatter colours, filters, grid chips, detail) follows the edit
+    assert data.Y[rows].sum(1).tolist() == [1] * len(rows) and data.Y[rows, 0].all()
+    assert (data.first_label[rows] == 0).all() and (data.codes["label"][0][rows] == 0).all()
+    assert data.mask(Filters(labels=(urban,)))[rows].all()  # the label filter sees the new labels
+    assert grid.label_summary(data, rows)[0] == (0, len(rows))
+    h = data.edits.batches()
+    assert h[["author", "note", "n_events"]].iloc[0].tolist() == ["ana", "a town", len(rows)]
+    # undo by batch restores the catalog's labels
+    with app.server.app_context():
+        msg, changed = curate.run_action(data, "log", "undo", author="ana")
+    assert changed and "Undo" in msg
+    cat = pd.read_parquet(data.ws.catalog_path, columns=["labels"])
+    assert [list(x) for x in cat["labels"].iloc[rows[:20]]] == [data.labels_of(int(r)) for r in rows[:20]]
+
+
+def test_actions_need_an_author_and_a_target(app):
+    data = app.server.extensions["eomine"]
+    msg, changed = curate.run_action(data, "selection", "flag", author="", sel=None, filters={})
+    assert not changed and "name" in msg
+    msg, changed = curate.run_action(data, "selection", "flag", author="ana", sel=None, filters={})
+    assert not changed and msg == curate.NO_TARGET
+    msg, changed = curate.run_action(data, "focus", "flag", author="ana", selected=None)
+    assert not changed and "No patch in focus" in msg
+    msg, changed = curate.run_action(data, "selection", "add", author="ana", filters={"splits": ["train"]})
+    assert not changed and "Choose a label" in msg
+    assert data.edits.version() == 0
+
+
+def test_add_skips_patches_that_already_have_the_label(app):
+    data = app.server.extensions["eomine"]
+    j = int(np.argmax(data.Y.sum(0)))
+    rows = np.arange(50)
+    edits, skipped = curate.build_edits(data, rows, "add", label=data.classes[j])
+    assert skipped == int(data.Y[rows, j].sum()) and len(edits) == 50 - skipped
+    with pytest.raises(DataError, match="Unknown label"):
+        curate.build_edits(data, rows, "set", labels=["Lava"])
+
+
+def test_whole_dataset_relabel_works_and_stays_responsive(app):
+    data = app.server.extensions["eomine"]
+    t0 = time.perf_counter()
+    msg, changed = curate.run_action(data, "selection", "flag", author="ana", filters={"splits": data.splits})
+    assert changed and f"{data.n:,}" in msg
+    assert data.flagged.all()
+    assert time.perf_counter() - t0 < 30  # 1,500 patches; bench/edits.py times 549,488
+
+
+# --------------------------------------------------------------------------------------------- HTTP
+def test_edit_api_validates_ids_and_labels(app):
+    c = app.server.test_client()
+    data = app.server.extensions["eomine"]
+    pid = str(data.ids[3])
+    r = _post(c, "/eomine/api/edits", {"author": "ana", "edits": [{"patch_id": "../../workspace.json", "op": "flag"}]})
+    assert r.status_code == 400 and "../../workspace.json" in r.json["error"]
+    r = _post(c, "/eomine/api/edits", {"author": "ana", "edits": [{"patch_id": pid, "op": "add", "label": "Lava"}]})
+    assert r.status_code == 400 and "Lava" in r.json["error"]
+    r = _post(c, "/eomine/api/edits", {"edits": [{"patch_id": pid, "op": "flag"}]})
+    assert r.status_code == 400 and "author" in r.json["error"]
+    r = _post(c, "/eomine/api/edits", {"author": "ana", "edits": "DROP TABLE events"})
+    assert r.status_code == 400
+    assert data.edits.version() == 0
+    r = _post(c, "/eomine/api/edits", {"author": "ana", "note": "n", "edits": [
+        {"patch_id": pid, "op": "set", "labels": [data.classes[2]]}]})
+    assert r.status_code == 200 and r.json["batch"] == 1
+    assert data.labels_of(3) == [data.classes[2]]
+    hist = c.get("/eomine/api/history").json["batches"]
+    assert [(b["author"], b["note"], b["source"]) for b in hist] == [("ana", "n", "api")]
+
+
+def test_read_only_refuses_every_edit_with_403(ws_copy):
+    app = create_app(ws_copy, read_only=True)
+    c = app.server.test_client()
+    data = app.server.extensions["eomine"]
+    layout = c.get("/_dash-layout").get_data(as_text=True)
+    assert "curate-action" not in layout and "curate-author-input" not in layout
+    pid = str(data.ids[0])
+    for path, body in (("/eomine/api/edits", {"author": "x", "edits": [{"patch_id": pid, "op": "flag"}]}),
+                       ("/eomine/api/undo", {"author": "x"}), ("/eomine/api/redo", {"author": "x"})):
+        assert _post(c, path, body).status_code == 403
+    forged = {"output": "..edits-version-store.data...curate-message.children...curate-note.value..",
+              "outputs": [], "inputs": [{"id": {"type": "curate-action", "target": "focus", "op": "flag"},
+                                         "property": "n_clicks", "value": 1}], "changedPropIds": [], "state": []}
+    assert _post(c, "/_dash-update-component", forged).status_code == 403
+    # the plain function refuses too (read-only is enforced on the server, not by hiding buttons)
+    msg, changed = curate.run_action(data, "focus", "flag", author="x", selected=pid)
+    assert not changed and "read-only" in msg
+    assert not (ws_copy / "edits.sqlite").exists()
+    assert c.get("/_dash-layout").status_code == 200  # reading still works
+
+
+def test_basic_auth_on_every_request(ws_copy, tmp_path, monkeypatch):
+    monkeypatch.setenv("EOMINE_TEST_AUTH", "ana:s3cret")
+    creds = load_credentials("env:EOMINE_TEST_AUTH")
+    assert creds == Credentials("ana", "s3cret")
+    (tmp_path / "auth").write_text("bo:pw:with:colons\n")
+    assert load_credentials(f"file:{tmp_path / 'auth'}") == Credentials("bo", "pw:with:colons")
+    with pytest.raises(DataError, match="NOPE_VAR"):
+        load_credentials("env:NOPE_VAR")
+    (tmp_path / "bad").write_text("no-colon")
+    with pytest.raises(DataError, match="user:password"):
+        load_credentials(str(tmp_path / "bad"))
+    app = create_app(ws_copy, credentials=creds)
+    c = app.server.test_client()
+
+    def auth(u, p):
+        return {"Authorization": "Basic " + base64.b64encode(f"{u}:{p}".encode()).decode()}
+
+    assert c.get("/").status_code == 401 and "Basic" in c.get("/").headers["WWW-Authenticate"]
+    assert c.get("/", headers=auth("ana", "wrong")).status_code == 401
+    pid = str(app.server.extensions["eomine"].ids[0])
+    body = {"author": "ana", "edits": [{"patch_id": pid, "op": "flag"}]}
+    assert _post(c, "/eomine/api/edits", body).status_code == 401
+    assert c.get("/", headers=auth("ana", "s3cret")).status_code == 200
+    r = _post(c, "/eomine/api/edits", body, headers=auth("ana", "s3cret"))
+    assert r.status_code == 200
+    assert EditLog(ws_copy).batches()["source"].tolist() == ["api (login ana)"]
+
+
+def test_serve_refuses_other_interfaces_without_auth(ws_copy):
+    from click.testing import CliRunner
+
+    from mining.cli import main
+
+    r = CliRunner().invoke(main, ["serve", str(ws_copy), "--host", "0.0.0.0"])
+    assert r.exit_code == 2 and "--auth" in r.output
+    r = CliRunner().invoke(main, ["serve", str(ws_copy), "--host", "0.0.0.0", "--auth", "env:EOMINE_UNSET_VAR"])
+    assert r.exit_code == 2 and "EOMINE_UNSET_VAR" in r.output
+
+
+# --------------------------------------------------------------------------------------------- real server, kill -9
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(ws: Path, *args: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """``eomine serve WS ARGS`` in its own process; returns (process, base URL) once it answers."""
+    port = _free_port()
+    log = open(ws.parent / f"server-{port}.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "mining.cli", "serve", str(ws), "--port", str(port), *args],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {(ws.parent / f'server-{port}.log').read_text()}")
+        try:
+            urllib.request.urlopen(url + "/eomine/api/history", timeout=2)
+            return proc, url
+        except urllib.error.HTTPError:
+            return proc, url  # answering (e.g. 401 with --auth)
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("server did not start in 120 s")
+
+
+def _make_big_ws(path: Path, n: int = 12_000) -> Path:
+    from mining.nomenclature import load_nomenclature
+    from mining.workspace import Workspace, conform_catalog, write_parquet
+
+    nom = load_nomenclature("ben19")
+    rng = np.random.default_rng(0)
+    path.mkdir(parents=True)
+    df = pd.DataFrame({"patch_id": [f"P{i:06d}" for i in range(n)], "dataset": "test",
+                       "labels": [[nom.classes[j]] for j in rng.integers(2, 19, n)],
+                       "lon": rng.uniform(5, 20, n), "lat": rng.uniform(40, 60, n)})
+    write_parquet(conform_catalog(df), path / "catalog.parquet")
+    meta = Workspace.describe(dataset="test", nomenclature=nom, bands=[], n_patches=n, made_by={})
+    (path / "workspace.json").write_text(json.dumps(meta))
+    return path
+
+
+def test_kill_9_of_the_server_during_a_10000_patch_batch(tmp_path):
+    ws = _make_big_ws(tmp_path / "big")
+    ids = [f"P{i:06d}" for i in range(10_000)]
+    body = json.dumps({"author": "ana", "note": "big", "edits": [
+        {"patch_id": p, "op": "set", "labels": ["Urban fabric"]} for p in ids]}).encode()
+    outcomes = []
+    for delay in (0.05, 0.3, 0.8):
+        proc, url = start_server(ws)
+        result = {}
+
+        def send(url=url, result=result):
+            req = urllib.request.Request(url + "/eomine/api/edits", data=body,
+                                         headers={"Content-Type": "application/json"})
+            try:
+                result["status"] = urllib.request.urlopen(req, timeout=60).status
+            except Exception as exc:  # the server died under the request
+                result["error"] = repr(exc)
+
+        t = threading.Thread(target=send)
+        t.start()
+        time.sleep(delay)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        t.join(60)
+        log = EditLog(ws)  # after the "restart"
+        h = log.batches()
+        counts = log.events().groupby("batch").size()
+        assert (counts.reindex(h["id"]).fillna(0).to_numpy() == 10_000).all(), "a partial batch is visible"
+        outcomes.append((delay, len(h), result))
+        # labels are all-or-nothing too
+        cur = log.current_labels()
+        urban = cur.Y[cur.rows(ids), 0]
+        assert urban.all() if len(h) else not urban.any()
+        # a restarted server reads the same log and keeps working
+    proc, url = start_server(ws)
+    try:
+        hist = json.load(urllib.request.urlopen(url + "/eomine/api/history", timeout=30))
+        assert len(hist["batches"]) == len(EditLog(ws).batches())
+        req = urllib.request.Request(url + "/eomine/api/undo", data=b'{"author": "ana"}',
+                                     headers={"Content-Type": "application/json"})
+        res = json.load(urllib.request.urlopen(req, timeout=60))
+        assert (res["batch"] is None) == (len(hist["batches"]) == 0)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    print("kill -9 outcomes (delay s, batches after restart, client saw):", outcomes)
