@@ -53,6 +53,31 @@ CURATE_ACTION = "curate-action"
 #: pattern-matching: {"type": CURATE_FOCUS_LABELS, "index": patch_id} (labels of the patch in focus)
 CURATE_FOCUS_LABELS = "curate-focus-labels"
 
+# tours (dashboard/panels/tour.py)
+TOUR = "tour-store"                # dcc.Store: {"params": {...}, "ids": [patch ids], "jumps": [bool]} or None
+TOUR_STEP = "tour-step-store"      # dcc.Store: int, the current stop (0-based)
+TOUR_TIMER = "tour-timer"          # dcc.Interval: advances the tour while playing
+TOUR_URL_DONE = "tour-url-done"    # dcc.Store: True once the URL's tour (if any) was replayed
+TOUR_STRATEGY = "tour-strategy"
+TOUR_LABEL = "tour-label"
+TOUR_START_MODE = "tour-start-mode"
+TOUR_STEPS = "tour-steps"
+TOUR_SEED = "tour-seed"
+TOUR_GO = "tour-go"
+TOUR_PREV = "tour-prev"
+TOUR_PLAY = "tour-play"
+TOUR_NEXT = "tour-next"
+TOUR_SPEED = "tour-speed"
+TOUR_PRESENT = "tour-present"
+TOUR_PLAYER = "tour-player"
+TOUR_VIEW = "tour-view"            # html.Div: image, labels and caption of the current stop
+TOUR_INFO = "tour-info"
+TOUR_MINI = "tour-mini"            # dcc.Graph: the path on the layout (presentation view)
+TOUR_EDIT_LABELS = "tour-edit-labels"
+TOUR_FLAG = "tour-flag"
+TOUR_SET = "tour-set"
+TOUR_EDIT_MSG = "tour-edit-msg"
+
 #: pattern-matching id types: {"type": THUMB, "index": patch_id}
 THUMB = "thumb"
 NEIGHBOUR = "neighbour"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlencode
 
-__all__ = ["encode_state", "decode_state"]
+__all__ = ["encode_state", "decode_state", "keep_other_keys"]
 
 _LIST_SEP = "|"
 
@@ -69,3 +69,19 @@ def decode_state(search: str | None) -> dict:
     except ValueError:
         state["page"] = 0
     return state
+
+
+#: the keys :func:`encode_state` writes; other keys in the URL belong to panels that write them (tour)
+OWN_KEYS = frozenset({"color", "comp", "labels", "split", "country", "flags", "lmode", "patch", "sx", "sy", "mx",
+                      "my", "page"})
+
+
+def keep_other_keys(search: str, current: str | None) -> str:
+    """``search`` plus the keys of ``current`` that :func:`encode_state` does not own, in their order."""
+    from urllib.parse import parse_qsl
+
+    other = [(k, v) for k, v in parse_qsl((current or "").lstrip("?"), keep_blank_values=True) if k not in OWN_KEYS]
+    if not other:
+        return search
+    mine = parse_qsl((search or "").lstrip("?"), keep_blank_values=True)
+    return "?" + urlencode(mine + other)

@@ -8,7 +8,7 @@ from mining.composites import COMPOSITES
 
 from .. import ids
 from ..data import COLOR_BY, AppData, get_data
-from ..urlstate import decode_state, encode_state
+from ..urlstate import decode_state, encode_state, keep_other_keys
 
 FLAG_OPTIONS = [{"label": "clear", "value": "clear"}, {"label": "cloud or shadow", "value": "cloud_or_shadow"},
                 {"label": "seasonal snow", "value": "seasonal_snow"}]
@@ -112,6 +112,7 @@ def write_url(color, composite, filters, selected, scatter_view, map_view, page,
         return no_update
     search = encode_state({"color": color, "composite": composite, "filters": filters, "selected": selected,
                            "scatter": scatter_view, "map": map_view, "page": page})
+    search = keep_other_keys(search, current)  # keys other panels write themselves (e.g. the tour's)
     return search if search != current else no_update
 
 

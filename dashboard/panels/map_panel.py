@@ -421,6 +421,9 @@ def figure(data: AppData, view: dict, image_uri: str | None = None) -> go.Figure
                              marker={"size": 9, "color": "rgba(0,0,0,0)", "line": {"color": "#111", "width": 1.5}}))
     fig.add_trace(go.Scatter(x=[], y=[], mode="markers", hoverinfo="skip", showlegend=False, name="focus",
                              marker={"size": 16, "symbol": "circle-open", "color": "#e4002b", "line": {"width": 3}}))
+    from .tour import path_traces  # the tour's path and current stop (patched by the tour panel only)
+
+    fig.add_traces(path_traces())
     t = axis_ticks(pview)
     axis = {"showgrid": False, "zeroline": False, "title": None, "tickmode": "array", "ticks": "outside",
             "ticklen": 3, "showline": True, "linecolor": "#b8c2cc", "mirror": True, "tickfont": {"size": 10}}

@@ -121,6 +121,9 @@ def figure(view: dict, image_uri: str | None, *, dragmode: str = "lasso") -> go.
     fig.add_trace(go.Scatter(x=[], y=[], mode="markers", hoverinfo="skip", showlegend=False, name="focus",
                              marker={"size": 16, "symbol": "circle-open", "color": "#e4002b",
                                      "line": {"width": 3}}))
+    from .tour import path_traces  # the tour's path and current stop (patched by the tour panel only)
+
+    fig.add_traces(path_traces())
     fig.update_layout(
         margin={"l": 40, "r": 10, "t": 10, "b": 30}, dragmode=dragmode, plot_bgcolor="white", paper_bgcolor="white",
         xaxis={"range": view["x"], "showgrid": False, "zeroline": False, "title": None},
