@@ -133,7 +133,8 @@ def test_figure_is_offline_and_layered(data):
     assert lay["shapes"][0]["layer"] == "below" and lay["shapes"][0]["path"] == M.basemap(data)["path"]
     assert lay["images"][0]["layer"] == "below"  # raster over the basemap, under the markers
     assert all(t["type"] in ("heatmap", "scatter") for t in fig["data"])  # no geo / mapbox: nothing fetched
-    assert len(fig["data"]) == M.T_FOCUS + 1
+    assert len(fig["data"]) == M.T_FOCUS + 3  # + the tour's path and current stop, on top
+    assert [t["name"] for t in fig["data"][M.T_FOCUS + 1:]] == ["tour-path", "tour-stop"]
     assert [fig["data"][i]["name"] for i in (M.T_NEIGHBOURS, M.T_FOCUS)] == ["neighbours", "focus"]
     assert any(t.endswith("N") for t in lay["yaxis"]["ticktext"])
     # the initial view holds every patch
