@@ -96,17 +96,26 @@ def embed(ws: Workspace, encoder, *, device: str = "auto", batch_size: int | str
     groups = _groups_needed(encoder, store)
     with tqdm(total=n, desc=f"embed ({encoder.name}, {dev})", unit="patch", disable=not progress,
               smoothing=0.05) as bar:
+        todo = []
         for start in range(0, n, chunk_size):
             stop = min(start + chunk_size, n)
             if start in done:
                 bar.update(stop - start)
-                continue
-            out = np.empty((stop - start, encoder.dim_), dtype=np.float32)
-            for b0 in range(start, stop, bs):
-                b1 = min(b0 + bs, stop)
-                out[b0 - start:b1 - start] = encoder.encode(read_rows(store, b0, b1, groups))
-                bar.update(b1 - b0)
-            atomic_write(part / f"part-{start:09d}.npy", lambda tmp, out=out: np.save(open(tmp, "wb"), out))
+            else:
+                todo.append((start, stop))
+        # one read-ahead stream over every batch still to do (it does not drain at chunk boundaries)
+        spans = [(b0, min(b0 + bs, stop)) for start, stop in todo for b0 in range(start, stop, bs)]
+        batches = prefetch_rows(store, spans, groups, pinned=dev == "cuda")
+        try:
+            for start, stop in todo:
+                out = np.empty((stop - start, encoder.dim_), dtype=np.float32)
+                for b0 in range(start, stop, bs):
+                    b1 = min(b0 + bs, stop)
+                    out[b0 - start:b1 - start] = encoder.encode(next(batches))
+                    bar.update(b1 - b0)
+                atomic_write(part / f"part-{start:09d}.npy", lambda tmp, out=out: np.save(open(tmp, "wb"), out))
+        finally:
+            batches.close()
     # assemble in catalog order, one row group per chunk (bounded memory)
     order = np.argsort(rows[have], kind="stable")  # catalog rows with pixels, sorted by pixel row
     ids = cat["patch_id"].to_numpy()[have][order]
@@ -131,6 +140,56 @@ def embed(ws: Workspace, encoder, *, device: str = "auto", batch_size: int | str
     write_card(ws.path / "embeddings.json", card)
     shutil.rmtree(part, ignore_errors=True)
     return card
+
+
+def prefetch_rows(store, spans, groups, *, pinned: bool = False, depth: int = 2):
+    """Yield the raw batches ``read_rows(store, b0, b1, groups)`` for ``spans``, read ahead by a thread pool.
+
+    The pixel store is memory-mapped, so a batch is only read from disk when its bytes are touched; here reader
+    threads copy the next ``depth`` batches into memory (NumPy releases the GIL while copying) while the encoder
+    works on the current one. With ``pinned=True`` (CUDA) the copies land in page-locked host memory, so the
+    encoder's host-to-device transfer is a single asynchronous DMA instead of a second copy on the main thread.
+
+    Parameters
+    ----------
+    store : PixelStore
+    spans : sequence of (int, int)
+        ``(start, stop)`` row ranges, in the order they are wanted.
+    groups : list of str
+    pinned : bool
+    depth : int
+        Batches read ahead.
+
+    Yields
+    ------
+    dict of group name -> ndarray, shape (stop - start, n_bands, size, size)
+    """
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    def read(b0: int, b1: int) -> dict[str, np.ndarray]:
+        raw = read_rows(store, b0, b1, groups)
+        if not pinned:
+            return {g: np.array(a) for g, a in raw.items()}
+        import torch
+
+        out = {}
+        for g, a in raw.items():
+            view = np.int16 if a.dtype == np.uint16 else a.dtype  # torch has no uint16 pinned buffers < 2.3
+            buf = torch.empty(a.shape, dtype=torch.from_numpy(np.empty(0, view)).dtype, pin_memory=True)
+            dst = buf.numpy().view(a.dtype)
+            np.copyto(dst, a)
+            out[g] = dst
+        return out
+
+    spans = list(spans)
+    with ThreadPoolExecutor(max_workers=depth, thread_name_prefix="eomine-read") as pool:
+        pending = deque(pool.submit(read, *sp) for sp in spans[:depth])
+        for i in range(len(spans)):
+            batch = pending.popleft().result()
+            if i + depth < len(spans):
+                pending.append(pool.submit(read, *spans[i + depth]))
+            yield batch
 
 
 def _groups_needed(encoder, store) -> list[str]:

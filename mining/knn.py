@@ -45,29 +45,37 @@ def exact_knn(X: np.ndarray, k: int, *, metric: str = "cosine", device: str = "c
 
     n = len(X)
     kk = min(k + 1, n)
-    dt = torch.float16 if device == "cuda" and X.shape[1] >= 64 else torch.float32
+    cuda = device == "cuda"
     xt = torch.from_numpy(np.require(X, dtype=np.float32, requirements=["C", "W"])).to(device)
     if metric == "cosine":
         xt = torch.nn.functional.normalize(xt, dim=1)
-    else:
-        sq = (xt * xt).sum(1)
-    xm = xt.to(dt)
-    idx_out = np.empty((n, kk), dtype=np.int64)
-    d_out = np.empty((n, kk), dtype=np.float32)
+    sq = (xt * xt).sum(1)
+    # On CUDA the n x n similarities are computed in half precision (tensor cores) and only ranked there: the
+    # best kk + margin candidates are re-scored in float32, so the distances are exact and only near-ties closer
+    # than fp16 rounding can swap. On the CPU everything is float32.
+    half = cuda and X.shape[1] >= 64
+    xm = xt.to(torch.float16) if half else xt
+    cand = min(n, kk + 16) if half else kk
+    idx_out = torch.empty((n, kk), dtype=torch.int64, device=device)
+    d_out = torch.empty((n, kk), dtype=torch.float32, device=device)
     with torch.inference_mode():
         for s in range(0, n, chunk_size):
             q = xm[s:s + chunk_size]
-            sim = (q @ xm.T).float()
+            sim = q @ xm.T
+            if metric == "euclidean":  # rank by -|x-y|^2 = 2 x.y - |y|^2 (the |x|^2 term is constant per row)
+                sim = 2 * sim - sq[None, :].to(sim.dtype)
+            _, ind = sim.topk(cand, dim=1, sorted=False)
+            del sim
+            qf, cf = xt[s:s + chunk_size], xt[ind]                  # (b, d), (b, cand, d)
+            dots = torch.einsum("bd,bcd->bc", qf, cf)
             if metric == "cosine":
-                val, ind = sim.topk(kk, dim=1)
-                dist = (1.0 - val).clamp_min(0)
+                dist = (1.0 - dots).clamp_min(0)
             else:
-                d2 = sq[s:s + chunk_size, None] + sq[None, :] - 2 * sim
-                val, ind = (-d2).topk(kk, dim=1)
-                dist = (-val).clamp_min(0).sqrt()
-            idx_out[s:s + len(q)] = ind.cpu().numpy()
-            d_out[s:s + len(q)] = dist.cpu().numpy()
-    return _drop_self(idx_out, d_out, k)
+                dist = (sq[s:s + chunk_size, None] + sq[ind] - 2 * dots).clamp_min(0).sqrt()
+            dist, order = dist.topk(kk, dim=1, largest=False, sorted=True)
+            idx_out[s:s + len(q)] = ind.gather(1, order)
+            d_out[s:s + len(q)] = dist
+    return _drop_self(idx_out.cpu().numpy(), d_out.cpu().numpy(), k)
 
 
 def _drop_self(ind: np.ndarray, dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
