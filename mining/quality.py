@@ -17,14 +17,24 @@ __all__ = ["label_matrix", "knn_label_agreement", "quality_report"]
 def label_matrix(labels, classes) -> np.ndarray:
     """Multi-hot matrix of label lists.
 
+    Parameters
+    ----------
+    labels : sequence of sequences of str, pandas Series, or pyarrow (Chunked)Array of list<string>
+        Arrow input (or an Arrow-backed Series) takes a vectorised path with no per-row Python.
+    classes : sequence of str
+
     Returns
     -------
     ndarray of bool, shape (n, n_classes)
     """
-    arrow = getattr(getattr(labels, "array", None), "__arrow_array__", None)
+    import pyarrow as pa
+
+    if isinstance(labels, pa.Array | pa.ChunkedArray):
+        arrow = lambda: labels  # noqa: E731
+    else:
+        arrow = getattr(getattr(labels, "array", None), "__arrow_array__", None)
     if arrow is not None:  # Arrow-backed column (as read from Parquet): offsets + codes, no per-row Python
         import pandas as pd
-        import pyarrow as pa
 
         lists = arrow()
         if isinstance(lists, pa.ChunkedArray):
