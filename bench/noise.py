@@ -1,0 +1,364 @@
+"""Noisy-label detection: eomine's NoiseScorer against cleanlab, same embeddings, same out-of-fold probabilities.
+
+Label noise is injected with a seed into clean labels, then both detectors rank the patches:
+
+* single-label (EuroSAT): ``symmetric`` flips (to any other class, uniformly) and ``class-dependent`` flips
+  (each class to its most confusable class: the nearest class centroid in the embedding);
+* multi-label (demo, reBEN): ``drop`` a true label (patches with one label get a swap instead), ``add`` a
+  plausible wrong one (drawn by co-occurrence with the patch's labels), ``swap`` a true label for a plausible
+  wrong one (drawn by co-occurrence with the label it replaces), each a third of the corrupted patches;
+
+at 5 %, 10 % and 20 % of the patches, on
+
+a. the demo (``eomine demo --noise-rate 0``: clean labels; embeddings = the ``spectral`` encoder on its pixels);
+b. the real EuroSAT sample (180 MS GeoTIFFs of ../shared/data; ``spectral`` embeddings; kNN k=10);
+c. the real reBEN label sets (549,488 official label lists of ``.bench/reben549k``, read-only) with the bench's
+   label-conditioned embeddings generated from the TRUE labels and their stored k=30 graph.
+
+Each noised set gets ONE set of out-of-fold probabilities (``mining._internal.noise_model.oof_probabilities``)
+that both detectors receive: cleanlab ranks with ``cleanlab.rank.get_label_quality_scores`` (single-label) /
+``cleanlab.multilabel_classification.rank.get_label_quality_scores`` and flags with
+``cleanlab.filter.find_label_issues`` (``multi_label=True`` for demo/reBEN); eomine ranks with
+``NoiseScorer.scores_`` and flags with ``score >= 0.5``. Reported: AUROC, average precision (AP), precision@k
+(k = number of corrupted patches), the fraction flagged, the recall of the flags, and eomine's flagged
+fraction at cleanlab's recall. "clean" rows: the un-noised labels (the fraction flagged is all there is).
+
+Then the speed of ``eomine score`` on a copy of the 549,488-patch workspace (median of ``--repeats`` runs of
+the neighbour part; whole scoring once), against the baseline of cleanlab's ``find_label_issues`` on the same
+probabilities, measured in the same run.
+
+Usage: python bench/noise.py [--only demo,eurosat,reben] [--repeats 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import BENCH_DIR, catalog_labels  # noqa: E402
+
+RATES = (0.05, 0.10, 0.20)
+
+
+# ------------------------------------------------------------------------------------------- noise injection
+def inject_single(Y: np.ndarray, rate: float, kind: str, seed: int, X: np.ndarray | None = None):
+    """Flip the one label of ``round(rate * n)`` rows; returns (noisy Y, corrupted mask)."""
+    rng = np.random.default_rng(seed)
+    n, C = Y.shape
+    y = Y.argmax(1)
+    bad = np.zeros(n, dtype=bool)
+    rows = rng.choice(n, size=int(round(rate * n)), replace=False)
+    bad[rows] = True
+    new = y.copy()
+    if kind == "symmetric":
+        new[rows] = (y[rows] + rng.integers(1, C, size=len(rows))) % C
+    elif kind == "class-dependent":
+        cent = np.stack([X[y == c].mean(0) for c in range(C)])
+        cent /= np.linalg.norm(cent, axis=1, keepdims=True)
+        sim = cent @ cent.T
+        np.fill_diagonal(sim, -np.inf)
+        new[rows] = sim.argmax(1)[y[rows]]
+    else:
+        raise ValueError(kind)
+    out = np.zeros_like(Y)
+    out[np.arange(n), new] = True
+    return out, bad
+
+
+def inject_multi(Y: np.ndarray, rate: float, seed: int):
+    """drop / add / swap on ``round(rate * n)`` rows (a third each); returns (noisy Y, corrupted mask, kinds)."""
+    rng = np.random.default_rng(seed)
+    Y = np.asarray(Y, dtype=bool)
+    n, C = Y.shape
+    Yf = Y.astype(np.float64)
+    co = Yf.T @ Yf
+    cond = co / np.maximum(np.diag(co), 1)[:, None]      # P(c | a)
+    np.fill_diagonal(cond, 0)
+    rows = rng.choice(n, size=int(round(rate * n)), replace=False)
+    kinds = rng.choice(np.array(["drop", "add", "swap"]), size=len(rows))
+    out = Y.copy()
+    for r, kind in zip(rows, kinds, strict=True):  # a few 10k rows at most: plain loop over the corrupted ones
+        present = np.flatnonzero(out[r])
+        if kind == "drop" and len(present) < 2:
+            kind = "swap"
+        if kind == "drop":
+            out[r, rng.choice(present)] = False
+        elif kind == "add":
+            p = cond[present].sum(0) * ~out[r] + 1e-9 * ~out[r]
+            out[r, rng.choice(C, p=p / p.sum())] = True
+        else:
+            a = rng.choice(present)
+            p = cond[a] * ~out[r] + 1e-9 * ~out[r]
+            out[r, a] = False
+            out[r, rng.choice(C, p=p / p.sum())] = True
+    bad = (out != Y).any(1)
+    return out, bad
+
+
+# --------------------------------------------------------------------------------------------- detectors
+def cleanlab_scores(Y: np.ndarray, P: np.ndarray, single: bool):
+    """cleanlab's ranking score (higher = more suspicious) and its find_label_issues mask."""
+    from cleanlab.filter import find_label_issues
+
+    if single:
+        from cleanlab.rank import get_label_quality_scores
+
+        y = Y.argmax(1)
+        q = get_label_quality_scores(y, P)
+        flags = find_label_issues(y, P, n_jobs=1)
+    else:
+        from cleanlab.multilabel_classification.rank import get_label_quality_scores
+
+        labels = [list(np.flatnonzero(r)) for r in Y]
+        q = get_label_quality_scores(labels, P)
+        flags = find_label_issues(labels, P, multi_label=True, n_jobs=1)
+    return 1.0 - np.asarray(q, dtype=np.float64), np.asarray(flags, dtype=bool)
+
+
+def metrics(score: np.ndarray, bad: np.ndarray, flags: np.ndarray) -> dict:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    k = int(bad.sum())
+    top = np.argsort(-score, kind="stable")[:k]
+    return {"auroc": float(roc_auc_score(bad, score)), "ap": float(average_precision_score(bad, score)),
+            "p_at_k": float(bad[top].mean()) if k else float("nan"),
+            "flagged": float(flags.mean()), "recall": float(flags[bad].mean()) if k else float("nan")}
+
+
+def frac_at_recall(score: np.ndarray, bad: np.ndarray, recall: float) -> float:
+    """Fraction of patches a detector flags to reach ``recall`` of the corrupted ones."""
+    if not bad.any():
+        return float("nan")
+    need = int(np.ceil(recall * bad.sum()))
+    if need == 0:
+        return 0.0
+    order = np.argsort(-score, kind="stable")
+    hits = np.cumsum(bad[order])
+    return float((np.searchsorted(hits, need) + 1) / len(score))
+
+
+def compare(name: str, noise: str, rate: float, X, Y_noisy, bad, ind, dist, *, seed: int, echo) -> dict:
+    from mining._internal.noise_model import oof_probabilities
+    from mining.noise import NoiseScorer
+
+    single = bool((Y_noisy.sum(1) == 1).all())
+    t0 = time.perf_counter()
+    P = oof_probabilities(X, Y_noisy, seed=seed)
+    t1 = time.perf_counter()
+    sc = NoiseScorer(seed=seed).fit(None, Y_noisy, ind, dist, proba=P)
+    t2 = time.perf_counter()
+    cl_score, cl_flags = cleanlab_scores(Y_noisy, P, single)
+    t3 = time.perf_counter()
+    eo = metrics(sc.scores_.astype(np.float64), bad, sc.flagged_)
+    cl = metrics(cl_score, bad, cl_flags)
+    eo["flagged_at_cl_recall"] = frac_at_recall(sc.scores_, bad, cl["recall"]) if bad.any() else float("nan")
+    row = {"dataset": name, "noise": noise, "rate": rate, "n": int(len(Y_noisy)), "n_bad": int(bad.sum()),
+           "eomine": eo, "cleanlab": cl, "seconds": {"oof": t1 - t0, "eomine": t2 - t1, "cleanlab": t3 - t2}}
+    echo(f"  {name:<8} {noise:<16} {rate:>4.0%}  AP eomine {eo['ap']:.3f} cleanlab {cl['ap']:.3f}  "
+         f"AUROC {eo['auroc']:.3f}/{cl['auroc']:.3f}  flagged {eo['flagged']:.1%}/{cl['flagged']:.1%}  "
+         f"({t1 - t0:.0f}+{t2 - t1:.0f}+{t3 - t2:.0f} s)")
+    return row
+
+
+# -------------------------------------------------------------------------------------------- datasets
+def _load_ws(path):
+    from mining.embeddings import load_embeddings
+    from mining.knn import load_knn
+    from mining.workspace import Workspace
+
+    ws = Workspace(path)
+    ids, X = load_embeddings(ws)
+    ind, dist, _ = load_knn(ws)
+    cids, Y = catalog_labels(ws)
+    import pandas as pd
+
+    Y = Y[pd.Index(cids).get_indexer(ids)]
+    return ws, X, Y, ind, dist
+
+
+def _eomine(*args, cwd=None):
+    subprocess.run([sys.executable, "-m", "mining.cli", *map(str, args)], check=True, cwd=cwd or ROOT,
+                   stdout=subprocess.DEVNULL)
+
+
+def dataset_demo(workdir: Path, n: int):
+    out = BENCH_DIR / f"noise-demo-{n}"
+    if not (out / "knn" / "knn.json").is_file():
+        _eomine("demo", "--out", out, "--n", n, "--seed", 1, "--noise-rate", 0, "--overwrite")
+    return _load_ws(out)
+
+
+def dataset_eurosat(workdir: Path):
+    from mining.resources import shared_data_dir
+
+    shared = shared_data_dir()
+    if shared is None or not (shared / "eurosat-ms").is_dir():
+        raise SystemExit("the EuroSAT part needs ../shared/data/eurosat-ms")
+    out = BENCH_DIR / "noise-eurosat"
+    if not (out / "knn" / "knn.json").is_file():
+        _eomine("ingest", shared / "eurosat-ms", "--format", "eurosat", "--out", out, "--overwrite")
+        _eomine("embed", out, "--encoder", "spectral", "--force")
+        _eomine("knn", out, "--k", 10, "--force")
+    return _load_ws(out)
+
+
+def dataset_reben():
+    path = BENCH_DIR / "reben549k"
+    if not (path / "knn" / "knn.json").is_file():
+        raise SystemExit("build the reBEN workspace first: python bench/make_reben_workspace.py --no-project")
+    return _load_ws(path)
+
+
+# ------------------------------------------------------------------------------------------------ speed
+def speed(repeats: int, echo) -> list[dict]:
+    """Time `eomine score` parts on a copy of the reBEN workspace (the original is never written to)."""
+    from mining._internal.noise_kernels import neighbour_evidence
+    from mining.noise import score_workspace
+    from mining.workspace import Workspace
+
+    src = BENCH_DIR / "reben549k"
+    tmp = Path(tempfile.mkdtemp(prefix="noise-speed-", dir=BENCH_DIR))
+    try:
+        for f in ("workspace.json", "catalog.parquet", "embeddings.parquet", "embeddings.json"):
+            shutil.copy2(src / f, tmp / f)
+        shutil.copytree(src / "knn", tmp / "knn")
+        ws, X, Y, ind, dist = _load_ws(tmp)
+        w = np.clip(1 - dist, 1e-3, None)
+        neighbour_evidence(ind[:10], dist[:10], w[:10], Y)  # compile / load the numba cache
+        nb = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            neighbour_evidence(ind, dist, w, Y)
+            nb.append(time.perf_counter() - t0)
+        from cleanlab.filter import find_label_issues
+
+        from mining._internal.noise_model import oof_probabilities
+
+        t0 = time.perf_counter()
+        P = oof_probabilities(X, Y)
+        t_oof = time.perf_counter() - t0
+        labels = [list(np.flatnonzero(r)) for r in Y]
+        t0 = time.perf_counter()
+        find_label_issues(labels, P, multi_label=True, n_jobs=1)
+        t_cl = time.perf_counter() - t0
+        whole = []
+        for _ in range(max(1, repeats // 2)):
+            t0 = time.perf_counter()
+            card, _ = score_workspace(Workspace(tmp), force=True)
+            whole.append(time.perf_counter() - t0)
+        rows = [{"what": "neighbour evidence (numba, k=30)", "n": len(Y), "median_s": float(np.median(nb)),
+                 "runs": len(nb), "target_s": 10.0},
+                {"what": "out-of-fold logistic regression (5 folds x 19 classes)", "n": len(Y),
+                 "median_s": t_oof, "runs": 1, "target_s": None},
+                {"what": "`eomine score` end to end (load, fit, write scores.parquet)", "n": len(Y),
+                 "median_s": float(np.median(whole)), "runs": len(whole), "target_s": 120.0,
+                 "parts": card["seconds"]},
+                {"what": "baseline: cleanlab find_label_issues (multi-label) on the same probabilities",
+                 "n": len(Y), "median_s": t_cl, "runs": 1, "target_s": None}]
+        for r in rows:
+            echo(f"  {r['what']:<70} {r['median_s']:7.1f} s")
+        return rows
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------- table
+def table(rows: list[dict], speed_rows: list[dict] | None) -> str:
+    lines = ["| dataset | noise | rate | n (corrupted) | AP eomine | AP cleanlab | ΔAP | AUROC eomine | AUROC cleanlab "
+             "| P@k eomine | P@k cleanlab | flagged eomine | flagged cleanlab | recall eomine | recall cleanlab "
+             "| eomine flagged at cleanlab's recall |",
+             "|" + " --- |" * 16]
+    for r in rows:
+        e, c = r["eomine"], r["cleanlab"]
+        if r["rate"] == 0:
+            lines.append(f"| {r['dataset']} | clean | 0 % | {r['n']:,} (0) | | | | | | | | {e['flagged']:.2%} "
+                         f"| {c['flagged']:.2%} | | | |")
+            continue
+        lines.append(
+            f"| {r['dataset']} | {r['noise']} | {r['rate']:.0%} | {r['n']:,} ({r['n_bad']:,}) | {e['ap']:.3f} "
+            f"| {c['ap']:.3f} | {e['ap'] - c['ap']:+.3f} | {e['auroc']:.3f} | {c['auroc']:.3f} | {e['p_at_k']:.3f} "
+            f"| {c['p_at_k']:.3f} | {e['flagged']:.1%} | {c['flagged']:.1%} | {e['recall']:.1%} "
+            f"| {c['recall']:.1%} | {e['flagged_at_cl_recall']:.1%} |")
+    if speed_rows:
+        lines += ["", "| scoring 549,488 reBEN patches | median s | runs | target |", "| --- | --- | --- | --- |"]
+        for r in speed_rows:
+            tgt = f"≤ {r['target_s']:.0f} s" if r["target_s"] else ""
+            lines.append(f"| {r['what']} | {r['median_s']:.1f} | {r['runs']} | {tgt} |")
+    return "\n".join(lines)
+
+
+def _mean_rows(rows: list[dict]) -> dict:
+    """Average the metrics of repeated seeds (the 180-patch EuroSAT sample)."""
+    out = dict(rows[0])
+    for det in ("eomine", "cleanlab"):
+        out[det] = {k: float(np.nanmean([r[det][k] for r in rows])) for k in rows[0][det]}
+    out["n_bad"] = rows[0]["n_bad"]
+    out["seeds"] = len(rows)
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default="demo,eurosat,reben")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--demo-n", type=int, default=4000)
+    ap.add_argument("--eurosat-seeds", type=int, default=10)
+    ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--json", type=Path, default=BENCH_DIR / "noise.json")
+    opts = ap.parse_args(argv)
+    only = set(opts.only.split(","))
+    echo = print
+    BENCH_DIR.mkdir(exist_ok=True)
+    workdir = BENCH_DIR
+    rows: list[dict] = []
+    echo(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+         f"python {platform.python_version()}")
+    if "demo" in only:
+        _, X, Y, ind, dist = dataset_demo(workdir, opts.demo_n)
+        rows.append(compare("demo", "clean", 0.0, X, Y, np.zeros(len(Y), bool), ind, dist, seed=0, echo=echo))
+        for i, rate in enumerate(RATES):
+            Yn, bad = inject_multi(Y, rate, seed=100 + i)
+            rows.append(compare("demo", "drop/add/swap", rate, X, Yn, bad, ind, dist, seed=0, echo=echo))
+    if "eurosat" in only:
+        _, X, Y, ind, dist = dataset_eurosat(workdir)
+        rows.append(compare("EuroSAT", "clean", 0.0, X, Y, np.zeros(len(Y), bool), ind, dist, seed=0,
+                            echo=echo))
+        for kind in ("symmetric", "class-dependent"):
+            for i, rate in enumerate(RATES):
+                reps = []
+                for s in range(opts.eurosat_seeds):
+                    Yn, bad = inject_single(Y, rate, kind, seed=1000 * s + i, X=X)
+                    reps.append(compare("EuroSAT", kind, rate, X, Yn, bad, ind, dist, seed=s, echo=lambda *a: None))
+                r = _mean_rows(reps)
+                echo(f"  EuroSAT  {kind:<16} {rate:>4.0%}  AP eomine {r['eomine']['ap']:.3f} cleanlab "
+                     f"{r['cleanlab']['ap']:.3f} (mean of {len(reps)} seeds)")
+                r["noise"] = f"{kind} (mean of {len(reps)} seeds)"
+                rows.append(r)
+    if "reben" in only:
+        _, X, Y, ind, dist = dataset_reben()
+        rows.append(compare("reBEN", "clean", 0.0, X, Y, np.zeros(len(Y), bool), ind, dist, seed=0, echo=echo))
+        for i, rate in enumerate(RATES):
+            Yn, bad = inject_multi(Y, rate, seed=200 + i)
+            rows.append(compare("reBEN", "drop/add/swap", rate, X, Yn, bad, ind, dist, seed=0, echo=echo))
+    speed_rows = None if opts.no_speed or "reben" not in only else speed(opts.repeats, echo)
+    opts.json.write_text(json.dumps({"rows": rows, "speed": speed_rows}, indent=1))
+    print()
+    print(table(rows, speed_rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,466 @@
+"""Noisy-label detection: which labels look wrong, how suspicious each patch is, and why.
+
+The rule (multi-label from the start; single-label data is the special case of one label per patch)
+-------------------------------------------------------------------------------------------------------
+For every patch ``i`` and class ``c`` the scorer combines three pieces of evidence into a class probability
+
+* **neighbour support** ``S[i, c]``: the similarity-weighted share of the patch's k stored neighbours
+  (``knn/``; never a second search) that carry ``c``; weights are the cosine similarities ``1 - d``, and
+  the share is smoothed towards the class frequency with ``smoothing`` pseudo-neighbours;
+* **model probability** ``P[i, c]``: out-of-fold probability of a logistic regression trained on the
+  embeddings (``n_folds``-fold; one-vs-rest for multi-label data);
+* ``q[i, c] = (1 - model_weight) * S[i, c] + model_weight * P[i, c]``.
+
+Confident learning then sets one threshold per class, ``t[c]`` = the mean of ``q[:, c]`` over the patches
+labelled ``c`` (how confident the evidence typically is for a true member of ``c``), and turns ``q`` into
+evidence against the given labels:
+
+* **likely spurious** (``c`` present): ``spurious = clip(1 - q / t[c], 0, 1) * (1 - prior_weight * prior)``
+  where ``prior[i, c]`` = max over the patch's other labels ``a`` of ``P(c | a)`` in the dataset
+  (label co-occurrence): a label that usually comes with the patch's other labels (arable land with complex
+  cultivation patterns) needs stronger evidence before it is called spurious;
+* **likely missing** (``c`` absent): ``missing = clip((q - t[c]) / (1 - t[c]), 0, 1)``: the evidence for
+  ``c`` is as strong as for a typical member of ``c``;
+* **outlier** (``c`` present): the class-conditional kNN distance (mean distance to the 3 nearest
+  neighbours carrying ``c``) as a robust z-score among the members of ``c``,
+  ``outlier = clip((z - 2) / 4, 0, 1)``; it counts with weight ``outlier_weight``.
+
+**Patch score** = ``1 - prod(1 - e)`` over all of the patch's evidence values ``e`` (spurious, missing and
+``outlier_weight * outlier``; a noisy-OR: one strong piece of evidence suffices, several weak ones add up).
+Patches are ranked by it (rank 1 = most suspicious); ``score >= flag_threshold`` flags a patch.
+**Suggested labels**: single-label data: the class of highest ``q``; multi-label data: the given labels
+without the spurious ones (``spurious >= 0.5``) plus the missing ones (``missing >= 0.5``), never empty.
+
+Every component is kept (``scores.parquet``) so the app can explain a flag in words (:func:`explain`).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ._internal.artifacts import file_hash, params_hash, read_card, write_card
+from .errors import DataError, WorkspaceError
+from .workspace import Workspace, atomic_write
+
+__all__ = ["NoiseScorer", "score_workspace", "load_scores", "explain", "KINDS", "SCORES_FORMAT_VERSION"]
+
+SCORES_FORMAT_VERSION = 1
+#: kinds of suspicion, in the order the review queue offers them
+KINDS = ("spurious", "missing", "outlier")
+KIND_TEXT = {"spurious": "likely spurious label", "missing": "likely missing label", "outlier": "outlier",
+             "none": "no suspicion"}
+
+
+class NoiseScorer:
+    """Rank patches by how likely their labels are wrong, from the kNN graph, a classifier and label priors.
+
+    Parameters
+    ----------
+    model_weight : float
+        Weight of the out-of-fold model probability against the neighbour support in ``q`` (0: neighbours
+        only, 1: model only).
+    prior_weight : float
+        How much a frequent co-occurrence of a label with the patch's other labels discounts its
+        "spurious" evidence (0: no prior).
+    outlier_weight : float
+        Weight of the class-conditional distance evidence in the patch score.
+    smoothing : float
+        Pseudo-neighbours (total weight) pulling the neighbour support towards the class frequency.
+    n_folds : int
+        Folds of the out-of-fold classifier.
+    C : float
+        Inverse regularisation of the logistic regression.
+    max_train : int or None
+        Rows per fold the classifier trains on (a random subset; None = all).
+    flag_threshold : float
+        ``score >= flag_threshold`` flags a patch.
+    seed : int
+        Seeds the folds and subsamples: same inputs and seed give identical scores.
+
+    Attributes
+    ----------
+    support_ : ndarray of float32, shape (n, C)
+        Smoothed similarity-weighted neighbour support ``S``.
+    proba_ : ndarray of float32, shape (n, C)
+        Out-of-fold model probabilities ``P`` (given or computed).
+    q_ : ndarray of float32, shape (n, C)
+        Combined class probability.
+    thresholds_ : ndarray of float32, shape (C,)
+        Per-class confident-learning thresholds ``t``.
+    prior_ : ndarray of float32, shape (n, C)
+        Co-occurrence prior of each class given the patch's other labels.
+    cooccurrence_ : ndarray of float32, shape (C, C)
+        ``P(c | a)`` in the given labels.
+    class_distance_ : ndarray of float32, shape (n, C)
+        Mean distance to the 3 nearest neighbours carrying each class.
+    spurious_, missing_, outlier_ : ndarray of float32, shape (n, C)
+        Evidence per (patch, class), 0 where it does not apply.
+    scores_ : ndarray of float32, shape (n,)
+        Patch suspicion in [0, 1].
+    rank_ : ndarray of int32, shape (n,)
+        1 = most suspicious (ties broken by row order).
+    kind_ : ndarray of str, shape (n,)
+        Dominant kind of evidence: ``spurious``, ``missing``, ``outlier`` or ``none``.
+    suggested_ : ndarray of bool, shape (n, C)
+        Suggested label set.
+    flagged_ : ndarray of bool, shape (n,)
+    single_label_ : bool
+        Every patch carries exactly one label.
+    seconds_ : dict
+        Time of each part (``neighbours``, ``model``, ``combine``).
+    """
+
+    def __init__(self, *, model_weight: float | str = "auto", prior_weight: float = 0.75, outlier_weight: float = 0.3,
+                 smoothing: float = 1.0, n_folds: int = 5, C: float = 1.0, max_train: int | None = 40000,
+                 flag_threshold: float = 0.6, seed: int = 0):
+        self.model_weight = model_weight
+        self.prior_weight = prior_weight
+        self.outlier_weight = outlier_weight
+        self.smoothing = smoothing
+        self.n_folds = n_folds
+        self.C = C
+        self.max_train = max_train
+        self.flag_threshold = flag_threshold
+        self.seed = seed
+
+    def get_params(self) -> dict:
+        return {k: getattr(self, k) for k in ("model_weight", "prior_weight", "outlier_weight", "smoothing",
+                                              "n_folds", "C", "max_train", "flag_threshold", "seed")}
+
+    def _validate(self, X, Y, indices, distances, proba):
+        for name in ("model_weight", "prior_weight", "outlier_weight", "flag_threshold"):
+            v = getattr(self, name)
+            if name == "model_weight" and v == "auto":
+                continue
+            if not 0.0 <= float(v) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {v!r}")
+        if self.smoothing < 0:
+            raise ValueError(f"smoothing must be >= 0, got {self.smoothing!r}")
+        Y = np.asarray(Y, dtype=bool)
+        if Y.ndim != 2 or Y.shape[1] < 2:
+            raise DataError(f"labels must be a multi-hot matrix (n, >= 2 classes), got shape {Y.shape}")
+        n = len(Y)
+        indices = np.asarray(indices)
+        distances = np.asarray(distances, dtype=np.float32)
+        if indices.shape != distances.shape or indices.ndim != 2 or len(indices) != n:
+            raise DataError(f"kNN graph of shape {indices.shape} / {distances.shape} does not match {n} patches")
+        if indices.size and (indices.max() >= n):
+            raise DataError(f"kNN graph points at row {int(indices.max())} but there are only {n} patches")
+        if X is not None:
+            X = np.asarray(X, dtype=np.float32)
+            if X.ndim != 2 or len(X) != n:
+                raise DataError(f"embeddings of shape {X.shape} do not match {n} patches")
+        if proba is not None:
+            proba = np.asarray(proba, dtype=np.float32)
+            if proba.shape != Y.shape:
+                raise DataError(f"probabilities of shape {proba.shape} do not match labels {Y.shape}")
+        elif X is None:
+            raise ValueError("give the embeddings X (for the out-of-fold model) or precomputed proba")
+        empty = ~Y.any(1)
+        if empty.any():
+            raise DataError(f"row {int(np.argmax(empty))} has no label: every patch needs at least one")
+        return X, Y, indices, distances, proba
+
+    def fit(self, X: np.ndarray | None, Y: np.ndarray, indices: np.ndarray, distances: np.ndarray, *,
+            proba: np.ndarray | None = None) -> NoiseScorer:
+        """Score every row.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n, d), or None
+            Embeddings the classifier is trained on (None when ``proba`` is given).
+        Y : ndarray of bool, shape (n, C)
+            Given (possibly noisy) labels.
+        indices : ndarray of int, shape (n, k)
+            Stored kNN graph (rows of X, self excluded, nearest first).
+        distances : ndarray of float, shape (n, k)
+            Cosine distances of the graph.
+        proba : ndarray, shape (n, C), optional
+            Precomputed out-of-fold probabilities (skips the classifier; used to give eomine and cleanlab
+            the very same probabilities).
+
+        Returns
+        -------
+        self
+        """
+        from ._internal.noise_kernels import cooccurrence_prior, neighbour_evidence
+        from ._internal.noise_model import oof_probabilities
+
+        X, Y, indices, distances, proba = self._validate(X, Y, indices, distances, proba)
+        n, C = Y.shape
+        freq = Y.mean(0).astype(np.float32)
+        self.single_label_ = bool((Y.sum(1) == 1).all())
+        t0 = time.perf_counter()
+        w = np.clip(1.0 - distances, 1e-3, None).astype(np.float32)
+        raw, wsum, cdist = neighbour_evidence(indices, distances, w, Y)
+        a = np.float32(self.smoothing)
+        self.support_ = (raw + a * freq) / (wsum[:, None] + a)
+        self.class_distance_ = cdist
+        t1 = time.perf_counter()
+        if proba is None:
+            proba = oof_probabilities(X, Y, n_folds=self.n_folds, C=self.C, max_train=self.max_train,
+                                      seed=self.seed)
+        self.proba_ = proba
+        t2 = time.perf_counter()
+        self.model_weights_ = self._blend_weights(Y, self.support_, proba)
+        mw = self.model_weights_[None, :]
+        q = ((1 - mw) * self.support_ + mw * proba).astype(np.float32)
+        self.q_ = q
+        counts = np.maximum(Y.sum(0), 1)
+        t = ((q * Y).sum(0) / counts).astype(np.float32)
+        t = np.where(Y.any(0), t, np.float32(1.0))
+        t = np.clip(t, 1e-3, 1 - 1e-3)
+        self.thresholds_ = t
+        co = (Y.T.astype(np.float32) @ Y.astype(np.float32))
+        self.cooccurrence_ = (co / np.maximum(np.diag(co), 1)[:, None]).astype(np.float32)
+        self.prior_ = cooccurrence_prior(Y, self.cooccurrence_)
+        sp = np.clip(1 - q / t, 0, 1) * (1 - np.float32(self.prior_weight) * self.prior_)
+        self.spurious_ = np.where(Y, sp, 0).astype(np.float32)
+        self.missing_ = np.where(Y, 0, np.clip((q - t) / (1 - t), 0, 1)).astype(np.float32)
+        self.outlier_ = _class_outliers(cdist, Y)
+        ow = np.float32(self.outlier_weight)
+        self.scores_ = np.maximum(np.maximum(self.spurious_.max(1), self.missing_.max(1)),
+                                  ow * self.outlier_.max(1)).astype(np.float32)
+        order = np.lexsort((np.arange(n), -self.scores_))
+        self.rank_ = np.empty(n, dtype=np.int32)
+        self.rank_[order] = np.arange(1, n + 1, dtype=np.int32)
+        strength = np.stack([self.spurious_.max(1), self.missing_.max(1), ow * self.outlier_.max(1)], axis=1)
+        kind = np.array(KINDS, dtype=object)[strength.argmax(1)]
+        kind[strength.max(1) <= 0] = "none"
+        self.kind_ = kind
+        self.flagged_ = self.scores_ >= self.flag_threshold
+        self.suggested_ = self._suggest(Y, q)
+        self.seconds_ = {"neighbours": round(t1 - t0, 3), "model": round(t2 - t1, 3),
+                         "combine": round(time.perf_counter() - t2, 3)}
+        return self
+
+    def _blend_weights(self, Y: np.ndarray, S: np.ndarray, P: np.ndarray) -> np.ndarray:
+        """Per-class model weight: the given one, or (``"auto"``) the grid value of least log-loss vs Y."""
+        C = Y.shape[1]
+        if self.model_weight != "auto":
+            return np.full(C, float(self.model_weight), dtype=np.float32)
+        grid = np.linspace(0, 1, 11, dtype=np.float32)
+        if len(Y) > 100_000:  # the weights are 19 numbers: a random 100,000 rows decide them as well as all
+            rows = np.sort(np.random.default_rng(self.seed).choice(len(Y), 100_000, replace=False))
+            Y, S, P = Y[rows], S[rows], P[rows]
+        Yf = Y.astype(np.float32)
+        loss = np.empty((len(grid), C), dtype=np.float64)
+        for g, wg in enumerate(grid):
+            q = np.clip((1 - wg) * S + wg * P, 1e-4, 1 - 1e-4)
+            loss[g] = -(Yf * np.log(q) + (1 - Yf) * np.log1p(-q)).mean(0)
+        return grid[loss.argmin(0)]
+
+    def _suggest(self, Y: np.ndarray, q: np.ndarray) -> np.ndarray:
+        n, C = Y.shape
+        best = np.zeros((n, C), dtype=bool)
+        best[np.arange(n), q.argmax(1)] = True
+        if self.single_label_:
+            return best
+        s = (Y & (self.spurious_ < 0.5)) | (self.missing_ >= 0.5)
+        empty = ~s.any(1)
+        s[empty] = best[empty]
+        return s
+
+
+def _class_outliers(cdist: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Robust z-score of the class-conditional distance among the class's members, mapped to [0, 1]."""
+    out = np.zeros(Y.shape, dtype=np.float32)
+    for c in range(Y.shape[1]):
+        members = Y[:, c]
+        if members.sum() < 5:
+            continue
+        d = cdist[members, c]
+        med = np.median(d)
+        mad = 1.4826 * np.median(np.abs(d - med)) + 1e-6
+        out[members, c] = np.clip(((d - med) / mad - 2.0) / 4.0, 0, 1)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- workspace
+def _scored_labels(ws: Workspace, ids: np.ndarray) -> np.ndarray:
+    """Labels of the embedded patches after the curation log's edits (the catalog's when there are none)."""
+    from .curation import EditLog
+
+    cur = EditLog(ws, create=False).current_labels()
+    rows = cur.rows(ids)
+    if (rows < 0).any():
+        raise WorkspaceError(f"{ws.path}/embeddings.parquet: patch {ids[int(np.argmax(rows < 0))]!r} "
+                             f"is not in the catalog")
+    return cur.Y[rows]
+
+
+def _labels_version(ws: Workspace) -> str:
+    """Identity of the labels scored: the catalog's content + the curation log's last batch."""
+    from .curation import EditLog
+
+    return f"{file_hash(ws.catalog_path)}+{EditLog(ws, create=False).version()}"
+
+
+def score_workspace(ws: Workspace, *, force: bool = False, progress=None, **params) -> tuple[dict, bool]:
+    """Score a workspace and write ``scores.parquet`` + ``scores.json``; skipped when up to date.
+
+    Parameters
+    ----------
+    ws : Workspace
+        With embeddings and the kNN graph.
+    force : bool
+        Recompute even when the card's key matches.
+    progress : callable, optional
+        ``progress(message)`` after each part.
+    **params
+        :class:`NoiseScorer` parameters.
+
+    Returns
+    -------
+    card : dict
+        The ``scores.json`` card.
+    skipped : bool
+        True when the stored scores were up to date.
+    """
+    from .embeddings import load_embeddings
+    from .knn import embeddings_key, load_knn
+
+    say = progress or (lambda msg: None)
+    scorer = NoiseScorer(**params)
+    ind, dist, kcard = load_knn(ws)
+    labels_src = _labels_version(ws)
+    key = params_hash({"params": scorer.get_params(), "knn_key": kcard.get("key"),
+                       "embeddings_key": embeddings_key(ws), "labels": labels_src})
+    card = read_card(ws.path / "scores.json")
+    if not force and card and card.get("key") == key and (ws.path / "scores.parquet").is_file():
+        return card, True
+    t0 = time.perf_counter()
+    ids, X = load_embeddings(ws)
+    if len(ids) != len(ind):
+        raise WorkspaceError(f"{ws.path}/knn has {len(ind)} rows but embeddings.parquet {len(ids)}: "
+                             f"run `eomine knn {ws.path} --force`")
+    Y = _scored_labels(ws, ids)
+    t_load = time.perf_counter() - t0
+    say(f"loaded {len(ids):,} patches in {time.perf_counter() - t0:.1f} s")
+    scorer.fit(X, Y, ind, dist)
+    say(f"scored in {sum(scorer.seconds_.values()):.1f} s ({scorer.seconds_})")
+    t1 = time.perf_counter()
+    _write_scores(ws, ids, Y, scorer)
+    classes = ws.nomenclature.classes
+    card = {"format": "eomine-scores", "version": SCORES_FORMAT_VERSION, "params": scorer.get_params(),
+            "knn_key": kcard.get("key"), "k": int(ind.shape[1]), "embeddings_key": embeddings_key(ws),
+            "labels": labels_src, "n": int(len(ids)), "n_flagged": int(scorer.flagged_.sum()),
+            "single_label": scorer.single_label_,
+            "thresholds": {c: round(float(v), 4) for c, v in zip(classes, scorer.thresholds_, strict=True)},
+            "seconds": {"load": round(t_load, 3), **scorer.seconds_, "write": round(time.perf_counter() - t1, 3)},
+            "key": key}
+    write_card(ws.path / "scores.json", card)
+    return card, False
+
+
+def _write_scores(ws: Workspace, ids: np.ndarray, Y: np.ndarray, s: NoiseScorer) -> None:
+    """``scores.parquet``: one row per patch, the per-label evidence in aligned list columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    classes = np.array(ws.nomenclature.classes, dtype=object)
+    n, C = Y.shape
+    ev = Y | (s.missing_ > 0) | s.suggested_
+    rows, cols = np.nonzero(ev)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
+    off = pa.array(offsets)
+    cls_dict = pa.DictionaryArray.from_arrays(pa.array(cols.astype(np.int32)), pa.array(list(classes)))
+
+    def lst(values):
+        return pa.ListArray.from_arrays(off, values)
+
+    def lab(mask):
+        r, c = np.nonzero(mask)
+        o = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(np.bincount(r, minlength=n), out=o[1:])
+        return pa.ListArray.from_arrays(pa.array(o), pa.array(classes[c], type=pa.string()))
+
+    f32 = lambda a: pa.array(a[rows, cols].astype(np.float32))  # noqa: E731
+    table = pa.table({
+        "patch_id": pa.array(ids, type=pa.string()),
+        "score": pa.array(s.scores_), "rank": pa.array(s.rank_), "flagged": pa.array(s.flagged_),
+        "kind": pa.array(s.kind_.astype(str)),
+        "labels": lab(Y), "suggested": lab(s.suggested_),
+        "changed": pa.array((s.suggested_ != Y).any(1)),
+        "ev_class": lst(cls_dict.cast(pa.string())), "ev_present": lst(pa.array(Y[rows, cols])),
+        "ev_support": lst(f32(s.support_)), "ev_proba": lst(f32(s.proba_)), "ev_q": lst(f32(s.q_)),
+        "ev_prior": lst(f32(s.prior_)), "ev_spurious": lst(f32(s.spurious_)),
+        "ev_missing": lst(f32(s.missing_)), "ev_outlier": lst(f32(s.outlier_)),
+    })
+    atomic_write(ws.path / "scores.parquet", lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+
+def load_scores(ws: Workspace, columns: list[str] | None = None):
+    """Read ``scores.parquet`` (a pandas DataFrame) after checking its card's format version.
+
+    Raises
+    ------
+    WorkspaceError
+        No scores yet (says how to make them), or an unsupported format version.
+    """
+    import pandas as pd
+
+    card = read_card(ws.path / "scores.json")
+    if card is None or not (ws.path / "scores.parquet").is_file():
+        raise WorkspaceError(f"{ws.path} has no noise scores yet: run `eomine score {ws.path}`")
+    if card.get("version") != SCORES_FORMAT_VERSION:
+        raise WorkspaceError(f"{ws.path / 'scores.json'}: scores format version {card.get('version')!r} "
+                             f"not supported (expected {SCORES_FORMAT_VERSION})")
+    return pd.read_parquet(ws.path / "scores.parquet", columns=columns)
+
+
+# ------------------------------------------------------------------------------------------------ words
+def explain(row, neighbour_labels, *, n_show: int = 10, short=None) -> list[str]:
+    """A flag in words, one sentence per piece of evidence, strongest first.
+
+    Parameters
+    ----------
+    row : mapping
+        One row of ``scores.parquet`` (``ev_*`` lists aligned with ``ev_class``).
+    neighbour_labels : sequence of sequences of str
+        Label lists of the patch's nearest neighbours, nearest first.
+    n_show : int
+        Neighbours the sentences count (the first ``n_show``).
+    short : mapping, optional
+        Class name -> display name.
+
+    Returns
+    -------
+    list of str
+        E.g. ``["7 of 10 nearest neighbours are Marine waters; none carries Arable land (likely spurious)."]``
+    """
+    from collections import Counter
+
+    name = (lambda c: short.get(c, c)) if short else (lambda c: c)
+    nbs = [set(x) for x in list(neighbour_labels)[:n_show]]
+    m = len(nbs)
+    counts = Counter(c for s in nbs for c in s)
+    top = counts.most_common(1)
+    lead = f"{top[0][1]} of {m} nearest neighbours are {name(top[0][0])}" if top else "no neighbours"
+
+    def carried(c):
+        k = counts.get(c, 0)
+        return "none carries" if k == 0 else ("only 1 carries" if k == 1 else f"only {k} carry")
+
+    items = []
+    for i, c in enumerate(row["ev_class"]):
+        sp, mi, ou = float(row["ev_spurious"][i]), float(row["ev_missing"][i]), float(row["ev_outlier"][i])
+        sup, pr, prior = float(row["ev_support"][i]), float(row["ev_proba"][i]), float(row["ev_prior"][i])
+        if row["ev_present"][i] and sp > 0.05:
+            txt = f"{lead}; {carried(c)} {name(c)}" if top and top[0][0] != c else \
+                f"{name(c)}: weak neighbour support ({sup:.0%})"
+            txt += f" — the classifier gives {name(c)} {pr:.0%} (likely spurious)."
+            if prior >= 0.3:
+                txt += f" {name(c)} often comes with the other labels ({prior:.0%}), which lowers the suspicion."
+            items.append((sp, txt))
+        elif not row["ev_present"][i] and mi > 0.05:
+            k = counts.get(c, 0)
+            items.append((mi, f"{k} of {m} nearest neighbours carry {name(c)}, which this patch lacks; "
+                              f"the classifier gives it {pr:.0%} (likely missing)."))
+        if row["ev_present"][i] and ou > 0.05:
+            items.append((0.5 * ou, f"far from the other {name(c)} patches (outlier of its class)."))
+    items.sort(key=lambda t: -t[0])
+    return [t for _, t in items] or ["its neighbours and the classifier agree with its labels."]
