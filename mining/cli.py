@@ -114,11 +114,15 @@ def demo(out, n, seed, noise_rate, overwrite):
 
 
 def _demo_pipeline(out: Path) -> None:
-    """Embeddings (spectral), kNN graph and UMAP layout of the demo; up-to-date steps are skipped."""
+    """Embeddings (spectral), kNN graph, UMAP layout and noise scores of the demo; up-to-date steps are skipped."""
     from .pipeline import run_pipeline
     from .workspace import Workspace
 
     run_pipeline(Workspace(out), encoder="spectral", k=30, method="umap", seed=0, echo=click.echo)
+    from .noise import score_workspace  # the review queue of the demo needs noise scores
+
+    card, skipped = score_workspace(Workspace(out))
+    click.echo(f"score    {'up to date' if skipped else 'done'} ({card['n_flagged']:,} patches flagged)")
 
 
 @main.command()
@@ -295,6 +299,42 @@ def report_cmd(workspace, as_json):
 
     rep = step_report(Workspace(workspace))
     click.echo(json.dumps(rep, indent=1) if as_json else format_report(rep))
+
+
+@main.command("score")
+@click.argument("workspace", type=click.Path(path_type=Path))
+@click.option("--model-weight", default=None,
+              help="Weight of the out-of-fold classifier against the neighbour support: 0..1, or auto "
+                   "(per class, least log-loss; the default).")
+@click.option("--prior-weight", type=float, default=None,
+              help="How much label co-occurrence discounts 'spurious' evidence, 0..1 (default 0.75).")
+@click.option("--folds", type=int, default=None, help="Folds of the out-of-fold classifier (default 5).")
+@click.option("--flag-threshold", type=float, default=None, help="Score at which a patch is flagged.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--force", is_flag=True, help="Recompute even if scores.parquet is up to date.")
+def score_cmd(workspace, model_weight, prior_weight, folds, flag_threshold, seed, force):
+    """Noisy-label scores (scores.parquet): suspicion, rank, evidence per label, suggested labels."""
+    from .noise import score_workspace
+    from .workspace import Workspace
+
+    params = {"prior_weight": prior_weight, "n_folds": folds, "flag_threshold": flag_threshold, "seed": seed}
+    if model_weight is not None:
+        try:
+            params["model_weight"] = model_weight if model_weight == "auto" else float(model_weight)
+        except ValueError:
+            raise click.BadParameter(f"--model-weight must be a number in [0, 1] or auto, got {model_weight!r}") \
+                from None
+    ws = Workspace(workspace)
+    try:
+        card, skipped = score_workspace(ws, force=force, progress=click.echo,
+                                        **{k: v for k, v in params.items() if v is not None})
+    except ValueError as exc:
+        if isinstance(exc, EomineError):
+            raise
+        raise click.BadParameter(str(exc)) from None  # a parameter out of range
+    state = "up to date" if skipped else f"done in {sum(card['seconds'].values()):.1f} s"
+    click.echo(f"score    {state} ({card['n_flagged']:,} of {card['n']:,} patches flagged, "
+               f"{card['n_flagged'] / max(card['n'], 1):.1%}; review them in the dashboard's Review tab)")
 
 
 @main.command()
