@@ -118,12 +118,12 @@ SNIPPETS = {
     "umap_parallel": dict(prep="""
         import numpy as np
         from mining.knn import exact_knn
-        from mining.projection import umap_from_knn
         import umap  # noqa: F401
         X = np.load(A['X']); ind = np.load(A['ind']); dist = np.load(A['dist'])
         Xw = X[:A['warm']]; wi, wd = exact_knn(Xw, A['k'])
-        def go(X, ind, dist):  # mining's own call with random_state=None: umap-learn runs in parallel
-            return umap_from_knn(X, ind, dist, seed=None, min_dist=0.1, n_epochs=None)
+        from mining.projection import Projection
+        def go(X, ind, dist):  # forced reproducible: umap-learn with random_state=0 (one thread), spectral init
+            return Projection('umap', seed=0, reproducible=True, init='spectral').fit(X, (ind, dist))
     """, warm="go(Xw, wi, wd)", run="go(X, ind, dist)"),
     "umap_learn": dict(prep="""
         import warnings
@@ -409,14 +409,15 @@ def bench_umap(sizes, paths, graphs, runs_for, umap_baseline_max, parallel, time
         res, variants = {}, []
         if "seeded" in which:
             res["umap_eomine"] = repeat("umap_eomine", args, runs, timeout)
-            variants.append(("eomine: stored graph, seed 0 (1 thread)", "umap_eomine"))
+            variants.append(("eomine default (seed 0, auto)" if n <= LARGE else "eomine default (PCA init, parallel)",
+                             "umap_eomine"))
             echo(f"  umap {n:,} seeded: {fmt_s(res['umap_eomine'])} s "
                  f"(runs {[round(x, 1) for x in res['umap_eomine']['all_s']]})")
-        seeded_miss = target is not None and ("umap_eomine" not in res or not within(res["umap_eomine"], target))
-        if "parallel" in which and (parallel == "always" or (parallel == "auto" and seeded_miss)):
+        # above LARGE the default is parallel (not bit-reproducible): also time --reproducible there
+        if "parallel" in which and (parallel == "always" or (parallel == "auto" and n > LARGE)):
             res["umap_parallel"] = repeat("umap_parallel", args, runs, timeout)
-            variants.append(("stored graph, random_state=None (parallel)", "umap_parallel"))
-            echo(f"  umap {n:,} parallel: {fmt_s(res['umap_parallel'])} s")
+            variants.append(("eomine --reproducible (1 thread, spectral)", "umap_parallel"))
+            echo(f"  umap {n:,} reproducible: {fmt_s(res['umap_parallel'])} s")
         b = None
         if "baseline" in which and n <= umap_baseline_max:
             b = res["umap_learn"] = repeat("umap_learn", args, runs, timeout)
@@ -436,9 +437,11 @@ def bench_umap(sizes, paths, graphs, runs_for, umap_baseline_max, parallel, time
     lines.append(f"ratio = time / umap-learn baseline at the same n (< 1: faster). umap-learn baseline only up to "
                  f"n = {umap_baseline_max:,}: at 549,488 its own neighbour search + layout does not fit the bench's "
                  "time on this machine (not run)")
-    lines.append("'seed 0' is what eomine does (reproducible layout; umap-learn then runs single-threaded); "
-                 "'random_state=None' = the same stored graph and mining code with no seed (parallel, not "
-                 f"reproducible). JIT s = a {WARM:,}-point warm-up call in the same process (baseline: 5,000)")
+    lines.append(f"eomine default = Projection('umap', seed=0): up to {LARGE:,} points bit-reproducible "
+                 "(random_state=seed: umap-learn then optimises on one thread) with the spectral init; above, the "
+                 "seeded PCA init and umap-learn's parallel optimiser (random_state=None: not bit-reproducible). "
+                 "--reproducible forces the former at any size. "
+                 f"JIT s = a {WARM:,}-point warm-up call in the same process (baseline: 5,000)")
     return lines
 
 

@@ -250,14 +250,25 @@ def knn_cmd(workspace, k, metric, method, device, seed, force):
 @click.option("--method", default="umap", show_default=True, type=click.Choice(["umap", "pca"]))
 @click.option("--seed", default=0, show_default=True)
 @click.option("--min-dist", default=0.1, show_default=True)
+@click.option("--epochs", "n_epochs", type=int, default=None, help="UMAP epochs (default: umap-learn's, 200).")
+@click.option("--init", type=click.Choice(["auto", "spectral", "pca"]), default="auto", show_default=True,
+              help="UMAP start layout; auto = spectral up to 200,000 points, PCA above.")
+@click.option("--reproducible/--parallel", "reproducible", default=None,
+              help="Bit-reproducible from --seed (one thread) or parallel (all cores, each run differs a little). "
+                   "Default: reproducible up to 200,000 points, parallel above.")
 @click.option("--force", is_flag=True)
-def project_cmd(workspace, method, seed, min_dist, force):
+def project_cmd(workspace, method, seed, min_dist, n_epochs, init, reproducible, force):
     """2-D layout (projection.parquet): UMAP on the stored kNN graph, or PCA as an instant preview."""
     from .pipeline import format_report, step_project, step_report
     from .workspace import Workspace
 
     ws = Workspace(workspace)
-    click.echo(step_project(ws, method=method, seed=seed, min_dist=min_dist, force=force).line())
+    res = step_project(ws, method=method, seed=seed, min_dist=min_dist, n_epochs=n_epochs, init=init,
+                       reproducible="auto" if reproducible is None else reproducible, force=force)
+    click.echo(res.line())
+    if method == "umap" and res.card.get("reproducible") is False:
+        click.echo("         (parallel UMAP: this layout is not bit-reproducible; --reproducible makes it so, "
+                   "on one thread)")
     click.echo(format_report(step_report(ws)))
 
 

@@ -92,12 +92,14 @@ def step_knn(ws: Workspace, *, k: int = 30, metric: str = "cosine", method: str 
 
 
 def step_project(ws: Workspace, *, method: str = "umap", seed: int = 0, min_dist: float = 0.1,
-                 n_epochs: int | None = None, force: bool = False) -> StepResult:
+                 n_epochs: int | None = None, init: str = "auto", reproducible: bool | str = "auto",
+                 force: bool = False) -> StepResult:
     from .embeddings import load_embeddings
     from .knn import embeddings_key, load_knn
     from .projection import Projection, save_projection
 
-    proj = Projection(method, seed=seed, min_dist=min_dist, n_epochs=n_epochs)
+    proj = Projection(method, seed=seed, min_dist=min_dist, n_epochs=n_epochs, init=init,
+                      reproducible=reproducible)
     if method == "umap":
         ind, dist, kcard = load_knn(ws)
         upstream = kcard["key"]

@@ -33,21 +33,40 @@ class Projection:
         UMAP ``min_dist``.
     n_epochs : int, optional
         UMAP epochs (default: umap-learn's, 200 above 10,000 points, else 500).
+    init : {"auto", "spectral", "pca"}
+        UMAP initial layout. ``auto``: umap-learn's spectral layout of the graph up to ``LARGE`` points, the
+        (much cheaper) PCA of the embeddings above.
+    reproducible : bool or "auto"
+        ``True``: umap-learn gets ``random_state=seed`` (bit-reproducible, but then it optimises on ONE thread).
+        ``False``: ``random_state=None`` and every core (Hogwild SGD: each run differs slightly). ``auto``:
+        reproducible up to ``LARGE`` points, parallel above. The choice made is stored as ``reproducible_``
+        and in ``projection.json``.
 
     Attributes
     ----------
     embedding_ : ndarray of float32, shape (n, 2)
     seconds_ : float
+    reproducible_ : bool
+        Whether this layout is reproducible from its parameters (always True for PCA).
+    init_ : str
+        The UMAP initialisation used.
     """
 
-    def __init__(self, method: str = "umap", *, seed: int = 0, min_dist: float = 0.1, n_epochs: int | None = None):
+    #: above this many points ``auto`` means PCA initialisation and the parallel (non-reproducible) optimiser
+    LARGE = 200_000
+
+    def __init__(self, method: str = "umap", *, seed: int = 0, min_dist: float = 0.1, n_epochs: int | None = None,
+                 init: str = "auto", reproducible: bool | str = "auto"):
         self.method = method
         self.seed = seed
         self.min_dist = min_dist
         self.n_epochs = n_epochs
+        self.init = init
+        self.reproducible = reproducible
 
     def get_params(self) -> dict:
-        return {"method": self.method, "seed": self.seed, "min_dist": self.min_dist, "n_epochs": self.n_epochs}
+        return {"method": self.method, "seed": self.seed, "min_dist": self.min_dist, "n_epochs": self.n_epochs,
+                "init": self.init, "reproducible": self.reproducible}
 
     def fit(self, X: np.ndarray, knn: tuple[np.ndarray, np.ndarray] | None = None) -> Projection:
         """Compute the layout.
@@ -60,9 +79,17 @@ class Projection:
         """
         if self.method not in ("umap", "pca"):
             raise ValueError(f"method must be 'umap' or 'pca', got {self.method!r}")
+        if self.init not in ("auto", "spectral", "pca"):
+            raise ValueError(f"init must be 'auto', 'spectral' or 'pca', got {self.init!r}")
+        if self.reproducible not in (True, False, "auto"):
+            raise ValueError(f"reproducible must be True, False or 'auto', got {self.reproducible!r}")
         X = np.asarray(X, dtype=np.float32)
+        large = len(X) > self.LARGE
+        self.init_ = ("pca" if large else "spectral") if self.init == "auto" else self.init
+        self.reproducible_ = (not large) if self.reproducible == "auto" else bool(self.reproducible)
         t0 = time.perf_counter()
         if self.method == "pca":
+            self.reproducible_ = True
             from sklearn.decomposition import PCA
 
             Y = PCA(n_components=2, random_state=self.seed, svd_solver="randomized").fit_transform(X)
@@ -72,14 +99,20 @@ class Projection:
             ind, dist = knn
             if len(ind) != len(X):
                 raise ValueError(f"kNN graph has {len(ind)} rows but there are {len(X)} embeddings")
-            Y = umap_from_knn(X, ind, dist, seed=self.seed, min_dist=self.min_dist, n_epochs=self.n_epochs)
+            Y = umap_from_knn(X, ind, dist, seed=self.seed, min_dist=self.min_dist, n_epochs=self.n_epochs,
+                              init=self.init_, reproducible=self.reproducible_)
         self.embedding_ = np.asarray(Y, dtype=np.float32)
         self.seconds_ = time.perf_counter() - t0
         return self
 
 
-def umap_from_knn(X, ind, dist, *, seed: int, min_dist: float, n_epochs: int | None) -> np.ndarray:
-    """umap-learn with ``precomputed_knn``: our graph plus each point as its own first neighbour."""
+def umap_from_knn(X, ind, dist, *, seed: int, min_dist: float, n_epochs: int | None, init: str = "spectral",
+                  reproducible: bool = True) -> np.ndarray:
+    """umap-learn with ``precomputed_knn``: our graph plus each point as its own first neighbour.
+
+    ``init="pca"`` starts from the seeded PCA of ``X`` (scaled like umap-learn's own inits), so even the
+    parallel optimiser starts from a reproducible layout.
+    """
     import warnings
 
     import umap
@@ -91,9 +124,18 @@ def umap_from_knn(X, ind, dist, *, seed: int, min_dist: float, n_epochs: int | N
     with warnings.catch_warnings():
         # umap warns that a precomputed graph without a search index cannot transform new points: expected
         warnings.simplefilter("ignore")
+        if init == "pca":
+            from sklearn.decomposition import PCA
+
+            start = PCA(n_components=2, random_state=seed, svd_solver="randomized").fit_transform(X)
+            start = 10.0 * (start - start.mean(0)) / np.abs(start).max()  # umap-learn scales its inits to +-10
+            init_arg = start.astype(np.float32)
+        else:
+            init_arg = init
         reducer = umap.UMAP(n_neighbors=ind1.shape[1], precomputed_knn=(ind1, dist1, None), min_dist=min_dist,
-                            random_state=seed, n_epochs=n_epochs, metric="euclidean", low_memory=True,
-                            force_approximation_algorithm=True, verbose=False)
+                            random_state=seed if reproducible else None, n_epochs=n_epochs, init=init_arg,
+                            metric="euclidean", low_memory=True, force_approximation_algorithm=True,
+                            verbose=False)
         return reducer.fit_transform(X)
 
 
@@ -102,7 +144,8 @@ def save_projection(ws: Workspace, patch_ids, proj: Projection, *, knn_key: str 
     write_parquet(pd.DataFrame({"patch_id": np.asarray(patch_ids, dtype=object), "x": Y[:, 0], "y": Y[:, 1]}),
                   ws.path / "projection.parquet")
     card = {"format": "eomine-projection", "version": PROJECTION_FORMAT_VERSION, "params": proj.get_params(),
-            "seconds": round(proj.seconds_, 3), "n": int(len(Y)), "knn_key": knn_key}
+            "seconds": round(proj.seconds_, 3), "n": int(len(Y)), "knn_key": knn_key,
+            "reproducible": bool(proj.reproducible_), "init": getattr(proj, "init_", None)}
     card["key"] = params_hash({"params": card["params"], "knn_key": knn_key})
     write_card(ws.path / "projection.json", card)
     return card

@@ -215,3 +215,23 @@ def test_metadata_only_workspace_needs_import(tmp_path, shared_data):
 
     with pytest.raises(WorkspaceError, match="--encoder import"):
         step_embed(Workspace(tmp_path / "ws"), "spectral", progress=False)
+
+
+def test_umap_is_reproducible_by_default_and_parallel_above_the_large_threshold(monkeypatch):
+    from mining.projection import Projection
+
+    X = _clusters(n=1500, d=16, c=6)
+    ind, dist = exact_knn(X, 10)
+    a = Projection("umap", seed=3).fit(X, (ind, dist))
+    b = Projection("umap", seed=3).fit(X, (ind, dist))
+    assert a.reproducible_ and a.init_ == "spectral"
+    np.testing.assert_array_equal(a.embedding_, b.embedding_)  # same seed, same layout, bit for bit
+
+    monkeypatch.setattr(Projection, "LARGE", 1000)  # pretend 1,500 points is a large dataset
+    big = Projection("umap", seed=3).fit(X, (ind, dist))
+    assert not big.reproducible_ and big.init_ == "pca"
+    assert np.isfinite(big.embedding_).all() and big.embedding_.std(0).min() > 0
+    forced = Projection("umap", seed=3, reproducible=True).fit(X, (ind, dist))
+    assert forced.reproducible_ and forced.init_ == "pca"
+    with pytest.raises(ValueError, match="init"):
+        Projection("umap", init="random").fit(X, (ind, dist))
