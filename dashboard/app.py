@@ -29,7 +29,7 @@ def create_app(workspace, *, read_only: bool = False, data: AppData | None = Non
         When given, every request needs HTTP basic auth with them (``eomine serve --auth``).
     """
     # the panels register their @callback functions on import
-    from .panels import curate, detail, filters, grid, map_panel, scatter, tour  # noqa: F401
+    from .panels import curate, detail, filters, grid, map_panel, review, scatter, tour  # noqa: F401
 
     data = data or AppData.load(workspace, read_only=read_only)
     app = dash.Dash(__name__, title=f"eomine: {data.ws.name}", assets_folder=str(ASSETS),
@@ -48,12 +48,14 @@ def work_tabs(data: AppData) -> dcc.Tabs:
 
     Each panel module contributes one ``dcc.Tab`` here; the grid stays the first and default tab.
     """
-    from .panels import grid, tour
+    from .panels import grid, review, tour
 
     tabs = [
         dcc.Tab(label="Patches", value="grid", children=grid.layout(data), className="tab",
                 selected_className="tab--selected"),
         dcc.Tab(label="Tour", value="tour", children=tour.layout(data), className="tab",
+                selected_className="tab--selected"),
+        dcc.Tab(label="Review", value="review", children=review.layout(data), className="tab",
                 selected_className="tab--selected"),
     ]
     return dcc.Tabs(id=ids.WORK_TABS, value="grid", children=tabs, className="work-tabs",

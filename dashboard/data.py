@@ -25,6 +25,7 @@ COLOR_BY = {
     "season": "Season",
     "flags": "Cloud / snow flags",
     "density": "Density",
+    "suspicion": "Noise suspicion (eomine score)",
 }
 
 SPLIT_COLORS = {"train": "#1f77b4", "validation": "#ff7f0e", "test": "#2ca02c"}
@@ -171,6 +172,9 @@ class AppData:
         flag[cat["cloud_or_shadow"].to_numpy(bool)] = 1
         flag[cat["seasonal_snow"].to_numpy(bool)] = 2
         self.codes["flags"] = (flag, list(FLAG_COLORS.values()), list(FLAG_COLORS))
+        from .panels.review import suspicion_codes
+
+        self.codes["suspicion"] = suspicion_codes(ws, id_index)  # scores.parquet ("not scored" without one)
         self.splits = sorted(cat["split"].dropna().unique().tolist())
         self.countries = sorted(cat["country"].dropna().unique().tolist())
         self.renderer = None

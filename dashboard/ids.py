@@ -78,6 +78,17 @@ TOUR_FLAG = "tour-flag"
 TOUR_SET = "tour-set"
 TOUR_EDIT_MSG = "tour-edit-msg"
 
+# review queue (dashboard/panels/review.py)
+REVIEW_CLASS = "review-class"              # dcc.Dropdown: only suspects with this class (current or suggested)
+REVIEW_KIND = "review-kind"                # dcc.Dropdown: spurious | missing | outlier
+REVIEW_SKIPPED = "review-skipped-store"    # dcc.Store(session): patch ids skipped in this browser session
+REVIEW_CURRENT = "review-current-store"    # dcc.Store: patch id of the suspect on screen (the buttons act on it)
+REVIEW_BODY = "review-body"
+REVIEW_MESSAGE = "review-message"
+#: pattern-matching: {"type": REVIEW_ACTION, "op": "accept"|"keep"|"skip"}; {"type": REVIEW_ITEM, "index": pid}
+REVIEW_ACTION = "review-action"
+REVIEW_ITEM = "review-item"
+
 #: pattern-matching id types: {"type": THUMB, "index": patch_id}
 THUMB = "thumb"
 NEIGHBOUR = "neighbour"

@@ -1,0 +1,171 @@
+"""Review queue: suspects in rank order with evidence, accept / keep through the edit log, filters, the
+scatter's suspicion colouring; in Chromium on a COPY of the demo with its own server."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import numpy as np
+import pytest
+from test_curation_app import start_server
+
+from dashboard.data import AppData
+from dashboard.panels import review
+from mining.curation import EditLog
+from mining.noise import load_scores, score_workspace
+
+
+@pytest.fixture(scope="module")
+def scored_copy(demo_ws, tmp_path_factory):
+    """A copy of the demo workspace with noise scores (demo_ws itself is never written to)."""
+    out = tmp_path_factory.mktemp("review") / "ws"
+    shutil.copytree(demo_ws, out, ignore=shutil.ignore_patterns("edits.*", "scores.*"))
+    from mining.workspace import Workspace
+
+    score_workspace(Workspace(out), seed=0)
+    return out
+
+
+@pytest.fixture
+def ws_copy(scored_copy, tmp_path):
+    out = tmp_path / "ws"
+    shutil.copytree(scored_copy, out, ignore=shutil.ignore_patterns("edits.*"))
+    return out
+
+
+def test_queue_in_rank_order_finds_the_demo_errors(ws_copy):
+    data = AppData.load(ws_copy)
+    sc = review.review_scores(data)
+    q = review.queue(data, sc)
+    assert len(q) == int(sc.flagged.sum()) > 10
+    ranks = sc.frame["rank"].to_numpy()[q]
+    assert (np.diff(ranks) > 0).all()
+    # the top of the queue is mostly the demo's injected label errors (8 % of the patches)
+    gt = data.cat["gt_label_error"].to_numpy(bool)
+    top = sc.rows[q[:30]]
+    assert gt[top].mean() >= 3 * gt.mean()
+    # filters: by class (current or suggested label) and by kind
+    cls = data.classes[int(np.argmax(data.Y[sc.rows[q]].sum(0)))]
+    j = data.classes.index(cls)
+    qc = review.queue(data, sc, cls=cls)
+    assert 0 < len(qc) < len(q)
+    assert (data.Y[sc.rows[qc], j] | sc.suggested[qc, j]).all()
+    for kind in ("spurious", "missing"):
+        qk = review.queue(data, sc, kind=kind)
+        assert (sc.kind[qk] == kind).all()
+    assert len(review.queue(data, sc, cls="not a class")) == 0
+    skipped = [str(data.ids[sc.rows[q[0]]])]
+    assert review.queue(data, sc, skipped=skipped)[0] == q[1]
+
+
+def test_card_shows_labels_suggestion_and_evidence_in_words(ws_copy):
+    data = AppData.load(ws_copy)
+    children, current = review.render_queue(data, composite="true_color")
+    sc = review.review_scores(data)
+    pos = review.queue(data, sc)[0]
+    assert current == str(data.ids[sc.rows[pos]])
+    text = str(children[0])
+    assert "/eomine/thumb/true_color/" in text and current in text
+    words = review.evidence_words(data, sc, pos)
+    assert words and re.search(r"\d+ of 10 nearest neighbours", " ".join(words))
+    assert any(k in " ".join(words) for k in ("likely spurious", "likely missing", "outlier"))
+
+
+def test_accept_and_keep_go_through_the_edit_log(ws_copy):
+    data = AppData.load(ws_copy)
+    sc = review.review_scores(data)
+    q = review.queue(data, sc)
+    first, second = (str(data.ids[sc.rows[p]]) for p in q[:2])
+    msg, changed = review.decide(data, sc, first, "accept", author="")
+    assert not changed and "Enter your name" in msg
+    msg, changed = review.decide(data, sc, first, "accept", author="rev")
+    assert changed and first in msg
+    log = EditLog(ws_copy)
+    suggested = [data.classes[j] for j in np.flatnonzero(sc.suggested[q[0]])]
+    assert log.current_labels().labels_of(first) == suggested
+    assert data.labels_of(data.row_of[first]) == suggested  # the app's labels follow the log
+    q2 = review.queue(data, sc)
+    assert str(data.ids[sc.rows[q2[0]]]) == second  # the next suspect comes up
+    msg, changed = review.decide(data, sc, second, "keep", author="rev")
+    assert changed
+    assert log.current_labels().confirmed[data.row_of[second]]
+    assert second not in set(data.ids[sc.rows[review.queue(data, sc)]])
+    batches = log.batches()
+    assert list(batches["author"]) == ["rev", "rev"] and list(batches["source"]) == ["review", "review"]
+    assert "review queue: accept" in batches["note"].iat[0]
+
+
+def test_without_scores_the_tab_says_how_to_make_them(demo_ws, tmp_path):
+    out = tmp_path / "ws"
+    shutil.copytree(demo_ws, out, ignore=shutil.ignore_patterns("edits.*", "scores.*"))
+    data = AppData.load(out)
+    children, current = review.render_queue(data)
+    assert current is None and f"eomine score {out}" in str(children[0])
+    codes, colors, names = data.codes["suspicion"]
+    assert (codes == 0).all() and names[0] == "not scored"
+
+
+def test_scatter_colour_by_suspicion(ws_copy):
+    from dashboard.panels.scatter import full_view, legend_items, render_points
+    from dashboard.render import hex_to_rgb
+
+    data = AppData.load(ws_copy)
+    df = load_scores(data.ws)
+    codes, colors, names = data.codes["suspicion"]
+    rows = data.row_of
+    flagged = np.array([rows[p] for p in df.loc[df["flagged"], "patch_id"]])
+    assert (codes[flagged] == 3).all() and (codes == 3).sum() == len(flagged)
+    assert "flagged" in names[3]
+    legend = str(legend_items(data, "suspicion", None))
+    assert f"flagged (≥ threshold) ({len(flagged):,})" in legend
+    rgba, info = render_points(data, data.px, data.py, full_view(data.px, data.py), "suspicion", None, None)
+    red = np.array(hex_to_rgb([colors[3]])[0][:3])
+    px = rgba[..., :3].reshape(-1, 3).astype(int)
+    assert (np.abs(px - red).sum(1) < 30).sum() > 20  # flagged points are drawn in the flag colour
+
+
+# --------------------------------------------------------------------------------------------- browser
+@pytest.mark.browser
+def test_review_queue_in_the_browser(scored_copy, browser, tmp_path):
+    ws = tmp_path / "ws"
+    shutil.copytree(scored_copy, ws, ignore=shutil.ignore_patterns("edits.*"))
+    proc, url = start_server(ws)
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1050})
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(45000)
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/?color=suspicion")
+        page.wait_for_selector("#scatter-graph .main-svg")
+        page.wait_for_function("/in view/.test(document.querySelector('#scatter-info').innerText)")
+        # the scatter is coloured by suspicion: its legend counts the flagged patches
+        n_flagged = int(load_scores(__import__("mining.workspace").workspace.Workspace(ws))["flagged"].sum())
+        page.wait_for_function("document.querySelector('#scatter-legend').innerText.includes('flagged')")
+        assert f"flagged (≥ threshold) ({n_flagged:,})" in page.inner_text("#scatter-legend")
+        page.fill("#curate-author-input", "rev")
+        page.click("#curate-author-save")
+        page.wait_for_function("document.querySelector('#curate-author-info').innerText.includes('rev')")
+        page.get_by_text("Review", exact=True).click()
+        page.wait_for_selector(".review-card")
+        first = page.get_attribute(".review-card", "data-patch")
+        assert "score" in page.inner_text(".review-card") and "nearest neighbours" in page.inner_text(".review-card")
+        # accept with the keyboard shortcut: the next suspect appears, the log holds the suggestion
+        page.locator("body").press("a")
+        page.wait_for_function(f"document.querySelector('.review-card') && "
+                               f"document.querySelector('.review-card').dataset.patch !== {first!r}")
+        second = page.get_attribute(".review-card", "data-patch")
+        assert second != first
+        page.wait_for_function("document.querySelector('#review-message').innerText.includes('Batch')")
+        cur = EditLog(ws).current_labels()
+        assert cur.changed[cur.row(first)]
+        # skip: the third suspect comes up, nothing is written
+        page.click("button[data-key='s']")
+        page.wait_for_function(f"document.querySelector('.review-card').dataset.patch !== {second!r}")
+        assert len(EditLog(ws).batches()) == 1
+        assert not errors, errors
+    finally:
+        ctx.close()
+        proc.terminate()
+        proc.wait(10)
