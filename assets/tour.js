@@ -2,7 +2,7 @@
    view, and the Present button also asks the browser for real full screen (ignored where not allowed). */
 (function () {
   "use strict";
-  function visible(el) { return el && el.offsetParent !== null; }
+  function visible(el) { return !!el && el.getClientRects().length > 0; }  // offsetParent is null when fixed
   document.addEventListener("keydown", function (ev) {
     var t = ev.target;
     if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.isContentEditable)) return;
@@ -14,6 +14,14 @@
     if (!id) return;
     var btn = document.getElementById(id);
     if (btn) { btn.click(); ev.preventDefault(); }
+  });
+  // Esc in real full screen is taken by the browser (no keydown): leaving full screen leaves the presentation
+  document.addEventListener("fullscreenchange", function () {
+    var player = document.getElementById("tour-player");
+    if (!document.fullscreenElement && player && player.classList.contains("tour-presenting")) {
+      var btn = document.getElementById("tour-present");
+      if (btn) btn.click();
+    }
   });
   document.addEventListener("click", function (ev) {
     var btn = ev.target && ev.target.closest && ev.target.closest("#tour-present");

@@ -1,0 +1,233 @@
+"""Tour mode: plain functions on the demo workspace, the tour in headless Chromium, the exported HTML offline."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from dashboard.data import AppData
+from dashboard.panels import tour as T
+from dashboard.urlstate import encode_state, keep_other_keys
+from mining.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def data(demo_ws) -> AppData:
+    return AppData.load(demo_ws, read_only=True)
+
+
+# --------------------------------------------------------------------------- plain functions
+def test_compute_tour_is_reproducible_and_starts_where_asked(data):
+    pid = str(data.ids[33])
+    a = T.compute_tour(data, {"strategy": "random", "steps": 15, "seed": 2, "start": pid})
+    b = T.compute_tour(data, {"strategy": "random", "steps": "15", "seed": "2", "start": pid})
+    assert a["ids"] == b["ids"] and a["ids"][0] == pid and len(set(a["ids"])) == 15
+    g = T.compute_tour(data, {"strategy": "grand"})
+    assert len(g["ids"]) == len(set(g["ids"])) >= 10
+    start = T.start_for(data, "class", None, data.classes[0], 5)
+    assert data.Y[data.row_of[start], 0]
+    assert T.start_for(data, "selected", pid, None, 0) == pid
+    assert T.start_for(data, "selected", None, None, 0) is None
+
+
+@pytest.mark.parametrize("params, match", [({"strategy": "zigzag"}, "unknown tour strategy"),
+                                           ({"steps": 1}, "2 to"), ({"steps": "many"}, "whole numbers"),
+                                           ({"strategy": "class"}, "needs a class"),
+                                           ({"start": "NOT_A_PATCH"}, "NOT_A_PATCH")])
+def test_bad_tour_parameters_give_a_message(data, params, match):
+    with pytest.raises(DataError, match=match):
+        T.compute_tour(data, params)
+
+
+def test_tour_url_round_trip_keeps_the_other_keys(data):
+    base = encode_state({"color": "country", "selected": str(data.ids[3])})
+    p = T.clean_params({"strategy": "class", "label": data.classes[2], "steps": 12, "seed": 9,
+                        "start": str(data.ids[4])})
+    search = T.search_with_tour(base, p)
+    assert search.startswith(base) and "tour=class" in search
+    back = T.clean_params(T.params_from_search(search))
+    assert back == p
+    assert T.params_from_search(base) is None
+    assert T.search_with_tour(search, None) == base
+    # the view's own URL writer keeps the tour keys it does not own
+    assert keep_other_keys(encode_state({"color": "split"}), search) == \
+        "?color=split&" + search.split("&", 2)[2]
+
+
+def test_stop_info_caption_and_path(data):
+    tour = T.compute_tour(data, {"strategy": "random", "steps": 10, "seed": 1})
+    first, third = T.stop_info(data, tour, 0), T.stop_info(data, tour, 2)
+    assert first["step"] == 0 and first["gained"] == [] and first["km"] == 0
+    prev = set(T.stop_info(data, tour, 1)["labels"])
+    assert set(third["gained"]) == set(third["labels"]) - prev and set(third["lost"]) == prev - set(third["labels"])
+    assert third["km_total"] >= third["km"] >= 0
+    assert T.stop_info(data, tour, 99)["step"] == 9  # clamped
+    px, py, sx, sy = T.path_xy(data, tour, 2, "scatter")
+    r = data.row_of[tour["ids"][2]]
+    assert len(px) == 10 and sx == [pytest.approx(float(data.px[r]), abs=1e-5)]
+    mx, my, mx1, my1 = T.path_xy(data, tour, 2, "map")
+    assert mx1 == [pytest.approx(float(data.lon[r]), abs=1e-5)]
+    idx = T.figure_indices(data)
+    assert None not in idx["scatter"] and None not in idx["map"]
+    patch = T.path_patch(data, tour, 2, "scatter").to_plotly_json()
+    assert {tuple(op["location"][:2]) for op in patch["operations"]} == {("data", i) for i in idx["scatter"]}
+
+
+def test_edits_are_refused_read_only_and_need_an_author(data, demo_ws, tmp_path):
+    pid = str(data.ids[0])
+    msg, ok = T.commit_edit(data, pid, "flag", None, "ana")
+    assert not ok and "Read-only" in msg
+    copy = tmp_path / "ws"
+    shutil.copytree(demo_ws, copy)
+    rw = AppData.load(copy)
+    msg, ok = T.commit_edit(rw, pid, "flag", None, None)
+    assert not ok and "name" in msg
+    msg, ok = T.commit_edit(rw, pid, "flag", None, "ana")
+    assert ok, msg
+    msg, ok = T.commit_edit(rw, pid, "set", ["Arable land", "Pastures"], "ana")
+    assert ok, msg
+    cur = rw.edits.current_labels()
+    assert cur.flagged[rw.row_of[pid]] and cur.labels_of(pid) == ["Arable land", "Pastures"]
+    assert rw.labels_of(rw.row_of[pid]) == ["Arable land", "Pastures"]  # the app's labels follow
+    batches = rw.edits.batches()
+    assert (batches["source"] == "tour").all() and (batches["author"] == "ana").all()
+
+
+# --------------------------------------------------------------------------- browser
+def _gd(graph: str) -> str:
+    return f"document.querySelector('#{graph} .js-plotly-plot')"
+
+
+def _stop_xy(page, graph: str):
+    return page.evaluate(f"(() => {{ const t = {_gd(graph)}.data.find(t => t.name === 'tour-stop');"
+                         " return t && t.x.length ? [t.x[0], t.y[0]] : null; })()")
+
+
+def _path_len(page, graph: str) -> int:
+    return page.evaluate(f"(() => {{ const t = {_gd(graph)}.data.find(t => t.name === 'tour-path');"
+                         " return t ? t.x.length : -1; })()")
+
+
+def _open(page, query: str = ""):
+    page.goto(page.base + "/" + query)
+    page.wait_for_selector("#scatter-graph .main-svg", timeout=45000)
+    page.wait_for_function("document.querySelector('#scatter-info') && "
+                           "/in view/.test(document.querySelector('#scatter-info').innerText)", timeout=45000)
+
+
+def _where(page) -> str:
+    return page.inner_text("#tour-where")
+
+
+def _walk_ids(page, n: int) -> list[str]:
+    """The ids of the first n stops, stepping with the keyboard's right arrow."""
+    out = [page.inner_text(".tour-id")]
+    for i in range(2, n + 1):
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(f"document.querySelector('#tour-where') && "
+                               f"document.querySelector('#tour-where').innerText.startsWith('Stop {i} of')")
+        out.append(page.inner_text(".tour-id"))
+    return out
+
+
+@pytest.mark.browser
+def test_tour_plays_moves_the_highlight_and_the_url_replays_it(page, browser):
+    _open(page)
+    page.get_by_text("Tour", exact=True).click()
+    page.locator("#tour-strategy").click()
+    page.get_by_text("Class borders", exact=True).click()
+    page.locator("#tour-start-mode").get_by_text("random").click()
+    page.fill("#tour-steps", "8")
+    page.fill("#tour-seed", "3")
+    page.click("#tour-go")
+    page.wait_for_function("document.querySelector('#tour-where') && "
+                           "document.querySelector('#tour-where').innerText.startsWith('Stop 1 of 8')")
+    assert page.evaluate("document.querySelector('#tour-img').complete")
+    page.wait_for_function(f"(() => {{ const t = {_gd('map-graph')}.data.find(t => t.name === 'tour-stop');"
+                           " return t && t.x.length === 1; })()")
+    s0, m0 = _stop_xy(page, "scatter-graph"), _stop_xy(page, "map-graph")
+    assert s0 is not None and m0 is not None
+    assert _path_len(page, "scatter-graph") == 8 and _path_len(page, "map-graph") == 8
+    # play: the stop advances by itself and the highlighted point moves on both figures
+    page.click("#tour-play")
+    page.wait_for_function("document.querySelector('#tour-where').innerText.startsWith('Stop 2 of 8')",
+                           timeout=30000)
+    page.click("#tour-play")  # pause
+    page.wait_for_function(f"(() => {{ const t = {_gd('scatter-graph')}.data.find(t => t.name === 'tour-stop');"
+                           f" return t.x[0] !== {s0[0]}; }})()")
+    assert _stop_xy(page, "scatter-graph") != s0 and _stop_xy(page, "map-graph") != m0
+    # zooming the scatter re-renders its raster; the path stays on the figure
+    page.evaluate(f"Plotly.relayout({_gd('scatter-graph')}, {{'xaxis.range': [{s0[0] - 3}, {s0[0] + 3}],"
+                  f" 'yaxis.range': [{s0[1] - 3}, {s0[1] + 3}]}})")
+    page.wait_for_function("/in view/.test(document.querySelector('#scatter-info').innerText)")
+    page.wait_for_timeout(1500)
+    assert _path_len(page, "scatter-graph") == 8
+    # the URL holds the tour: a second browser replays the same stops
+    page.wait_for_function("location.search.includes('tour=boundary')")
+    url = page.url
+    assert "tseed=3" in url and "tsteps=8" in url
+    page.click("#tour-prev")
+    page.wait_for_function("document.querySelector('#tour-where').innerText.startsWith('Stop 1 of 8')")
+    ids_a = _walk_ids(page, 8)
+    ctx2 = browser.new_context(viewport={"width": 1600, "height": 1050})
+    p2 = ctx2.new_page()
+    p2.set_default_timeout(45000)
+    p2.base = page.base
+    p2.goto(url)
+    p2.wait_for_function("document.querySelector('#tour-where') && "
+                         "document.querySelector('#tour-where').innerText.startsWith('Stop 1 of 8')")
+    ids_b = _walk_ids(p2, 8)
+    ctx2.close()
+    assert ids_a == ids_b and len(set(ids_a)) == 8
+    # presentation view covers the window; Esc leaves it
+    page.click("#tour-present")
+    page.wait_for_function("document.querySelector('#tour-player').classList.contains('tour-presenting')")
+    box = page.locator("#tour-player").bounding_box()
+    assert box["width"] >= 1500 and box["height"] >= 1000
+    page.keyboard.press("Escape")
+    page.wait_for_function("!document.querySelector('#tour-player').classList.contains('tour-presenting')")
+    assert page.console_errors == []
+
+
+@pytest.mark.browser
+def test_exported_tour_plays_offline_from_a_file(browser, demo_ws, tmp_path):
+    from click.testing import CliRunner
+
+    from mining.cli import main
+
+    out = tmp_path / "tour.html"
+    res = CliRunner().invoke(main, ["tour", str(demo_ws), "--strategy", "grand", "--export", str(out),
+                                    "--interval", "0.5", "--size", "128"])
+    assert res.exit_code == 0, res.output
+    ctx = browser.new_context(viewport={"width": 1400, "height": 860}, offline=True)
+    asked = []
+
+    def block(route):
+        asked.append(route.request.url)
+        route.abort()
+
+    ctx.route(re.compile(r"^(https?|wss?)://"), block)
+    pg = ctx.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.goto(out.as_uri())
+    pg.wait_for_selector("body[data-ready='1']")
+    n = int(pg.get_attribute("#slider", "max"))
+    assert n >= 10
+    assert pg.evaluate("document.getElementById('img').naturalWidth") == 128  # the inlined PNG decoded
+    cur = "document.querySelector('#scatter .current').getAttribute('cx')"
+    cx0 = pg.evaluate(cur)
+    pg.click("#play")
+    pg.wait_for_function("document.body.dataset.step === '3'", timeout=20000)
+    pg.click("#play")
+    assert pg.evaluate(cur) != cx0
+    assert pg.evaluate("document.querySelector('#map .current').getAttribute('cx')") is not None
+    pg.keyboard.press("ArrowLeft")
+    step = int(pg.evaluate("document.body.dataset.step"))
+    pg.keyboard.press("ArrowRight")
+    assert int(pg.evaluate("document.body.dataset.step")) == step + 1
+    assert asked == [] and errors == []
+    ctx.close()
