@@ -42,9 +42,10 @@ STRATEGIES = ("random", "grand", "boundary", "class")
 _TELEPORT_DRAWS = 64
 #: patches examined when the boundary tour jumps to a new stretch of border
 _BORDER_SAMPLE = 512
-#: members sampled per class to pick its representative (the grand tour), and points to fit the clusters on
+#: members sampled per class to pick its representative (the grand tour), and points (at least 20 per cluster)
+#: k-means is fitted on for the grand tour by cluster
 _REP_SAMPLE = 20_000
-_CLUSTER_SAMPLE = 50_000
+_CLUSTER_SAMPLE = 10_000
 
 
 class Walk(NamedTuple):
@@ -263,7 +264,7 @@ def grand_tour(ind: np.ndarray, Y: np.ndarray, xy: np.ndarray | None, *, by: str
 
     Class representative: among (a seeded sample of) the class's members, the one whose kNN neighbours share
     the class most, nearest to the members' median position in the layout on ties. Cluster representative:
-    the member nearest to its k-means centre (k-means on the 2-D layout, fitted on a seeded sample). The
+    the sampled member nearest to its k-means centre (k-means on the 2-D layout, fitted on a seeded sample). The
     representatives are ordered as a short path over their positions (:func:`short_path`), starting with
     the one nearest to ``start``; ``start`` itself is the first stop when given.
 
@@ -493,10 +494,13 @@ def _cluster_representatives(xy, graph, n_clusters, rng):
     if len(pts) < n_clusters:
         raise DataError(f"grand tour: {n_clusters} clusters asked for, only {len(pts)} patches in the layout")
     from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
 
-    sample = np.sort(rng.choice(pts, min(len(pts), _CLUSTER_SAMPLE), replace=False))
+    sample = np.sort(rng.choice(pts, min(len(pts), max(_CLUSTER_SAMPLE, 20 * n_clusters)), replace=False))
     X = xy[sample].astype(np.float64)
-    km = KMeans(n_clusters=n_clusters, n_init=1, random_state=int(rng.integers(2**31 - 1))).fit(X)
+    # one thread: on a small 2-D problem OpenMP start-up and oversubscription cost more than they save
+    with threadpool_limits(1):
+        km = KMeans(n_clusters=n_clusters, n_init=1, random_state=int(rng.integers(2**31 - 1))).fit(X)
     lab = km.labels_
     d = np.hypot(*(X - km.cluster_centers_[lab]).T)
     order = np.lexsort((d, lab))
