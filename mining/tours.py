@@ -199,9 +199,9 @@ def class_tour(ind: np.ndarray, Y: np.ndarray, xy: np.ndarray | None, label: int
                start: int | None = None, seed: int = 0, core: float = 0.5) -> Walk:
     """A tour within one class that shows its variety.
 
-    Candidates are the class's *core* members: patches with the label whose kNN neighbours mostly share it
-    (fraction >= ``core``; all members when fewer than ``steps`` qualify), so the tour shows the class rather
-    than its mislabelled outliers. Stops are picked by farthest-point sampling in the 2-D layout (seeded
+    Candidates are the class's *core* members (of a seeded sample of 20,000 when the class is larger): patches
+    with the label whose kNN neighbours mostly share it (fraction >= ``core``; all members when fewer than
+    ``steps`` qualify), so the tour shows the class rather than its mislabelled outliers. Stops are picked by farthest-point sampling in the 2-D layout (seeded
     start), then ordered as a short path (:func:`short_path`).
 
     Parameters
@@ -223,11 +223,14 @@ def class_tour(ind: np.ndarray, Y: np.ndarray, xy: np.ndarray | None, label: int
     Walk
     """
     rng = np.random.default_rng(seed)
-    members = np.flatnonzero(Y[:, label] & (ind[:, 0] >= 0))
+    col = np.ascontiguousarray(Y[:, label])
+    members = np.flatnonzero(col & (ind[:, 0] >= 0))
     if not len(members):
         raise DataError(f"class tour: no patch in the kNN graph has label column {label}")
+    if len(members) > _REP_SAMPLE:  # a big class: a seeded sample shows its variety as well, at bounded cost
+        members = np.sort(rng.choice(members, _REP_SAMPLE, replace=False))
     nb = ind[members]
-    purity = np.where(nb >= 0, Y[np.maximum(nb, 0), label], False).sum(1) / np.maximum((nb >= 0).sum(1), 1)
+    purity = np.where(nb >= 0, col[np.maximum(nb, 0)], False).sum(1) / np.maximum((nb >= 0).sum(1), 1)
     cand = members[purity >= core]
     if len(cand) < steps:
         cand = members
@@ -289,14 +292,16 @@ def grand_tour(ind: np.ndarray, Y: np.ndarray, xy: np.ndarray | None, *, by: str
     graph = ind[:, 0] >= 0
     if by == "class":
         reps, groups = [], []
+        YT = np.ascontiguousarray(Y.T)  # one contiguous column per class
         for c in range(Y.shape[1]):
-            members = np.flatnonzero(Y[:, c] & graph)
+            col = YT[c]
+            members = np.flatnonzero(col & graph)
             if not len(members):
                 continue
             if len(members) > _REP_SAMPLE:
                 members = np.sort(rng.choice(members, _REP_SAMPLE, replace=False))
             nb = ind[members]
-            purity = np.where(nb >= 0, Y[np.maximum(nb, 0), c], False).mean(1)
+            purity = np.where(nb >= 0, col[np.maximum(nb, 0)], False).mean(1)
             near = np.zeros(len(members))
             if xy is not None:
                 P = xy[members]
