@@ -147,13 +147,14 @@ def patch_history(data: AppData, patch_id: str, limit: int = 5) -> list[str]:
     active = set(data.edits.batches().query("active")["id"].tolist())
     lines = []
     for e in ev.iloc[::-1][:limit].itertuples():
-        lab = e.label
+        lab = e.label if isinstance(e.label, str) else ""  # None (NaN in the frame) for ops without a label
         if e.op == "set":
-            lab = ", ".join(json.loads(lab))
+            lab = ", ".join(json.loads(lab or "[]")) or "(no label)"
         text = f"{e.time[:16].replace('T', ' ')} · {e.author} · {e.op}{' ' + lab if lab else ''}"
         if e.op not in ("undo", "redo") and e.batch not in active:
             text += " (undone)"
-        lines.append(text + (f" · {e.note}" if e.note and e.op not in ("undo", "redo") else ""))
+        note = e.note if isinstance(e.note, str) else ""
+        lines.append(text + (f" · {note}" if note and e.op not in ("undo", "redo") else ""))
     return lines
 
 
