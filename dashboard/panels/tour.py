@@ -184,7 +184,11 @@ def caption(info: dict) -> list:
 
 
 def path_xy(data: AppData, tour: dict | None, step: int, coords: str) -> tuple[list, list, list, list]:
-    """(path x, path y, stop x, stop y) in scatter or map plot coordinates (NaN breaks the path)."""
+    """(path x, path y, stop x, stop y) in scatter or map plot coordinates.
+
+    None breaks the path: at patches without coordinates, and (random walk, boundary tour) before each
+    teleport, so lines follow kNN edges only. The grand and class tours keep their visiting order as lines.
+    """
     if not tour or not tour.get("ids"):
         return [], [], [], []
     rows = np.array([data.row_of[p] for p in tour["ids"]])
@@ -201,7 +205,12 @@ def path_xy(data: AppData, tour: dict | None, step: int, coords: str) -> tuple[l
         return [None if not np.isfinite(v) else round(float(v), 6) for v in a]
 
     ok = np.isfinite(x[step]) and np.isfinite(y[step])
-    return lst(x), lst(y), lst(x[step:step + 1]) if ok else [], lst(y[step:step + 1]) if ok else []
+    sx, sy = (lst(x[step:step + 1]), lst(y[step:step + 1])) if ok else ([], [])
+    if (tour.get("params") or {}).get("strategy") in ("random", "boundary"):
+        # walks: lines only along kNN edges; a teleport starts a new segment (its long line would dominate)
+        jumps = np.flatnonzero(np.asarray(tour.get("jumps") or [], bool))
+        x, y = np.insert(x, jumps, np.nan), np.insert(y, jumps, np.nan)
+    return lst(x), lst(y), sx, sy
 
 
 def figure_indices(data: AppData) -> dict:

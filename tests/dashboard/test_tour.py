@@ -66,7 +66,13 @@ def test_stop_info_caption_and_path(data):
     assert T.stop_info(data, tour, 99)["step"] == 9  # clamped
     px, py, sx, sy = T.path_xy(data, tour, 2, "scatter")
     r = data.row_of[tour["ids"][2]]
-    assert len(px) == 10 and sx == [pytest.approx(float(data.px[r]), abs=1e-5)]
+    assert len(px) == 10 + sum(tour["jumps"]) and sum(v is not None for v in px) == 10
+    assert sx == [pytest.approx(float(data.px[r]), abs=1e-5)]
+    # a teleport breaks the walk's line; the grand tour keeps its order as one line
+    jumpy = dict(tour, jumps=[False] * 5 + [True] + [False] * 4)
+    assert T.path_xy(data, jumpy, 0, "scatter")[0][5] is None
+    grand = T.compute_tour(data, {"strategy": "grand"})
+    assert None not in T.path_xy(data, grand, 0, "scatter")[0]
     mx, my, mx1, my1 = T.path_xy(data, tour, 2, "map")
     assert mx1 == [pytest.approx(float(data.lon[r]), abs=1e-5)]
     idx = T.figure_indices(data)
@@ -106,8 +112,9 @@ def _stop_xy(page, graph: str):
 
 
 def _path_len(page, graph: str) -> int:
+    """Stops on the drawn path (nulls separate the segments between teleports)."""
     return page.evaluate(f"(() => {{ const t = {_gd(graph)}.data.find(t => t.name === 'tour-path');"
-                         " return t ? t.x.length : -1; })()")
+                         " return t ? t.x.filter(v => v !== null).length : -1; })()")
 
 
 def _open(page, query: str = ""):
