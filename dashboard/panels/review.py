@@ -39,12 +39,14 @@ SUSPICION_COLORS = ["#d9dde3", "#9ecae1", "#fd8d3c", "#b30000"]
 
 # --------------------------------------------------------------------------- plain functions (tested directly)
 class ReviewScores:
-    """``scores.parquet`` aligned to the app's catalog rows.
+    """The flagged patches of ``scores.parquet``, aligned to the app's catalog rows.
 
     Attributes
     ----------
+    n_scored : int
+        Patches in ``scores.parquet``.
     rows : ndarray of int, shape (m,)
-        Catalog row of each scored patch, in rank order (most suspicious first).
+        Catalog row of each flagged patch, in rank order (most suspicious first).
     score, flagged, kind : ndarray, shape (m,)
     labels : ndarray of bool, shape (m, n_classes)
         The labels that were scored.
@@ -56,10 +58,17 @@ class ReviewScores:
     """
 
     def __init__(self, data: AppData):
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
         from mining._internal.artifacts import read_card
         from mining.quality import label_matrix
 
-        df = load_scores(data.ws).sort_values("rank", kind="stable").reset_index(drop=True)
+        load_scores(data.ws, columns=["patch_id"])  # checks the card's format version (readable message)
+        table = pq.read_table(data.ws.path / "scores.parquet")
+        self.n_scored = table.num_rows
+        table = table.filter(pc.field("flagged"))  # only suspects: a few % of 549,488 rows become pandas
+        df = table.to_pandas().sort_values("rank", kind="stable").reset_index(drop=True)
         self.card = read_card(data.ws.path / "scores.json") or {}
         rows = pd.Index(data.ids).get_indexer(df["patch_id"])
         keep = rows >= 0
@@ -271,7 +280,7 @@ def render_queue(data: AppData, *, cls=None, kind=None, skipped=(), composite=No
     if not len(q):
         what = "matching these filters " if (cls or kind) else ""
         return [html.Div(className="empty", children=[
-            f"No suspect {what}left to review ({n_flagged:,} flagged of {len(sc.rows):,} scored"
+            f"No suspect {what}left to review ({n_flagged:,} flagged of {sc.n_scored:,} scored"
             + (f", {len(skipped)} skipped this session" if skipped else "") + ")."])], None
     card = suspect_card(data, sc, int(q[0]), composite, len(q))
     rest = next_list(data, sc, q[1:1 + NEXT_SHOWN])
