@@ -263,66 +263,78 @@ class EditLog:
         """Labels after the active edits for every patch (see :class:`CurrentLabels`).
 
         Vectorised: one SQL read of the events, then numpy over (patch, label) keys. The catalog's labels are
-        read once per :class:`EditLog`; the result is cached until the log changes.
+        read once per :class:`EditLog`; the result is cached until the log changes. When only new edit batches
+        were committed since the cached result (no undo / redo), just their events are applied on top of it:
+        they are later than every cached event, so this equals a full replay.
         """
         ver = self.version()
         with self._lock:
-            if self._cache is not None and self._cache.version == ver:
-                return self._cache
+            cached = self._cache
+        if cached is not None and cached.version == ver:
+            return cached
         ids, index, Y0 = self._base_labels()
-        n, c = Y0.shape
-        Y = Y0.copy()
-        flagged = np.zeros(n, bool)
-        excluded = np.zeros(n, bool)
-        confirmed = np.zeros(n, bool)
-        ev, ver = self._active_events()
-        if len(ev):
-            rows = index.get_indexer(ev["patch_id"])
-            ops = ev["op"].to_numpy(object)
-            eid = ev["id"].to_numpy(np.int64)
-            labels = ev["label"].to_numpy(object)
-            ok = rows >= 0  # the catalog never loses patches; skip defensively rather than crash
-            classes = pd.Index(self.workspace.nomenclature.classes)
-            # label ops -> (row, class, value, event id) entries; "set" touches every class of its patch
-            is_one = ok & np.isin(ops, ["add", "remove"])
-            r1 = rows[is_one]
-            c1 = classes.get_indexer(labels[is_one])
-            v1 = ops[is_one] == "add"
-            e1 = eid[is_one]
-            is_set = ok & (ops == "set")
-            rs = rows[is_set]
-            es = eid[is_set]
-            # a few distinct label sets: parse each once, then gather
-            codes, uniq = pd.factorize(labels[is_set], use_na_sentinel=False)
-            cidx = {name: j for j, name in enumerate(classes)}
-            U = np.zeros((len(uniq), c), bool)
-            for i, s in enumerate(uniq):
-                for name in (json.loads(s) if s else []):
-                    if name in cidx:
-                        U[i, cidx[name]] = True
-            Yset = U[codes]
-            rr = np.concatenate([r1, np.repeat(rs, c)])
-            cc = np.concatenate([c1, np.tile(np.arange(c), len(rs))])
-            vv = np.concatenate([v1, Yset.ravel()])
-            ee = np.concatenate([e1, np.repeat(es, c)])
-            good = cc >= 0
-            rr, cc, vv, ee = rr[good], cc[good], vv[good], ee[good]
-            if len(rr):
-                key = rr.astype(np.int64) * c + cc
-                order = np.lexsort((ee, key))          # by key, then by event id: the last of a key wins
-                key_s = key[order]
-                last = np.r_[key_s[1:] != key_s[:-1], True]
-                win = order[last]
-                Y[rr[win], cc[win]] = vv[win]
-            for on, off, out in (("flag", "unflag", flagged), ("exclude", "restore", excluded),
-                                 ("keep", None, confirmed)):
-                sel = ok & np.isin(ops, [on] + ([off] if off else []) + (list(LABEL_OPS) if off is None else []))
-                _last_state(rows[sel], eid[sel], ops[sel] == on, out)
+        ev, ver, incremental = self._active_events(since=cached)
+        if incremental:
+            Y, flagged = cached.Y.copy(), cached.flagged.copy()
+            excluded, confirmed = cached.excluded.copy(), cached.confirmed.copy()
+        else:
+            n = len(Y0)
+            Y, flagged, excluded, confirmed = Y0.copy(), np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
+        self._apply(ev, index, Y, flagged, excluded, confirmed)
         cur = CurrentLabels(ids, list(self.workspace.nomenclature.classes), Y, Y0, flagged, excluded, confirmed,
                             ver, index)
         with self._lock:
-            self._cache = cur
+            if self._cache is None or self._cache.version <= ver:
+                self._cache = cur
         return cur
+
+    def _apply(self, ev: pd.DataFrame, index: pd.Index, Y: np.ndarray, flagged: np.ndarray, excluded: np.ndarray,
+               confirmed: np.ndarray) -> None:
+        """Apply events (ordered by id) to the state arrays in place: the later event wins per patch and label."""
+        if not len(ev):
+            return
+        c = Y.shape[1]
+        rows = index.get_indexer(ev["patch_id"])
+        ops = ev["op"].to_numpy(object)
+        eid = ev["id"].to_numpy(np.int64)
+        labels = ev["label"].to_numpy(object)
+        ok = rows >= 0  # the catalog never loses patches; skip defensively rather than crash
+        classes = pd.Index(self.workspace.nomenclature.classes)
+        # label ops -> (row, class, value, event id) entries; "set" touches every class of its patch
+        is_one = ok & np.isin(ops, ["add", "remove"])
+        r1 = rows[is_one]
+        c1 = classes.get_indexer(labels[is_one])
+        v1 = ops[is_one] == "add"
+        e1 = eid[is_one]
+        is_set = ok & (ops == "set")
+        rs = rows[is_set]
+        es = eid[is_set]
+        # a few distinct label sets: parse each once, then gather
+        codes, uniq = pd.factorize(labels[is_set], use_na_sentinel=False)
+        cidx = {name: j for j, name in enumerate(classes)}
+        U = np.zeros((len(uniq), c), bool)
+        for i, s in enumerate(uniq):
+            for name in (json.loads(s) if s else []):
+                if name in cidx:
+                    U[i, cidx[name]] = True
+        Yset = U[codes]
+        rr = np.concatenate([r1, np.repeat(rs, c)])
+        cc = np.concatenate([c1, np.tile(np.arange(c), len(rs))])
+        vv = np.concatenate([v1, Yset.ravel()])
+        ee = np.concatenate([e1, np.repeat(es, c)])
+        good = cc >= 0
+        rr, cc, vv, ee = rr[good], cc[good], vv[good], ee[good]
+        if len(rr):
+            key = rr.astype(np.int64) * c + cc
+            order = np.lexsort((ee, key))          # by key, then by event id: the last of a key wins
+            key_s = key[order]
+            last = np.r_[key_s[1:] != key_s[:-1], True]
+            win = order[last]
+            Y[rr[win], cc[win]] = vv[win]
+        for on, off, out in (("flag", "unflag", flagged), ("exclude", "restore", excluded),
+                             ("keep", None, confirmed)):
+            sel = ok & np.isin(ops, [on] + ([off] if off else []) + (list(LABEL_OPS) if off is None else []))
+            _last_state(rows[sel], eid[sel], ops[sel] == on, out)
 
     def version(self) -> int:
         """The last batch id (0 when there are no edits): cheap; changes on every commit, undo and redo."""
@@ -586,32 +598,37 @@ class EditLog:
                 self._base = (ids, index, Y0)
             return self._base
 
-    def _active_events(self) -> tuple[pd.DataFrame, int]:
+    def _active_events(self, since: CurrentLabels | None = None) -> tuple[pd.DataFrame, int, bool]:
+        """(events to apply ordered by id, the log version they make up, whether they are only the events after
+        ``since``). Incremental when every batch after ``since.version`` is a new edit batch."""
         cols = ["id", "batch", "patch_id", "op", "label"]
         if not self.exists_ and not self._recheck():
-            return pd.DataFrame(columns=cols), 0
+            return pd.DataFrame(columns=cols), 0, False
+        sel = "SELECT id, batch, patch_id, op, label FROM events"
         con = self._connect()
         try:
-            con.execute("BEGIN")  # one snapshot for both reads
+            con.execute("BEGIN")  # one snapshot for every read below
             try:
                 b = pd.DataFrame(con.execute("SELECT id, author, kind, target FROM batches ORDER BY id").fetchall(),
                                  columns=["id", "author", "kind", "target"])
-                active = sorted(_active_set(b))
                 ver = int(b["id"].max()) if len(b) else 0
+                newer = b[b["id"] > since.version] if since is not None else b.iloc[:0]
+                if since is not None and 0 < since.version <= ver and (newer["kind"] == "edit").all():
+                    rows = con.execute(f"{sel} WHERE batch > ? ORDER BY id", (since.version,)).fetchall()
+                    return pd.DataFrame(rows, columns=cols), ver, True
+                active = sorted(_active_set(b))
                 if len(active) == len(b[b["kind"] == "edit"]):
-                    rows = con.execute("SELECT id, batch, patch_id, op, label FROM events "
-                                       "WHERE op NOT IN ('undo', 'redo') ORDER BY id").fetchall()
+                    rows = con.execute(f"{sel} WHERE op NOT IN ('undo', 'redo') ORDER BY id").fetchall()
                 else:
                     con.execute("CREATE TEMP TABLE IF NOT EXISTS _active (id INTEGER PRIMARY KEY)")
                     con.execute("DELETE FROM _active")
                     con.executemany("INSERT INTO _active VALUES (?)", ((int(i),) for i in active))
-                    rows = con.execute("SELECT id, batch, patch_id, op, label FROM events "
-                                       "WHERE batch IN (SELECT id FROM _active) ORDER BY id").fetchall()
+                    rows = con.execute(f"{sel} WHERE batch IN (SELECT id FROM _active) ORDER BY id").fetchall()
             finally:
                 con.execute("ROLLBACK")
         except sqlite3.DatabaseError as exc:
             raise WorkspaceError(f"{self.path_} is corrupt or unreadable: {exc}") from None
-        return pd.DataFrame(rows, columns=cols), ver
+        return pd.DataFrame(rows, columns=cols), ver, False
 
 
 # ---------------------------------------------------------------------- helpers
