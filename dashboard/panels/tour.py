@@ -331,7 +331,8 @@ def layout(data: AppData) -> html.Div:
                          options=[{"label": v, "value": k} for k, v in SPEEDS.items()]),
             html.Button("Present", id=ids.TOUR_PRESENT, n_clicks=0, className="btn btn-sm",
                         title="full-screen presentation view (Esc leaves it)"),
-            html.Span(id=ids.TOUR_INFO, className="hint"),
+            # computing a tour takes well under a second; the first one of a big workspace also loads the graph
+            dcc.Loading(html.Span(id=ids.TOUR_INFO, className="hint"), type="dot", delay_show=300),
         ]),
         *edit_row,
     ])

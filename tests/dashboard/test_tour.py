@@ -81,6 +81,26 @@ def test_stop_info_caption_and_path(data):
     assert {tuple(op["location"][:2]) for op in patch["operations"]} == {("data", i) for i in idx["scatter"]}
 
 
+def _ids_in(component) -> set:
+    out = set()
+    if getattr(component, "id", None) is not None:
+        out.add(component.id)
+    kids = getattr(component, "children", None)
+    for k in kids if isinstance(kids, list | tuple) else [kids]:
+        if k is not None and hasattr(k, "to_plotly_json"):
+            out |= _ids_in(k)
+    return out
+
+
+def test_edit_controls_only_when_not_read_only(data, demo_ws, tmp_path):
+    from dashboard import ids
+
+    assert ids.TOUR_FLAG not in _ids_in(T.layout(data)) and ids.TOUR_GO in _ids_in(T.layout(data))
+    shutil.copytree(demo_ws, tmp_path / "ws")  # a writable app opens (creates) the edit log: not in the shared one
+    rw = AppData.load(tmp_path / "ws")
+    assert {ids.TOUR_FLAG, ids.TOUR_SET, ids.TOUR_EDIT_LABELS} <= _ids_in(T.layout(rw))
+
+
 def test_edits_are_refused_read_only_and_need_an_author(data, demo_ws, tmp_path):
     pid = str(data.ids[0])
     msg, ok = T.commit_edit(data, pid, "flag", None, "ana")
