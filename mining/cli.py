@@ -252,10 +252,10 @@ def knn_cmd(workspace, k, metric, method, device, seed, force):
 @click.option("--min-dist", default=0.1, show_default=True)
 @click.option("--epochs", "n_epochs", type=int, default=None, help="UMAP epochs (default: umap-learn's, 200).")
 @click.option("--init", type=click.Choice(["auto", "spectral", "pca"]), default="auto", show_default=True,
-              help="UMAP start layout; auto = spectral up to 200,000 points, PCA above.")
+              help="UMAP start layout; auto = spectral up to 50,000 points, PCA above.")
 @click.option("--reproducible/--parallel", "reproducible", default=None,
               help="Bit-reproducible from --seed (one thread) or parallel (all cores, each run differs a little). "
-                   "Default: reproducible up to 200,000 points, parallel above.")
+                   "Default: reproducible up to 50,000 points, parallel above.")
 @click.option("--force", is_flag=True)
 def project_cmd(workspace, method, seed, min_dist, n_epochs, init, reproducible, force):
     """2-D layout (projection.parquet): UMAP on the stored kNN graph, or PCA as an instant preview."""

@@ -53,7 +53,7 @@ class Projection:
     """
 
     #: above this many points ``auto`` means PCA initialisation and the parallel (non-reproducible) optimiser
-    LARGE = 200_000
+    LARGE = 50_000
 
     def __init__(self, method: str = "umap", *, seed: int = 0, min_dist: float = 0.1, n_epochs: int | None = None,
                  init: str = "auto", reproducible: bool | str = "auto"):
