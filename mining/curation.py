@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS events (
     author TEXT NOT NULL,
     batch INTEGER NOT NULL REFERENCES batches(id),
     patch_id TEXT NOT NULL,
+    row INTEGER,                              -- the patch's catalog row (materialising needs no id lookup)
     op TEXT NOT NULL,
     label TEXT,
     note TEXT NOT NULL DEFAULT ''
@@ -130,7 +131,6 @@ class CurrentLabels:
         The log's last batch id these labels include (0: no edits).
     """
 
-    patch_ids: np.ndarray
     classes: list[str]
     Y: np.ndarray
     Y_original: np.ndarray
@@ -138,7 +138,12 @@ class CurrentLabels:
     excluded: np.ndarray
     confirmed: np.ndarray
     version: int = 0
-    _row_of: pd.Index | None = field(default=None, repr=False)
+    _ids: Callable[[], tuple[np.ndarray, pd.Index]] | None = field(default=None, repr=False)
+
+    @property
+    def patch_ids(self) -> np.ndarray:
+        """Patch ids in catalog order, shape (n,) (read from the catalog on first use)."""
+        return self._ids()[0]
 
     @property
     def changed(self) -> np.ndarray:
@@ -172,9 +177,7 @@ class CurrentLabels:
                              "excluded": self.excluded, "confirmed": self.confirmed, "changed": self.changed})
 
     def _index(self) -> pd.Index:
-        if self._row_of is None:
-            self._row_of = pd.Index(self.patch_ids)
-        return self._row_of
+        return self._ids()[1]
 
 
 class EditLog:
@@ -209,7 +212,8 @@ class EditLog:
         self.card_path_ = self.workspace.path / CARD_FILE
         self._local = threading.local()
         self._base = None
-        self._lock = threading.Lock()
+        self._id_index = None
+        self._lock = threading.RLock()
         self._cache: CurrentLabels | None = None
         self.exists_ = False
         self.exists_ = self._open_or_create()
@@ -272,7 +276,7 @@ class EditLog:
             cached = self._cache
         if cached is not None and cached.version == ver:
             return cached
-        ids, index, Y0 = self._base_labels()
+        Y0 = self._base_labels()
         ev, ver, incremental = self._active_events(since=cached)
         if incremental:
             Y, flagged = cached.Y.copy(), cached.flagged.copy()
@@ -280,25 +284,25 @@ class EditLog:
         else:
             n = len(Y0)
             Y, flagged, excluded, confirmed = Y0.copy(), np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
-        self._apply(ev, index, Y, flagged, excluded, confirmed)
-        cur = CurrentLabels(ids, list(self.workspace.nomenclature.classes), Y, Y0, flagged, excluded, confirmed,
-                            ver, index)
+        self._apply(ev, Y, flagged, excluded, confirmed)
+        cur = CurrentLabels(list(self.workspace.nomenclature.classes), Y, Y0, flagged, excluded, confirmed, ver,
+                            self._ids)
         with self._lock:
             if self._cache is None or self._cache.version <= ver:
                 self._cache = cur
         return cur
 
-    def _apply(self, ev: pd.DataFrame, index: pd.Index, Y: np.ndarray, flagged: np.ndarray, excluded: np.ndarray,
+    def _apply(self, ev: pd.DataFrame, Y: np.ndarray, flagged: np.ndarray, excluded: np.ndarray,
                confirmed: np.ndarray) -> None:
         """Apply events (ordered by id) to the state arrays in place: the later event wins per patch and label."""
         if not len(ev):
             return
         c = Y.shape[1]
-        rows = index.get_indexer(ev["patch_id"])
+        rows = ev["row"].to_numpy(np.int64)
         ops = ev["op"].to_numpy(object)
         eid = ev["id"].to_numpy(np.int64)
         labels = ev["label"].to_numpy(object)
-        ok = rows >= 0  # the catalog never loses patches; skip defensively rather than crash
+        ok = (rows >= 0) & (rows < len(Y))
         classes = pd.Index(self.workspace.nomenclature.classes)
         # label ops -> (row, class, value, event id) entries; "set" touches every class of its patch
         is_one = ok & np.isin(ops, ["add", "remove"])
@@ -399,9 +403,37 @@ class EditLog:
         if meta.get("format") != "eomine-edits" or meta.get("version") != str(EDITS_FORMAT_VERSION):
             raise WorkspaceError(f"{self.path_}: not an eomine edit log of version {EDITS_FORMAT_VERSION} "
                                  f"(meta {meta})")
+        made_for = str(self.workspace.meta.get("created", ""))
+        if meta.get("workspace", made_for) != made_for:
+            raise WorkspaceError(f"{self.path_} belongs to another build of this workspace (log made for the one "
+                                 f"created {meta.get('workspace')}, workspace.json says {made_for}): its patch rows "
+                                 "would not match; move it away to start a new log")
+        cols = {r[1] for r in self._query("PRAGMA table_info(events)")}
+        if "row" not in cols:
+            self._add_row_column()
         if card is None:  # created but the card was not written yet (crash in between): write it now
             self._write_card(meta.get("created", _now()))
         return True
+
+    def _add_row_column(self) -> None:
+        """Logs written before events carried the catalog row: add it and fill it in, in one transaction."""
+        _, index = self._ids()
+        con = self._connect()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                if "row" not in {r[1] for r in con.execute("PRAGMA table_info(events)")}:
+                    con.execute("ALTER TABLE events ADD COLUMN row INTEGER")
+                    pids = [p for (p,) in con.execute("SELECT DISTINCT patch_id FROM events")]
+                    con.executemany("UPDATE events SET row = ? WHERE patch_id = ?",
+                                    zip(index.get_indexer(pids).tolist(), pids, strict=True))
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as exc:
+            raise WorkspaceError(f"could not upgrade {self.path_}: {exc}") from None
 
     def _create(self) -> bool:
         """Build the empty log under a temporary name and link it into place (atomic: another process that
@@ -488,7 +520,7 @@ class EditLog:
 
     # ------------------------------------------------------------------ writing
     def _write(self, kind: str, target: int | None, author: str, note: str, source: str,
-               rows: list[tuple[str, str, str | None]], now: str, *, precheck=None) -> int:
+               rows: list[tuple[str, int, str, str | None]], now: str, *, precheck=None) -> int:
         if not self.exists_ and not self._recheck():
             if not self.create:
                 raise WorkspaceError(f"{self.workspace.path} has no edit log ({LOG_FILE}) and this EditLog was "
@@ -504,14 +536,14 @@ class EditLog:
                         con.execute("ROLLBACK")
                         return None
                     note = note or f"{kind} of batch {target}"
-                    rows = [(p, kind, None) for (p,) in
-                            con.execute("SELECT DISTINCT patch_id FROM events WHERE batch = ?", (target,))]
+                    rows = [(p, r, kind, None) for p, r in
+                            con.execute("SELECT DISTINCT patch_id, row FROM events WHERE batch = ?", (target,))]
                 cur = con.execute("INSERT INTO batches (time, author, kind, target, note, source, n_events) "
                                   "VALUES (?, ?, ?, ?, ?, ?, ?)", (now, author, kind, target, note, source, len(rows)))
                 batch = cur.lastrowid
-                con.executemany("INSERT INTO events (time, author, batch, patch_id, op, label, note) "
-                                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                ((now, author, batch, p, op, lab, note) for p, op, lab in rows))
+                con.executemany("INSERT INTO events (time, author, batch, patch_id, row, op, label, note) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                ((now, author, batch, p, r, op, lab, note) for p, r, op, lab in rows))
                 con.execute("COMMIT")
             except BaseException:
                 if con.in_transaction:
@@ -541,7 +573,7 @@ class EditLog:
             raise DataError(f"author name too long ({len(author)} characters, at most 200)")
         return author
 
-    def _validate(self, edits: Sequence[Edit]) -> list[tuple[str, str, str | None]]:
+    def _validate(self, edits: Sequence[Edit]) -> list[tuple[str, int, str, str | None]]:
         if isinstance(edits, Edit):
             edits = [edits]
         edits = list(edits)
@@ -549,62 +581,71 @@ class EditLog:
             raise DataError("an edit batch needs at least one edit (the batch is empty)")
         if len(edits) > MAX_BATCH:
             raise DataError(f"an edit batch of {len(edits):,} edits is too large (at most {MAX_BATCH:,})")
-        ids, index, _ = self._base_labels()
+        _, index = self._ids()
         pids = [e.patch_id for e in edits]
         bad_type = next((p for p in pids if not isinstance(p, str)), None)
         if bad_type is not None:
             raise DataError(f"patch id {bad_type!r} is not a string")
-        missing = index.get_indexer(pids) < 0
+        prow = index.get_indexer(pids)
+        missing = prow < 0
         if missing.any():
             raise DataError(f"patch {pids[int(np.argmax(missing))]!r} is not in workspace {self.workspace.path} "
                             f"({int(missing.sum())} unknown patch id(s) in the batch; nothing was saved)")
         nom = self.workspace.nomenclature
         known = set(nom.classes)
         rows = []
-        for e in edits:
+        for e, r in zip(edits, prow.tolist(), strict=True):
             if e.op not in OPS:
                 raise DataError(f"patch {e.patch_id}: unknown edit op {e.op!r} (one of {', '.join(OPS)})")
             if e.op in ("add", "remove"):
                 if e.label not in known:
                     raise DataError(f"patch {e.patch_id}: {e.op} label {e.label!r} is not a class of the "
                                     f"{nom.name} nomenclature")
-                rows.append((e.patch_id, e.op, e.label))
+                rows.append((e.patch_id, r, e.op, e.label))
             elif e.op == "set":
                 labs = list(e.labels) if e.labels else ([] if e.label is None else [e.label])
                 bad = [lab for lab in labs if lab not in known]
                 if bad:
                     raise DataError(f"patch {e.patch_id}: set label {bad[0]!r} is not a class of the "
                                     f"{nom.name} nomenclature")
-                rows.append((e.patch_id, "set", json.dumps(nom.validate(labs))))
+                rows.append((e.patch_id, r, "set", json.dumps(nom.validate(labs))))
             else:
                 if e.label is not None or e.labels:
                     raise DataError(f"patch {e.patch_id}: op {e.op!r} takes no label")
-                rows.append((e.patch_id, e.op, None))
+                rows.append((e.patch_id, r, e.op, None))
         return rows
 
     # ------------------------------------------------------------------ reading
-    def _base_labels(self) -> tuple[np.ndarray, pd.Index, np.ndarray]:
+    def _base_labels(self) -> np.ndarray:
+        """The catalog's labels, multi-hot, shape (n, n_classes) (read once; only the ``labels`` column)."""
         with self._lock:
             if self._base is None:
                 from .quality import label_matrix
 
-                t = pq.read_table(self.workspace.catalog_path, columns=["patch_id", "labels"])
-                ids = t.column("patch_id").to_numpy(zero_copy_only=False).astype(object)
-                labels = t.column("labels").to_pandas(types_mapper=pd.ArrowDtype)
-                Y0 = label_matrix(labels, self.workspace.nomenclature.classes)
+                col = pq.read_table(self.workspace.catalog_path, columns=["labels"]).column(0)
+                Y0 = label_matrix(col.to_pandas(types_mapper=pd.ArrowDtype), self.workspace.nomenclature.classes)
                 Y0.setflags(write=False)
+                self._base = Y0
+            return self._base
+
+    def _ids(self) -> tuple[np.ndarray, pd.Index]:
+        """Patch ids in catalog order and their hash index (read once, on first use: commits and lookups)."""
+        with self._lock:
+            if self._id_index is None:
+                col = pq.read_table(self.workspace.catalog_path, columns=["patch_id"]).column(0)
+                ids = col.to_numpy(zero_copy_only=False).astype(object)
                 index = pd.Index(ids)
                 index.get_indexer(ids[:1])  # build the hash table once
-                self._base = (ids, index, Y0)
-            return self._base
+                self._id_index = (ids, index)
+            return self._id_index
 
     def _active_events(self, since: CurrentLabels | None = None) -> tuple[pd.DataFrame, int, bool]:
         """(events to apply ordered by id, the log version they make up, whether they are only the events after
         ``since``). Incremental when every batch after ``since.version`` is a new edit batch."""
-        cols = ["id", "batch", "patch_id", "op", "label"]
+        cols = ["id", "batch", "row", "op", "label"]
         if not self.exists_ and not self._recheck():
             return pd.DataFrame(columns=cols), 0, False
-        sel = "SELECT id, batch, patch_id, op, label FROM events"
+        sel = "SELECT id, batch, row, op, label FROM events"
         con = self._connect()
         try:
             con.execute("BEGIN")  # one snapshot for every read below

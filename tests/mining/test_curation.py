@@ -338,3 +338,28 @@ def test_incremental_refresh_equals_a_full_replay(ws):
         assert inc.version == full.version
         for a in ("Y", "flagged", "excluded", "confirmed"):
             assert np.array_equal(getattr(inc, a), getattr(full, a)), (step, a)
+
+
+def test_a_log_without_catalog_rows_is_upgraded_in_place(ws):
+    log = EditLog(ws)
+    log.commit([Edit("P000007", "set", labels=(C[9],)), Edit("P000008", "flag")], author="ana")
+    log.close()
+    con = sqlite3.connect(ws / "edits.sqlite")
+    con.execute("DROP INDEX IF EXISTS events_patch")
+    con.execute("ALTER TABLE events DROP COLUMN row")  # as written before events carried the row
+    con.execute("CREATE INDEX events_patch ON events(patch_id)")
+    con.commit()
+    con.close()
+    cur = EditLog(ws).current_labels()
+    assert cur.labels_of("P000007") == [C[9]] and cur.flagged[cur.row("P000008")]
+    rows = sqlite3.connect(ws / "edits.sqlite").execute("SELECT row FROM events ORDER BY id").fetchall()
+    assert rows == [(7,), (8,)]
+
+
+def test_a_log_of_another_build_of_the_workspace_is_refused(ws):
+    EditLog(ws).commit([Edit("P000001", "flag")], author="ana")
+    meta = json.loads((ws / "workspace.json").read_text())
+    meta["created"] = "2030-01-01T00:00:00+00:00"  # re-ingested: rows may differ
+    (ws / "workspace.json").write_text(json.dumps(meta))
+    with pytest.raises(WorkspaceError, match="another build"):
+        EditLog(ws)
