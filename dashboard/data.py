@@ -194,7 +194,7 @@ class AppData:
         from mining.curation import EditLog
 
         # the log is created on the first edit; a damaged or deleted log stops start-up with a clear error
-        self.edits = EditLog(self.ws, create=not self.read_only)
+        self.edits = EditLog(self.ws, create=False if self.read_only else "on_write")
         self.edits_version = 0
         self.flagged = np.zeros(self.n, bool)
         self.excluded = np.zeros(self.n, bool)

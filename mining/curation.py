@@ -186,9 +186,10 @@ class EditLog:
     Parameters
     ----------
     workspace : Workspace or path-like
-    create : bool
-        Create the log when the workspace has none. With ``create=False`` a workspace without a log reads
-        as "no edits" and :meth:`commit` raises.
+    create : bool or "on_write"
+        Create the log when the workspace has none: now (True), at the first commit (``"on_write"``, what the
+        dashboard uses), or never (False: a workspace without a log reads as "no edits" and :meth:`commit`
+        raises).
     busy_timeout : float
         Seconds a writer waits for another process's transaction before giving up.
 
@@ -204,7 +205,7 @@ class EditLog:
         ``WS/edits.sqlite``.
     """
 
-    def __init__(self, workspace, *, create: bool = True, busy_timeout: float = 60.0):
+    def __init__(self, workspace, *, create: bool | str = True, busy_timeout: float = 60.0):
         self.workspace = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
         self.create = create
         self.busy_timeout = busy_timeout
@@ -391,7 +392,7 @@ class EditLog:
                     f"{self.path_} is missing, but {self.card_path_.name} says an edit log was created on "
                     f"{card.get('created')}: restore edits.sqlite from a backup (the edits would be lost "
                     f"otherwise; delete {self.card_path_.name} only to start an empty log on purpose)")
-            if not self.create:
+            if self.create is not True:
                 return False
             return self._create()
         self._check_header()
