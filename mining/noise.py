@@ -113,7 +113,7 @@ class NoiseScorer:
     """
 
     def __init__(self, *, model_weight: float | str = "auto", prior_weight: float = 0.75, outlier_weight: float = 0.3,
-                 smoothing: float = 1.0, n_folds: int = 5, C: float = 1.0, max_train: int | None = 40000,
+                 smoothing: float = 1.0, n_folds: int = 5, C: float = 1.0, max_train: int | None = 10000,
                  flag_threshold: float = 0.6, seed: int = 0):
         self.model_weight = model_weight
         self.prior_weight = prior_weight

@@ -10,7 +10,7 @@ __all__ = ["oof_probabilities"]
 
 
 def oof_probabilities(X: np.ndarray, Y: np.ndarray, *, n_folds: int = 5, C: float = 1.0,
-                      max_train: int | None = 40000, seed: int = 0) -> np.ndarray:
+                      max_train: int | None = 10000, seed: int = 0) -> np.ndarray:
     """k-fold out-of-fold probabilities of scikit-learn logistic regression on standardised embeddings.
 
     Every row's probabilities come from a model that never saw that row. Single-label data (every row has
