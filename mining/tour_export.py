@@ -209,6 +209,8 @@ def basemap_svg_path(lon: np.ndarray, lat: np.ndarray, *, pad_deg: float = 2.0) 
                 r = np.asarray(poly[0], np.float64)
                 if len(r) < 3:
                     continue
+                if np.abs(np.diff(r[:, 0])).max() > 180:  # crosses the antimeridian (Russia): unwrap eastwards
+                    r[:, 0] = np.where(r[:, 0] < 0, r[:, 0] + 360, r[:, 0])
                 if r[:, 0].max() < lon0 - 5 or r[:, 0].min() > lon1 + 5 or r[:, 1].max() < lat0 - 5 \
                         or r[:, 1].min() > lat1 + 5:
                     continue
@@ -280,7 +282,8 @@ def export_gif(tour: Tour, ws, out, *, composite: str = "true_color", size: int 
             d.ellipse((cx - 6, cy - 6, cx + 6, cy + 6), outline=_PATH_COLOUR, width=3)
             fr.paste(panel.convert("RGB"), (size + 8, 0))
         d = ImageDraw.Draw(fr)
-        for j, line in enumerate(caption_lines(r, i, n)):
+        walk = tour.strategy in ("random", "boundary")
+        for j, line in enumerate(caption_lines(r, i, n, show_jump=walk)):
             while len(line) > 4 and font.getlength(line) > W - 12:
                 line = line[:-2].rstrip() + "…"
             d.text((6, size + 6 + j * (max(12, size // 18) + 6)), line, fill="#222", font=font)
@@ -297,7 +300,7 @@ def export_gif(tour: Tour, ws, out, *, composite: str = "true_color", size: int 
     return out
 
 
-def caption_lines(r, i: int, n: int) -> list[str]:
+def caption_lines(r, i: int, n: int, *, show_jump: bool = True) -> list[str]:
     """The caption of one stop (a row of :func:`mining.tours.describe_stops`) as short lines of text."""
     head = f"Stop {i + 1} of {n}" + (f" · {r.country}" if isinstance(r.country, str) else "")
     lines = [head, str(r.patch_id), ", ".join(r.labels) or "(no label)"]
@@ -308,7 +311,7 @@ def caption_lines(r, i: int, n: int) -> list[str]:
         if len(r.lost):
             moved.append("-" + ", ".join(r.lost))
         if np.isfinite(r.km):
-            moved.append(f"{r.km:,.1f} km" + (" (jump)" if r.jump else ""))
+            moved.append(f"{r.km:,.1f} km" + (" (jump)" if r.jump and show_jump else ""))
     lines.append(" · ".join(moved) if moved else "start")
     return lines
 

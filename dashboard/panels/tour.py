@@ -153,7 +153,9 @@ def stop_info(data: AppData, tour: dict, step: int) -> dict:
         info["gained"] = [c for c in data.classes if c in labels - prev]
         info["lost"] = [c for c in data.classes if c in prev - labels]
         info["km"] = float(km[-1]) if np.isfinite(km[-1]) else float("nan")
-        info["jump"] = bool(tour["jumps"][step])
+        # a walk's teleport is news; the grand and class tours jump at every stop by design
+        walk = (tour.get("params") or {}).get("strategy") in ("random", "boundary")
+        info["jump"] = bool(tour["jumps"][step]) and walk
     if not isinstance(info["country"], str):
         info["country"] = None
     return info
