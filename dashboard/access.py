@@ -113,7 +113,7 @@ def commit_edits(data, edits: list[Edit], *, author: str, note: str = "", source
     if len(edits) > MAX_BATCH:
         raise EditRefused(f"{len(edits):,} edits in one batch is too many (at most {MAX_BATCH:,})", 413)
     try:
-        batch = data.edits.commit(edits, author=author, note=note, source=source)
+        batch = data.edits.commit(edits, author=author, note=note, source=_with_login(source))
     except DataError as exc:
         raise EditRefused(str(exc), 400) from None
     data.sync_edits()
@@ -132,6 +132,17 @@ def undo_redo(data, which: str, *, author: str | None) -> dict:
         raise EditRefused(str(exc), 400) from None
     data.sync_edits()
     return {"batch": batch, "version": data.edits_version}
+
+
+def _with_login(source: str) -> str:
+    """``source`` plus the basic-auth login of the request, when there is one (provenance of app edits)."""
+    try:
+        from flask import g, has_request_context
+
+        user = g.get("eomine_user") if has_request_context() else None
+    except ImportError:  # pragma: no cover - flask is a dash dependency
+        user = None
+    return f"{source} (login {user})" if user and "(login " not in source else source
 
 
 def edits_from_json(items) -> list[Edit]:
