@@ -78,6 +78,15 @@ SNIPPETS = {
         t1 = time.perf_counter()
         embed(ws, enc, device=A['device'], fit=False, progress=False)
         R['encode_s'] = time.perf_counter() - t1
+    """, post="""
+        # embedding quality of this run: mean Jaccard of each patch's labels with its 10 nearest neighbours'
+        from mining.embeddings import load_embeddings
+        from mining.knn import exact_knn
+        from mining.quality import knn_label_agreement, label_matrix
+        ids, X = load_embeddings(ws)
+        cat = ws.catalog.set_index('patch_id').loc[ids]
+        Y = label_matrix(cat['labels'], ws.nomenclature.classes)
+        R['agree'] = knn_label_agreement(Y, exact_knn(X, 10)[0])
     """),
     "read_floor": dict(prep="""
         from mining.workspace import Workspace
@@ -139,6 +148,8 @@ SNIPPETS = {
 
 #: points of the warm-up call (``jit_s``)
 WARM = 2000
+#: mining.projection.Projection.LARGE (not imported: the bench parent process stays light)
+UMAP_LARGE = 50_000
 
 
 def measure(name: str, args: dict, timeout: float | None = None) -> dict:
@@ -336,7 +347,7 @@ def bench_encoders(runs: int, echo) -> list[str]:
     lines = [f"Encoders on the {label}; baseline = raw read of all pixel rows "
              f"from the pixel store ({floor['s']:.2f} s, {floor['n'] / floor['s']:,.0f} patches/s)",
              f"{'encoder':<9} {'device':<6} {'patches':>7} {'runs':>4} {'fit s':>7} {'encode s':>8} "
-             f"{'encode/s':>9} {'total/s':>8} {'x floor':>7} {'RSS MiB':>8}  {'target':<11} result"]
+             f"{'encode/s':>9} {'total/s':>8} {'x floor':>7} {'RSS MiB':>8} {'agree@10':>8}  {'target':<11} result"]
     for dev in devices:
         for name in names:
             params = {"retrain": True} if name == "ssl" else {}
@@ -346,13 +357,16 @@ def bench_encoders(runs: int, echo) -> list[str]:
             target = TARGETS["encoder"] if name == "spectral" else None
             lines.append(f"{name:<9} {dev:<6} {n:>7,} {runs:>4} {r['fit_s']:>7.2f} {r['encode_s']:>8.2f} "
                          f"{n / r['encode_s']:>9,.0f} {rate:>8,.0f} {r['encode_s'] / floor['s']:>7.1f} "
-                         f"{r['rss']:>8,.0f}  {f'>= {target:,.0f}/s' if target else '—':<11} "
+                         f"{r['rss']:>8,.0f} {r.get('agree', float('nan')):>8.3f}  "
+                         f"{f'>= {target:,.0f}/s' if target else '—':<11} "
                          f"{verdict(rate >= target if target else None)}")
             echo(f"  encoder {name} on {dev}: {rate:,.0f} patches/s end to end, {n / r['encode_s']:,.0f} encode only "
                  f"(runs {[round(x, 2) for x in r['all_s']]} s)")
     lines.append("total/s = patches / (fit + encode + write): what `eomine embed` delivers (judged against the "
                  "target); encode/s leaves out the fit; x floor = encode time / raw read time. ssl: fit = SimCLR "
-                 "training from scratch (retrain=True)")
+                 "training from scratch (retrain=True); agree@10 = kNN label agreement of the embeddings (mean "
+                 "Jaccard of a patch's labels with its 10 exact nearest neighbours', median of the runs); random = the "
+                 "random-projection baseline")
     return lines
 
 
@@ -409,12 +423,12 @@ def bench_umap(sizes, paths, graphs, runs_for, umap_baseline_max, parallel, time
         res, variants = {}, []
         if "seeded" in which:
             res["umap_eomine"] = repeat("umap_eomine", args, runs, timeout)
-            variants.append(("eomine default (seed 0, auto)" if n <= LARGE else "eomine default (PCA init, parallel)",
+            variants.append(("eomine default (seed 0, auto)" if n <= UMAP_LARGE else "eomine default (PCA init, parallel)",
                              "umap_eomine"))
             echo(f"  umap {n:,} seeded: {fmt_s(res['umap_eomine'])} s "
                  f"(runs {[round(x, 1) for x in res['umap_eomine']['all_s']]})")
         # above LARGE the default is parallel (not bit-reproducible): also time --reproducible there
-        if "parallel" in which and (parallel == "always" or (parallel == "auto" and n > LARGE)):
+        if "parallel" in which and (parallel == "always" or (parallel == "auto" and n > UMAP_LARGE)):
             res["umap_parallel"] = repeat("umap_parallel", args, runs, timeout)
             variants.append(("eomine --reproducible (1 thread, spectral)", "umap_parallel"))
             echo(f"  umap {n:,} reproducible: {fmt_s(res['umap_parallel'])} s")
@@ -437,7 +451,7 @@ def bench_umap(sizes, paths, graphs, runs_for, umap_baseline_max, parallel, time
     lines.append(f"ratio = time / umap-learn baseline at the same n (< 1: faster). umap-learn baseline only up to "
                  f"n = {umap_baseline_max:,}: at 549,488 its own neighbour search + layout does not fit the bench's "
                  "time on this machine (not run)")
-    lines.append(f"eomine default = Projection('umap', seed=0): up to {LARGE:,} points bit-reproducible "
+    lines.append(f"eomine default = Projection('umap', seed=0): up to {UMAP_LARGE:,} points bit-reproducible "
                  "(random_state=seed: umap-learn then optimises on one thread) with the spectral init; above, the "
                  "seeded PCA init and umap-learn's parallel optimiser (random_state=None: not bit-reproducible). "
                  "--reproducible forces the former at any size. "
