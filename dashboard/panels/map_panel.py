@@ -567,8 +567,8 @@ def layout(data: AppData) -> html.Section:
           Output(ids.MAP_INFO, "children"),
           Input(ids.MAP, "relayoutData"), Input(ids.COLOR_BY, "value"), Input(ids.FILTERS, "data"),
           Input(ids.SELECTION, "data"), Input(ids.SELECTED, "data"), Input(ids.MAP_VIEW, "data"),
-          prevent_initial_call="initial_duplicate")
-def update_map(relayout, color, filters, sel, selected, view):
+          Input(ids.EDITS_VERSION, "data"), prevent_initial_call="initial_duplicate")
+def update_map(relayout, color, filters, sel, selected, view, _edits_version=None):
     from_relayout = f"{ids.MAP}.relayoutData" in (ctx.triggered_prop_ids or {})
     return map_update(get_data(), from_relayout, relayout, color, filters, sel, selected, view)
 
