@@ -32,10 +32,15 @@ class IngestReport:
     n_with_pixels: int
     issues: list[Issue] = field(default_factory=list)
     seconds: float = 0.0
+    #: where the replaced workspace's edit log was moved (``--overwrite`` of a curated workspace)
+    edits_backup: Path | None = None
 
     def summary(self, max_examples: int = 5) -> str:
         lines = [f"ingested {self.n_patches:,} patches ({self.n_with_pixels:,} with pixels) into "
                  f"{self.workspace} in {self.seconds:.1f} s"]
+        if self.edits_backup is not None:
+            lines.append(f"the replaced workspace's edit log was kept in {self.edits_backup} "
+                         "(the new workspace starts without edits)")
         if self.issues:
             lines.append(f"skipped {len(self.issues):,} patch(es):")
             by_kind: dict[str, list[Issue]] = {}
@@ -145,8 +150,8 @@ def ingest(dataset: PatchDataset, out, *, on_error: str = "skip", overwrite: boo
                               n_patches=len(catalog), made_by={**dataset.made_by(), "on_error": on_error,
                                                                "skipped": len(issues)})
     atomic_write(partial / "workspace.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
-    publish(partial, out, overwrite=overwrite)
-    return IngestReport(out, len(catalog), n_pix, issues, time.perf_counter() - t0)
+    backup = publish(partial, out, overwrite=overwrite)
+    return IngestReport(out, len(catalog), n_pix, issues, time.perf_counter() - t0, edits_backup=backup)
 
 
 def band_percentiles(arrays: dict[str, np.ndarray], groups: tuple[BandGroup, ...],

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -235,13 +236,35 @@ def check_replaceable(path: Path, *, overwrite: bool) -> None:
         raise WorkspaceError(f"{path} already exists; pass --overwrite to replace it")
 
 
-def publish(partial: Path, final: Path, *, overwrite: bool) -> None:
-    """Move a finished ``partial`` directory to ``final``, replacing an existing workspace only if asked."""
+#: files of the curation log (mining.curation) that a replaced workspace must not take down with it
+EDIT_LOG_FILES = ("edits.sqlite", "edits.sqlite-wal", "edits.sqlite-shm", "edits.json")
+
+
+def publish(partial: Path, final: Path, *, overwrite: bool) -> Path | None:
+    """Move a finished ``partial`` directory to ``final``, replacing an existing workspace only if asked.
+
+    A replaced workspace's curation log is curators' work, not derived data: it is moved to
+    ``<final>.edits-backup-<UTC time>/`` beside the workspace instead of being deleted.
+
+    Returns
+    -------
+    Path or None
+        The backup folder of the old edit log, when there was one.
+    """
+    backup = None
     if final.exists():
         check_replaceable(final, overwrite=overwrite)
         old = final.with_name(final.name + f".old-{os.getpid()}")
         os.replace(final, old)
         os.replace(partial, final)
+        logs = [old / f for f in EDIT_LOG_FILES if (old / f).exists()]
+        if logs:
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            backup = final.with_name(f"{final.name}.edits-backup-{stamp}")
+            backup.mkdir()
+            for f in logs:
+                os.replace(f, backup / f.name)
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(partial, final)
+    return backup

@@ -185,6 +185,28 @@ def test_overwrite_refuses_a_directory_that_is_not_a_workspace(eurosat, tmp_path
     assert (mine / "notes.txt").read_text() == "a week of work"
 
 
+def test_overwrite_keeps_the_curation_log_of_the_replaced_workspace(eurosat, tmp_path):
+    """Re-ingesting a curated workspace must not delete the curators' edits: the log is moved beside it."""
+    from mining.curation import Edit, EditLog
+
+    src = eurosat(["Forest_1", "River_1"])
+    out = tmp_path / "ws"
+    run(EuroSATMS(src), out)
+    ws = Workspace(out)
+    pid = ws.catalog["patch_id"].iloc[0]
+    EditLog(ws).commit([Edit(pid, "flag")], author="ana", note="looks cloudy")
+    report = run(EuroSATMS(src), out, overwrite=True)
+    assert report.edits_backup is not None and report.edits_backup.parent == tmp_path
+    assert str(report.edits_backup) in report.summary()
+    assert (report.edits_backup / "edits.sqlite").is_file()
+    assert not (out / "edits.sqlite").exists()  # the new workspace starts clean
+    # the backup is a complete log: it still holds ana's batch
+    import sqlite3
+
+    with sqlite3.connect(report.edits_backup / "edits.sqlite") as con:
+        assert con.execute("select count(*) from events where author = 'ana'").fetchone()[0] == 1
+
+
 # ---------------------------------------------------------------------------------------------------- versions
 def test_unknown_workspace_format_version(reben_ws, tmp_path):
     out = tmp_path / "ws"
