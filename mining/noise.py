@@ -20,7 +20,8 @@ evidence against the given labels:
   (label co-occurrence): a label that usually comes with the patch's other labels (arable land with complex
   cultivation patterns) needs stronger evidence before it is called spurious;
 * **likely missing** (``c`` absent): ``missing = clip((q - t[c]) / (1 - t[c]), 0, 1)``: the evidence for
-  ``c`` is as strong as for a typical member of ``c``;
+  ``c`` is as strong as for a typical member of ``c``; for a patch without any label,
+  ``missing = clip(q / t[c], 0, 1)``;
 * **outlier** (``c`` present): the class-conditional kNN distance (mean distance to the 3 nearest
   neighbours carrying ``c``) as a robust z-score among the members of ``c``,
   ``outlier = clip((z - 2) / 4, 0, 1)``; it counts with weight ``outlier_weight``.
@@ -158,9 +159,6 @@ class NoiseScorer:
                 raise DataError(f"probabilities of shape {proba.shape} do not match labels {Y.shape}")
         elif X is None:
             raise ValueError("give the embeddings X (for the out-of-fold model) or precomputed proba")
-        empty = ~Y.any(1)
-        if empty.any():
-            raise DataError(f"row {int(np.argmax(empty))} has no label: every patch needs at least one")
         return X, Y, indices, distances, proba
 
     def fit(self, X: np.ndarray | None, Y: np.ndarray, indices: np.ndarray, distances: np.ndarray, *,
@@ -172,7 +170,7 @@ class NoiseScorer:
         X : ndarray, shape (n, d), or None
             Embeddings the classifier is trained on (None when ``proba`` is given).
         Y : ndarray of bool, shape (n, C)
-            Given (possibly noisy) labels.
+            Given (possibly noisy) labels. A patch without any label can only get "missing" evidence.
         indices : ndarray of int, shape (n, k)
             Stored kNN graph (rows of X, self excluded, nearest first).
         distances : ndarray of float, shape (n, k)
@@ -219,6 +217,9 @@ class NoiseScorer:
         sp = np.clip(1 - q / t, 0, 1) * (1 - np.float32(self.prior_weight) * self.prior_)
         self.spurious_ = np.where(Y, sp, 0).astype(np.float32)
         self.missing_ = np.where(Y, 0, np.clip((q - t) / (1 - t), 0, 1)).astype(np.float32)
+        empty = ~Y.any(1)
+        if empty.any():  # no label at all: every class is missing as much as its evidence reaches a member's
+            self.missing_[empty] = np.clip(q[empty] / t, 0, 1)
         self.outlier_ = _class_outliers(cdist, Y)
         ow = np.float32(self.outlier_weight)
         self.scores_ = np.maximum(np.maximum(self.spurious_.max(1), self.missing_.max(1)),

@@ -110,16 +110,14 @@ def test_given_probabilities_skip_the_classifier(planted):
 
 
 @pytest.mark.parametrize("case, match", [
-    ("empty", "row 4 has no label"), ("graph", "does not match"), ("proba", "probabilities of shape"),
+    ("graph", "does not match"), ("proba", "probabilities of shape"),
     ("weight", "model_weight must be in"), ("outside", "points at row")])
 def test_bad_input_is_named(planted, case, match):
     X, y, noisy, bad, ind, dist, sc = planted
     Y = one_hot(noisy, 3)
     kw = {}
     scorer = NoiseScorer()
-    if case == "empty":
-        Y[4] = False
-    elif case == "graph":
+    if case == "graph":
         ind, dist = ind[:-1], dist[:-1]
     elif case == "proba":
         kw["proba"] = np.zeros((3, 3))
@@ -130,6 +128,17 @@ def test_bad_input_is_named(planted, case, match):
         ind[0, 0] = len(Y) + 3
     with pytest.raises((DataError, ValueError), match=match):
         scorer.fit(X, Y, ind, dist, **kw)
+
+
+def test_a_patch_without_labels_gets_the_supported_one_suggested(planted):
+    X, y, noisy, bad, ind, dist, sc = planted
+    Y = one_hot(noisy, 3)
+    lost = np.flatnonzero((noisy == y) & (y == 2))[3]
+    Y[lost] = False
+    s2 = NoiseScorer(seed=0).fit(X, Y, ind, dist)
+    assert not s2.single_label_
+    assert s2.kind_[lost] == "missing" and s2.flagged_[lost]
+    assert s2.suggested_[lost].tolist() == [False, False, True]
 
 
 def test_explain_in_words():
