@@ -9,7 +9,9 @@ For every patch ``i`` and class ``c`` the scorer combines three pieces of eviden
   the share is smoothed towards the class frequency with ``smoothing`` pseudo-neighbours;
 * **model probability** ``P[i, c]``: out-of-fold probability of a logistic regression trained on the
   embeddings (``n_folds``-fold; one-vs-rest for multi-label data);
-* ``q[i, c] = (1 - model_weight) * S[i, c] + model_weight * P[i, c]``.
+* ``q[i, c] = (1 - w[c]) * S[i, c] + w[c] * P[i, c]``, with ``w[c]`` = ``model_weight``, or with
+  ``model_weight="auto"`` (the default) the value on the grid 0, 0.1, ..., 1 whose ``q[:, c]`` has the least
+  log-loss against the given labels (on at most 100,000 random rows).
 
 Confident learning then sets one threshold per class, ``t[c]`` = the mean of ``q[:, c]`` over the patches
 labelled ``c`` (how confident the evidence typically is for a true member of ``c``), and turns ``q`` into
@@ -26,9 +28,9 @@ evidence against the given labels:
   neighbours carrying ``c``) as a robust z-score among the members of ``c``,
   ``outlier = clip((z - 2) / 4, 0, 1)``; it counts with weight ``outlier_weight``.
 
-**Patch score** = ``1 - prod(1 - e)`` over all of the patch's evidence values ``e`` (spurious, missing and
-``outlier_weight * outlier``; a noisy-OR: one strong piece of evidence suffices, several weak ones add up).
-Patches are ranked by it (rank 1 = most suspicious); ``score >= flag_threshold`` flags a patch.
+**Patch score** = the largest of the patch's evidence values (spurious, missing and
+``outlier_weight * outlier``): one strong piece of evidence suffices, and a patch with many labels is not
+suspicious just for having many weak ones. Patches are ranked by it (rank 1 = most suspicious); ``score >= flag_threshold`` flags a patch.
 **Suggested labels**: single-label data: the class of highest ``q``; multi-label data: the given labels
 without the spurious ones (``spurious >= 0.5``) plus the missing ones (``missing >= 0.5``), never empty.
 
@@ -59,9 +61,9 @@ class NoiseScorer:
 
     Parameters
     ----------
-    model_weight : float
+    model_weight : float or "auto"
         Weight of the out-of-fold model probability against the neighbour support in ``q`` (0: neighbours
-        only, 1: model only).
+        only, 1: model only); ``"auto"`` picks it per class (least log-loss against the given labels).
     prior_weight : float
         How much a frequent co-occurrence of a label with the patch's other labels discounts its
         "spurious" evidence (0: no prior).
@@ -86,6 +88,8 @@ class NoiseScorer:
         Smoothed similarity-weighted neighbour support ``S``.
     proba_ : ndarray of float32, shape (n, C)
         Out-of-fold model probabilities ``P`` (given or computed).
+    model_weights_ : ndarray of float32, shape (C,)
+        Weight ``w[c]`` of ``P`` in ``q`` per class.
     q_ : ndarray of float32, shape (n, C)
         Combined class probability.
     thresholds_ : ndarray of float32, shape (C,)
@@ -137,6 +141,8 @@ class NoiseScorer:
                 continue
             if not 0.0 <= float(v) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {v!r}")
+        if not isinstance(self.n_folds, int | np.integer) or self.n_folds < 2:
+            raise ValueError(f"n_folds must be an integer >= 2, got {self.n_folds!r}")
         if self.smoothing < 0:
             raise ValueError(f"smoothing must be >= 0, got {self.smoothing!r}")
         Y = np.asarray(Y, dtype=bool)

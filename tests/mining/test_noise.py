@@ -111,7 +111,7 @@ def test_given_probabilities_skip_the_classifier(planted):
 
 @pytest.mark.parametrize("case, match", [
     ("graph", "does not match"), ("proba", "probabilities of shape"),
-    ("weight", "model_weight must be in"), ("outside", "points at row")])
+    ("weight", "model_weight must be in"), ("outside", "points at row"), ("folds", "n_folds must be")])
 def test_bad_input_is_named(planted, case, match):
     X, y, noisy, bad, ind, dist, sc = planted
     Y = one_hot(noisy, 3)
@@ -123,6 +123,8 @@ def test_bad_input_is_named(planted, case, match):
         kw["proba"] = np.zeros((3, 3))
     elif case == "weight":
         scorer = NoiseScorer(model_weight=1.5)
+    elif case == "folds":
+        scorer = NoiseScorer(n_folds=1)
     elif case == "outside":
         ind = ind.copy()
         ind[0, 0] = len(Y) + 3
