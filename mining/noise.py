@@ -31,8 +31,13 @@ evidence against the given labels:
 **Patch score** = the largest of the patch's evidence values (spurious, missing and
 ``outlier_weight * outlier``): one strong piece of evidence suffices, and a patch with many labels is not
 suspicious just for having many weak ones. Patches are ranked by it (rank 1 = most suspicious); ``score >= flag_threshold`` flags a patch.
-**Suggested labels**: single-label data: the class of highest ``q``; multi-label data: the given labels
-without the spurious ones (``spurious >= 0.5``) plus the missing ones (``missing >= 0.5``), never empty.
+**Suggested labels** (flagged patches; the others keep their labels): single-label data: the class of
+highest ``q``; multi-label data: the given labels without the spurious ones (``spurious >= 0.5``) plus the
+missing ones (``missing >= 0.5``), never empty.
+**Refinement** (``refine`` passes, default 1): the neighbour support is computed again with every flagged
+neighbour voting with its suggested labels instead of its given ones, and everything above is redone (the
+model probabilities, the prior and the outlier evidence are kept), so wrong labels in one neighbourhood do
+not hide each other.
 
 Every component is kept (``scores.parquet``) so the app can explain a flag in words (:func:`explain`).
 """
@@ -79,6 +84,9 @@ class NoiseScorer:
         Rows per fold the classifier trains on (a random subset; None = all).
     flag_threshold : float
         ``score >= flag_threshold`` flags a patch.
+    refine : int
+        Extra passes in which the neighbour support is recomputed with the flagged neighbours voting with
+        their suggested labels instead of their given ones (0: one pass).
     seed : int
         Seeds the folds and subsamples: same inputs and seed give identical scores.
 
@@ -109,7 +117,7 @@ class NoiseScorer:
     kind_ : ndarray of str, shape (n,)
         Dominant kind of evidence: ``spurious``, ``missing``, ``outlier`` or ``none``.
     suggested_ : ndarray of bool, shape (n, C)
-        Suggested label set.
+        Suggested label set (the given one for patches that are not flagged).
     flagged_ : ndarray of bool, shape (n,)
     single_label_ : bool
         Every patch carries exactly one label.
@@ -119,7 +127,7 @@ class NoiseScorer:
 
     def __init__(self, *, model_weight: float | str = "auto", prior_weight: float = 0.75, outlier_weight: float = 0.3,
                  smoothing: float = 1.0, n_folds: int = 5, C: float = 1.0, max_train: int | None = 10000,
-                 flag_threshold: float = 0.6, seed: int = 0):
+                 flag_threshold: float = 0.6, refine: int = 1, seed: int = 0):
         self.model_weight = model_weight
         self.prior_weight = prior_weight
         self.outlier_weight = outlier_weight
@@ -128,11 +136,13 @@ class NoiseScorer:
         self.C = C
         self.max_train = max_train
         self.flag_threshold = flag_threshold
+        self.refine = refine
         self.seed = seed
 
     def get_params(self) -> dict:
         return {k: getattr(self, k) for k in ("model_weight", "prior_weight", "outlier_weight", "smoothing",
-                                              "n_folds", "C", "max_train", "flag_threshold", "seed")}
+                                              "n_folds", "C", "max_train", "flag_threshold", "refine",
+                                              "seed")}
 
     def _validate(self, X, Y, indices, distances, proba):
         for name in ("model_weight", "prior_weight", "outlier_weight", "flag_threshold"):
@@ -141,6 +151,8 @@ class NoiseScorer:
                 continue
             if not 0.0 <= float(v) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {v!r}")
+        if not isinstance(self.refine, int | np.integer) or self.refine < 0:
+            raise ValueError(f"refine must be an integer >= 0, got {self.refine!r}")
         if not isinstance(self.n_folds, int | np.integer) or self.n_folds < 2:
             raise ValueError(f"n_folds must be an integer >= 2, got {self.n_folds!r}")
         if self.smoothing < 0:
@@ -193,14 +205,10 @@ class NoiseScorer:
         from ._internal.noise_model import oof_probabilities
 
         X, Y, indices, distances, proba = self._validate(X, Y, indices, distances, proba)
-        n, C = Y.shape
-        freq = Y.mean(0).astype(np.float32)
         self.single_label_ = bool((Y.sum(1) == 1).all())
         t0 = time.perf_counter()
         w = np.clip(1.0 - distances, 1e-3, None).astype(np.float32)
         raw, wsum, cdist = neighbour_evidence(indices, distances, w, Y)
-        a = np.float32(self.smoothing)
-        self.support_ = (raw + a * freq) / (wsum[:, None] + a)
         self.class_distance_ = cdist
         t1 = time.perf_counter()
         if proba is None:
@@ -208,6 +216,31 @@ class NoiseScorer:
                                       seed=self.seed)
         self.proba_ = proba
         t2 = time.perf_counter()
+        co = (Y.T.astype(np.float32) @ Y.astype(np.float32))
+        self.cooccurrence_ = (co / np.maximum(np.diag(co), 1)[:, None]).astype(np.float32)
+        self.prior_ = cooccurrence_prior(Y, self.cooccurrence_)
+        self.outlier_ = _class_outliers(cdist, Y)
+        self._combine(Y, raw, wsum)
+        t_nb = t1 - t0
+        for _ in range(self.refine):
+            # the neighbours' labels as the previous pass would fix them: flagged neighbours vote with their
+            # suggested labels, so a few wrong labels in a neighbourhood do not hide each other
+            t3 = time.perf_counter()
+            voted = np.where(self.flagged_[:, None], self.suggested_, Y)
+            raw, wsum, _ = neighbour_evidence(indices, distances, w, voted)
+            t_nb += time.perf_counter() - t3
+            self._combine(Y, raw, wsum)
+        self.seconds_ = {"neighbours": round(t_nb, 3), "model": round(t2 - t1, 3),
+                         "combine": round(time.perf_counter() - t2 - (t_nb - (t1 - t0)), 3)}
+        return self
+
+    def _combine(self, Y: np.ndarray, raw: np.ndarray, wsum: np.ndarray) -> None:
+        """Support, ``q``, thresholds, evidence, scores, ranks, kinds, flags and suggestions of one pass."""
+        n = len(Y)
+        freq = Y.mean(0).astype(np.float32)
+        a = np.float32(self.smoothing)
+        self.support_ = (raw + a * freq) / (wsum[:, None] + a)
+        proba = self.proba_
         self.model_weights_ = self._blend_weights(Y, self.support_, proba)
         mw = self.model_weights_[None, :]
         q = ((1 - mw) * self.support_ + mw * proba).astype(np.float32)
@@ -217,16 +250,12 @@ class NoiseScorer:
         t = np.where(Y.any(0), t, np.float32(1.0))
         t = np.clip(t, 1e-3, 1 - 1e-3)
         self.thresholds_ = t
-        co = (Y.T.astype(np.float32) @ Y.astype(np.float32))
-        self.cooccurrence_ = (co / np.maximum(np.diag(co), 1)[:, None]).astype(np.float32)
-        self.prior_ = cooccurrence_prior(Y, self.cooccurrence_)
         sp = np.clip(1 - q / t, 0, 1) * (1 - np.float32(self.prior_weight) * self.prior_)
         self.spurious_ = np.where(Y, sp, 0).astype(np.float32)
         self.missing_ = np.where(Y, 0, np.clip((q - t) / (1 - t), 0, 1)).astype(np.float32)
         empty = ~Y.any(1)
         if empty.any():  # no label at all: every class is missing as much as its evidence reaches a member's
             self.missing_[empty] = np.clip(q[empty] / t, 0, 1)
-        self.outlier_ = _class_outliers(cdist, Y)
         ow = np.float32(self.outlier_weight)
         self.scores_ = np.maximum(np.maximum(self.spurious_.max(1), self.missing_.max(1)),
                                   ow * self.outlier_.max(1)).astype(np.float32)
@@ -239,9 +268,6 @@ class NoiseScorer:
         self.kind_ = kind
         self.flagged_ = self.scores_ >= self.flag_threshold
         self.suggested_ = self._suggest(Y, q)
-        self.seconds_ = {"neighbours": round(t1 - t0, 3), "model": round(t2 - t1, 3),
-                         "combine": round(time.perf_counter() - t2, 3)}
-        return self
 
     def _blend_weights(self, Y: np.ndarray, S: np.ndarray, P: np.ndarray) -> np.ndarray:
         """Per-class model weight: the given one, or (``"auto"``) the grid value of least log-loss vs Y."""
@@ -260,15 +286,17 @@ class NoiseScorer:
         return grid[loss.argmin(0)]
 
     def _suggest(self, Y: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Suggested label sets: a change only for flagged patches, the given labels for the others."""
         n, C = Y.shape
         best = np.zeros((n, C), dtype=bool)
         best[np.arange(n), q.argmax(1)] = True
         if self.single_label_:
-            return best
-        s = (Y & (self.spurious_ < 0.5)) | (self.missing_ >= 0.5)
-        empty = ~s.any(1)
-        s[empty] = best[empty]
-        return s
+            s = best
+        else:
+            s = (Y & (self.spurious_ < 0.5)) | (self.missing_ >= 0.5)
+            empty = ~s.any(1)
+            s[empty] = best[empty]
+        return np.where(self.flagged_[:, None], s, Y)
 
 
 def _class_outliers(cdist: np.ndarray, Y: np.ndarray) -> np.ndarray:
