@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from _browser import lasso
 
 pytestmark = pytest.mark.browser
 
@@ -65,16 +66,7 @@ def test_zoom_rerenders_at_the_new_range(page):
 def test_lasso_selects_points_and_updates_grid_and_map(page):
     _open(page)
     grid_before = page.inner_text("#grid-info")
-    box = page.locator("#scatter-graph .nsewdrag").bounding_box()
-    cx, cy, r = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5, min(box["width"], box["height"]) * 0.3
-    pts = [(cx - r, cy - r), (cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r), (cx - r, cy - r + 2)]
-    page.mouse.move(*pts[0])
-    page.mouse.down()
-    for x, y in pts[1:]:
-        page.mouse.move(x, y, steps=8)
-    page.mouse.up()
-    page.wait_for_function("/selected/.test(document.querySelector('#selection-info').innerText)", timeout=45000)
-    n_sel = _count(page.inner_text("#selection-info"))
+    n_sel = lasso(page, cx=0.5, r=0.3)
     assert 0 < n_sel < 1500
     page.wait_for_function(f"document.querySelector('#grid-info').innerText !== {grid_before!r}", timeout=45000)
     assert str(f"{n_sel:,}") in page.inner_text("#grid-info")

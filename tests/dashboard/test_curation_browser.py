@@ -10,6 +10,7 @@ import urllib.request
 
 import pandas as pd
 import pytest
+from _browser import lasso
 from test_curation_app import start_server
 
 pytestmark = pytest.mark.browser
@@ -64,19 +65,6 @@ def _detail_labels(page, pid: str) -> list[str]:
     return page.eval_on_selector_all("#detail > .chips > .chip:not(.chip-none)", "els => els.map(e => e.title)")
 
 
-def _lasso(page):
-    box = page.locator("#scatter-graph .nsewdrag").bounding_box()
-    cx, cy, r = box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5, min(box["width"], box["height"]) * 0.2
-    pts = [(cx - r, cy - r), (cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r), (cx - r, cy - r + 2)]
-    page.mouse.move(*pts[0])
-    page.mouse.down()
-    for x, y in pts[1:]:
-        page.mouse.move(x, y, steps=8)
-    page.mouse.up()
-    page.wait_for_function("/selected/.test(document.querySelector('#selection-info').innerText)", timeout=45000)
-    return int(re.search(r"([\d,]+) patches", page.inner_text("#selection-info")).group(1).replace(",", ""))
-
-
 def _history(url: str) -> list[dict]:
     return json.load(urllib.request.urlopen(url + "/eomine/api/history", timeout=30))["batches"]
 
@@ -88,7 +76,7 @@ def test_lasso_relabel_reload_undo_and_a_second_session(browser, own_server):
     page.fill("#curate-author-input", "ana")
     page.click("#curate-author-save")
     page.wait_for_function("document.querySelector('#curate-author-info').innerText.includes('Editing as ana')")
-    n_sel = _lasso(page)
+    n_sel = lasso(page, cx=0.45, r=0.2)
     assert 0 < n_sel < 1500
     page.wait_for_function(f"document.querySelector('#curate-target-info').innerText.includes('{n_sel:,}')")
     page.wait_for_function(f"document.querySelector('#grid-info').innerText.includes('{n_sel:,}')")
