@@ -139,5 +139,15 @@ def thumb_url(composite: str, patch_id: str, size: int = 128) -> str:
 
 def serve(workspace, *, host: str = "127.0.0.1", port: int = 8050, read_only: bool = False,
           debug: bool = False, credentials=None) -> None:
+    """Serve the app for ``workspace`` until interrupted.
+
+    A production WSGI server (waitress, 8 worker threads) serves the app; ``debug=True`` uses Dash's
+    development server with its reloader and in-browser error overlay instead.
+    """
     app = create_app(workspace, read_only=read_only, credentials=credentials)
-    app.run(host=host, port=port, debug=debug)
+    if debug:
+        app.run(host=host, port=port, debug=True)
+        return
+    import waitress
+
+    waitress.serve(app.server, host=host, port=port, threads=8, ident="eomine", _quiet=True)
