@@ -172,9 +172,9 @@ class AppData:
         flag[cat["cloud_or_shadow"].to_numpy(bool)] = 1
         flag[cat["seasonal_snow"].to_numpy(bool)] = 2
         self.codes["flags"] = (flag, list(FLAG_COLORS.values()), list(FLAG_COLORS))
-        from .panels.review import suspicion_codes
-
-        self.codes["suspicion"] = suspicion_codes(ws, id_index)  # scores.parquet ("not scored" without one)
+        self.id_index = id_index
+        self._scores_stamp = None
+        self.sync_scores()  # colour-by suspicion from scores.parquet ("not scored" without one)
         self.splits = sorted(cat["split"].dropna().unique().tolist())
         self.countries = sorted(cat["country"].dropna().unique().tolist())
         self.renderer = None
@@ -219,6 +219,21 @@ class AppData:
             self.edits_version = cur.version
         return True
 
+    def sync_scores(self) -> bool:
+        """Refresh the suspicion colour codes when ``scores.parquet`` changed (``eomine score`` re-run while the
+        app is serving). Cheap when nothing changed (one ``stat``); returns True when the codes were rebuilt."""
+        from .panels.review import suspicion_codes
+
+        try:
+            stamp = (self.ws.path / "scores.parquet").stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        if stamp == self._scores_stamp and "suspicion" in self.codes:
+            return False
+        self.codes["suspicion"] = suspicion_codes(self.ws, self.id_index)
+        self._scores_stamp = stamp
+        return True
+
     # ------------------------------------------------------------------ queries
     def mask(self, f: Filters) -> np.ndarray | None:
         """Boolean mask (n,) of the patches passing the filters, or None when no filter is active."""
@@ -261,4 +276,5 @@ def get_data() -> AppData:
 
     data = current_app.extensions["eomine"]
     data.sync_edits()  # labels after every committed edit, from any session
+    data.sync_scores()  # suspicion colours after a re-run of `eomine score`
     return data

@@ -106,6 +106,21 @@ def test_without_scores_the_tab_says_how_to_make_them(demo_ws, tmp_path):
     assert (codes == 0).all() and names[0] == "not scored"
 
 
+def test_suspicion_colours_follow_a_rescore_without_restarting(demo_ws, tmp_path):
+    """`eomine score` run while the app serves: the next request's colour-by shows the new scores."""
+    out = tmp_path / "ws"
+    shutil.copytree(demo_ws, out, ignore=shutil.ignore_patterns("edits.*", "scores.*"))
+    data = AppData.load(out)
+    assert (data.codes["suspicion"][0] == 0).all()  # not scored yet
+    assert not data.sync_scores()  # nothing changed: nothing rebuilt
+    from mining.workspace import Workspace
+
+    score_workspace(Workspace(out), seed=0)
+    assert data.sync_scores()
+    codes = data.codes["suspicion"][0]
+    assert (codes > 0).all() and (codes == 3).any()  # every patch scored, some flagged
+
+
 def test_scatter_colour_by_suspicion(ws_copy):
     from dashboard.panels.scatter import full_view, legend_items, render_points
     from dashboard.render import hex_to_rgb
