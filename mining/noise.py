@@ -21,9 +21,13 @@ evidence against the given labels:
   where ``prior[i, c]`` = max over the patch's other labels ``a`` of ``P(c | a)`` in the dataset
   (label co-occurrence): a label that usually comes with the patch's other labels (arable land with complex
   cultivation patterns) needs stronger evidence before it is called spurious;
-* **likely missing** (``c`` absent): ``missing = clip((q - t[c]) / (1 - t[c]), 0, 1)``: the evidence for
-  ``c`` is as strong as for a typical member of ``c``; for a patch without any label,
-  ``missing = clip(q / t[c], 0, 1)``;
+* **likely missing** (``c`` absent):
+  ``missing = clip(missing_gain * (q - m[c]) / (1 - m[c]), 0, 1)`` with ``m[c] = missing_start * t[c]``: the
+  evidence starts below a typical member's (``missing_start`` 0.7) and rises ``missing_gain`` (1.5) times
+  faster, which puts "missing" on the same scale as "spurious" (a dropped label rarely reaches a typical
+  member's evidence, since the neighbours and the model saw the patch without it). Multi-label data only:
+  on single-label data (``missing_start`` = ``missing_gain`` = 1 there) a wrong label always shows as
+  "spurious" on the given one. For a patch without any label, ``missing = clip(q / t[c], 0, 1)``;
 * **outlier** (``c`` present): the class-conditional kNN distance (mean distance to the 3 nearest
   neighbours carrying ``c``) as a robust z-score among the members of ``c``,
   ``outlier = clip((z - 2) / 4, 0, 1)``; it counts with weight ``outlier_weight``.
@@ -84,6 +88,11 @@ class NoiseScorer:
         Rows per fold the classifier trains on (a random subset; None = all).
     flag_threshold : float
         ``score >= flag_threshold`` flags a patch.
+    missing_start : float
+        Where the "missing" evidence of an absent class starts, as a fraction of the class threshold ``t``
+        (multi-label data; single-label data uses 1).
+    missing_gain : float
+        Slope multiplier of the "missing" evidence (multi-label data; single-label data uses 1).
     refine : int
         Extra passes in which the neighbour support is recomputed with the flagged neighbours voting with
         their suggested labels instead of their given ones (0: one pass).
@@ -127,7 +136,8 @@ class NoiseScorer:
 
     def __init__(self, *, model_weight: float | str = "auto", prior_weight: float = 0.75, outlier_weight: float = 0.3,
                  smoothing: float = 1.0, n_folds: int = 5, C: float = 1.0, max_train: int | None = 10000,
-                 flag_threshold: float = 0.6, refine: int = 1, seed: int = 0):
+                 flag_threshold: float = 0.6, missing_start: float = 0.7, missing_gain: float = 1.5,
+                 refine: int = 1, seed: int = 0):
         self.model_weight = model_weight
         self.prior_weight = prior_weight
         self.outlier_weight = outlier_weight
@@ -136,21 +146,25 @@ class NoiseScorer:
         self.C = C
         self.max_train = max_train
         self.flag_threshold = flag_threshold
+        self.missing_start = missing_start
+        self.missing_gain = missing_gain
         self.refine = refine
         self.seed = seed
 
     def get_params(self) -> dict:
         return {k: getattr(self, k) for k in ("model_weight", "prior_weight", "outlier_weight", "smoothing",
-                                              "n_folds", "C", "max_train", "flag_threshold", "refine",
-                                              "seed")}
+                                              "n_folds", "C", "max_train", "flag_threshold", "missing_start",
+                                              "missing_gain", "refine", "seed")}
 
     def _validate(self, X, Y, indices, distances, proba):
-        for name in ("model_weight", "prior_weight", "outlier_weight", "flag_threshold"):
+        for name in ("model_weight", "prior_weight", "outlier_weight", "flag_threshold", "missing_start"):
             v = getattr(self, name)
             if name == "model_weight" and v == "auto":
                 continue
             if not 0.0 <= float(v) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {v!r}")
+        if not float(self.missing_gain) > 0:
+            raise ValueError(f"missing_gain must be > 0, got {self.missing_gain!r}")
         if not isinstance(self.refine, int | np.integer) or self.refine < 0:
             raise ValueError(f"refine must be an integer >= 0, got {self.refine!r}")
         if not isinstance(self.n_folds, int | np.integer) or self.n_folds < 2:
@@ -252,7 +266,10 @@ class NoiseScorer:
         self.thresholds_ = t
         sp = np.clip(1 - q / t, 0, 1) * (1 - np.float32(self.prior_weight) * self.prior_)
         self.spurious_ = np.where(Y, sp, 0).astype(np.float32)
-        self.missing_ = np.where(Y, 0, np.clip((q - t) / (1 - t), 0, 1)).astype(np.float32)
+        # single-label data: a wrong label always shows as "spurious" on the given one, the old scale stays
+        start, gain = (1.0, 1.0) if self.single_label_ else (self.missing_start, self.missing_gain)
+        m = np.float32(start) * t
+        self.missing_ = np.where(Y, 0, np.clip(np.float32(gain) * (q - m) / (1 - m), 0, 1)).astype(np.float32)
         empty = ~Y.any(1)
         if empty.any():  # no label at all: every class is missing as much as its evidence reaches a member's
             self.missing_[empty] = np.clip(q[empty] / t, 0, 1)

@@ -96,6 +96,27 @@ def test_cooccurring_pairs_are_not_flagged_as_each_others_noise():
     assert sc.spurious_[pair, 1].sum() < no_prior.spurious_[pair, 1].sum()
 
 
+def test_a_dropped_label_is_found_as_missing():
+    # cluster 0 carries classes 0 and 1 together, cluster 2 class 2; one cluster-0 patch lost class 1
+    X, clus = clusters(60, 3, seed=2)
+    Y = np.zeros((len(clus), 3), dtype=bool)
+    Y[clus == 0, :2] = True
+    Y[clus == 1, 1] = True
+    Y[clus == 2, 2] = True
+    dropped = np.flatnonzero(clus == 0)[5]
+    Y[dropped, 1] = False
+    ind, dist = exact_knn(X, 10)
+    sc = NoiseScorer(seed=0).fit(X, Y, ind, dist)
+    assert sc.rank_[dropped] == 1 and sc.kind_[dropped] == "missing"
+    assert sc.suggested_[dropped].tolist() == [True, True, False]
+    # the multi-label scale (start 0.7 t, gain 1.5) gives more "missing" evidence than start t, gain 1
+    old = NoiseScorer(seed=0, missing_start=1.0, missing_gain=1.0).fit(X, Y, ind, dist)
+    assert sc.missing_[dropped, 1] >= old.missing_[dropped, 1]
+    q, t = sc.q_[dropped, 1], sc.thresholds_[1]
+    m = 0.7 * t
+    assert sc.missing_[dropped, 1] == pytest.approx(min(1.0, max(0.0, 1.5 * (q - m) / (1 - m))), abs=1e-5)
+
+
 def test_deterministic_with_a_seed(planted):
     X, y, noisy, bad, ind, dist, sc = planted
     again = NoiseScorer(seed=0).fit(X, one_hot(noisy, 3), ind, dist)
@@ -114,7 +135,8 @@ def test_given_probabilities_skip_the_classifier(planted):
 
 @pytest.mark.parametrize("case, match", [
     ("graph", "does not match"), ("proba", "probabilities of shape"),
-    ("weight", "model_weight must be in"), ("outside", "points at row"), ("folds", "n_folds must be")])
+    ("weight", "model_weight must be in"), ("outside", "points at row"), ("folds", "n_folds must be"),
+    ("start", "missing_start must be in"), ("gain", "missing_gain must be > 0")])
 def test_bad_input_is_named(planted, case, match):
     X, y, noisy, bad, ind, dist, sc = planted
     Y = one_hot(noisy, 3)
@@ -128,6 +150,10 @@ def test_bad_input_is_named(planted, case, match):
         scorer = NoiseScorer(model_weight=1.5)
     elif case == "folds":
         scorer = NoiseScorer(n_folds=1)
+    elif case == "start":
+        scorer = NoiseScorer(missing_start=1.2)
+    elif case == "gain":
+        scorer = NoiseScorer(missing_gain=0)
     elif case == "outside":
         ind = ind.copy()
         ind[0, 0] = len(Y) + 3
