@@ -25,9 +25,9 @@ evidence against the given labels:
   ``missing = clip(missing_gain * (q - m[c]) / (1 - m[c]), 0, 1)`` with ``m[c] = missing_start * t[c]``: the
   evidence starts below a typical member's (``missing_start`` 0.7) and rises ``missing_gain`` (1.5) times
   faster, which puts "missing" on the same scale as "spurious" (a dropped label rarely reaches a typical
-  member's evidence, since the neighbours and the model saw the patch without it). Multi-label data only:
-  on single-label data (``missing_start`` = ``missing_gain`` = 1 there) a wrong label always shows as
-  "spurious" on the given one. For a patch without any label, ``missing = clip(q / t[c], 0, 1)``;
+  member's evidence, since the neighbours and the model saw the patch without it). This scale is for
+  multi-label data. Single-label data uses start ``t[c]`` and slope 1, because there a wrong label always
+  shows as "spurious" on the given one. For a patch without any label, ``missing = clip(q / t[c], 0, 1)``;
 * **outlier** (``c`` present): the class-conditional kNN distance (mean distance to the 3 nearest
   neighbours carrying ``c``) as a robust z-score among the members of ``c``,
   ``outlier = clip((z - 2) / 4, 0, 1)``; it counts with weight ``outlier_weight``.
