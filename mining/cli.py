@@ -321,14 +321,26 @@ def report_cmd(workspace, as_json):
               help="How much label co-occurrence discounts 'spurious' evidence, 0..1 (default 0.75).")
 @click.option("--folds", type=int, default=None, help="Folds of the out-of-fold classifier (default 5).")
 @click.option("--flag-threshold", type=float, default=None, help="Score at which a patch is flagged.")
+@click.option("--outlier-weight", type=float, default=None,
+              help="Weight of the class-conditional distance ('outlier') evidence, 0..1 (default 0.3).")
+@click.option("--missing-start", type=float, default=None,
+              help="Multi-label: 'missing' evidence starts at this fraction of a class's typical support "
+                   "(default 0.7).")
+@click.option("--missing-gain", type=float, default=None,
+              help="Multi-label: slope of the 'missing' evidence above its start (default 1.5).")
+@click.option("--refine", type=int, default=None,
+              help="Refinement passes in which flagged neighbours vote with their suggested labels (default 1).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--force", is_flag=True, help="Recompute even if scores.parquet is up to date.")
-def score_cmd(workspace, model_weight, prior_weight, folds, flag_threshold, seed, force):
+def score_cmd(workspace, model_weight, prior_weight, folds, flag_threshold, outlier_weight, missing_start,
+              missing_gain, refine, seed, force):
     """Noisy-label scores (scores.parquet): suspicion, rank, evidence per label, suggested labels."""
     from .noise import score_workspace
     from .workspace import Workspace
 
-    params = {"prior_weight": prior_weight, "n_folds": folds, "flag_threshold": flag_threshold, "seed": seed}
+    params = {"prior_weight": prior_weight, "n_folds": folds, "flag_threshold": flag_threshold,
+              "outlier_weight": outlier_weight, "missing_start": missing_start, "missing_gain": missing_gain,
+              "refine": refine, "seed": seed}
     if model_weight is not None:
         try:
             params["model_weight"] = model_weight if model_weight == "auto" else float(model_weight)

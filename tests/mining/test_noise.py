@@ -241,6 +241,13 @@ def test_score_real_eurosat_end_to_end(eurosat_ws):
     assert not skipped and card2["params"]["prior_weight"] == 0.0
     bad = CliRunner().invoke(main, ["score", str(ws.path), "--model-weight", "2"])
     assert bad.exit_code != 0 and "model_weight must be in [0, 1]" in bad.output
+    bad = CliRunner().invoke(main, ["score", str(ws.path), "--missing-gain", "0"])
+    assert bad.exit_code != 0 and "missing_gain" in bad.output
+    tuned = CliRunner().invoke(main, ["score", str(ws.path), "--seed", "3", "--refine", "0", "--outlier-weight",
+                                      "0.1"])
+    assert tuned.exit_code == 0, tuned.output
+    params = json.loads((ws.path / "scores.json").read_text())["params"]
+    assert params["refine"] == 0 and params["outlier_weight"] == 0.1  # the options reach the scorer
     # the failed run left the saved scores alone
     assert len(pd.read_parquet(ws.path / "scores.parquet")) == 180
     assert before.shape == (180,)
