@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from mining.knn import load_knn_catalog
+from mining.projection import load_layout_catalog
 from mining.workspace import Workspace
 
 __all__ = ["AppData", "Filters", "get_data", "COLOR_BY"]
@@ -135,25 +137,15 @@ class AppData:
         self.first_label = first
         self.lon = cat["lon"].to_numpy(np.float32)
         self.lat = cat["lat"].to_numpy(np.float32)
-        self.px = np.full(n, np.nan, np.float32)
-        self.py = np.full(n, np.nan, np.float32)
-        proj = ws.path / "projection.parquet"
-        self.has_projection = proj.is_file()
-        if self.has_projection:
-            p = pd.read_parquet(proj)
-            rows = id_index.get_indexer(p["patch_id"])
-            ok = rows >= 0
-            self.px[rows[ok]] = p["x"].to_numpy(np.float32)[ok]
-            self.py[rows[ok]] = p["y"].to_numpy(np.float32)[ok]
-        self.knn = None
+        xy = load_layout_catalog(ws, id_index)
+        self.has_projection = xy is not None
+        if xy is None:
+            xy = np.full((n, 2), np.nan, np.float32)
+        self.px, self.py = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+        #: neighbours / cosine distances as catalog rows (-1 / inf without an embedding), and the graph's card
+        self.knn = self.knn_dist = self.knn_card = None
         if (ws.path / "knn" / "indices.npy").is_file() and (ws.path / "embeddings.parquet").is_file():
-            emb_ids = pq.read_table(ws.path / "embeddings.parquet", columns=["patch_id"]).column(0).to_numpy(
-                zero_copy_only=False)
-            to_cat = id_index.get_indexer(emb_ids).astype(np.int32)
-            ind = np.load(ws.path / "knn" / "indices.npy")
-            knn = np.full((n, ind.shape[1]), -1, np.int32)
-            knn[to_cat] = to_cat[ind]
-            self.knn = knn
+            self.knn, self.knn_dist, self.knn_card = load_knn_catalog(ws, id_index)
         # categorical codes for colour-by
         self.codes = {"label": (first, self.class_colors, self.short)}
         for col, colors in (("split", SPLIT_COLORS), ("season", SEASON_COLORS)):

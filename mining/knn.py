@@ -17,7 +17,7 @@ from ._internal.artifacts import file_hash, params_hash, read_card, write_card
 from .errors import WorkspaceError
 from .workspace import Workspace, atomic_write
 
-__all__ = ["KNNGraph", "exact_knn", "load_knn", "save_knn", "KNN_FORMAT_VERSION"]
+__all__ = ["KNNGraph", "exact_knn", "load_knn", "load_knn_catalog", "save_knn", "KNN_FORMAT_VERSION"]
 
 KNN_FORMAT_VERSION = 1
 METRICS = ("cosine", "euclidean")
@@ -190,6 +190,46 @@ def load_knn(ws: Workspace) -> tuple[np.ndarray, np.ndarray, dict]:
     if card.get("version") != KNN_FORMAT_VERSION:
         raise WorkspaceError(f"{d / 'knn.json'}: kNN format version {card.get('version')!r} not supported")
     return np.load(d / "indices.npy"), np.load(d / "distances.npy"), card
+
+
+def load_knn_catalog(ws: Workspace, index=None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The stored graph with rows and neighbours as *catalog* rows (the graph itself is in embedding order).
+
+    Parameters
+    ----------
+    ws : Workspace
+    index : pandas.Index, optional
+        The catalog's patch ids (built from ``ws.catalog`` when not given; callers that have one pass it).
+
+    Returns
+    -------
+    indices : ndarray of int32, shape (n_catalog, k)
+        Neighbours as catalog rows; -1 on the rows of patches without an embedding.
+    distances : ndarray of float32, shape (n_catalog, k)
+        inf on those rows.
+    card : dict
+    """
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    ind_e, dist_e, card = load_knn(ws)
+    if index is None:
+        index = pd.Index(ws.catalog["patch_id"])
+    emb_ids = pq.read_table(ws.path / "embeddings.parquet", columns=["patch_id"]).column(0).to_numpy(
+        zero_copy_only=False)
+    to_cat = index.get_indexer(emb_ids)
+    if len(emb_ids) != len(ind_e) or (to_cat < 0).any():
+        raise WorkspaceError(f"{ws.path / 'knn'}: the kNN graph does not match embeddings.parquet / the "
+                             f"catalog; run `eomine knn {ws.path} --force`")
+    n = len(index)
+    if len(to_cat) == n and (to_cat == np.arange(n)).all():
+        return ind_e.astype(np.int32, copy=False), dist_e.astype(np.float32, copy=False), card
+    to_cat = to_cat.astype(np.int32)
+    ind = np.full((n, ind_e.shape[1]), -1, np.int32)
+    dist = np.full((n, ind_e.shape[1]), np.inf, np.float32)
+    ind[to_cat] = to_cat[ind_e]
+    dist[to_cat] = dist_e
+    return ind, dist, card
 
 
 def embeddings_key(ws: Workspace) -> str:

@@ -15,7 +15,8 @@ from ._internal.artifacts import params_hash, read_card, write_card
 from .errors import WorkspaceError
 from .workspace import Workspace, write_parquet
 
-__all__ = ["Projection", "save_projection", "load_projection", "PROJECTION_FORMAT_VERSION"]
+__all__ = ["Projection", "save_projection", "load_projection", "load_layout_catalog",
+           "PROJECTION_FORMAT_VERSION"]
 
 PROJECTION_FORMAT_VERSION = 1
 
@@ -156,6 +157,34 @@ def load_projection(ws: Workspace) -> pd.DataFrame:
     if not path.is_file():
         raise WorkspaceError(f"{ws.path} has no projection yet: run `eomine project {ws.path}`")
     return pd.read_parquet(path)
+
+
+def load_layout_catalog(ws: Workspace, index=None) -> np.ndarray | None:
+    """The stored 2-D layout in *catalog* row order, or None without a projection.
+
+    Parameters
+    ----------
+    ws : Workspace
+    index : pandas.Index, optional
+        The catalog's patch ids (built from ``ws.catalog`` when not given).
+
+    Returns
+    -------
+    ndarray of float32, shape (n_catalog, 2) or None
+        NaN on the rows of patches without a position.
+    """
+    path = ws.path / "projection.parquet"
+    if not path.is_file():
+        return None
+    if index is None:
+        index = pd.Index(ws.catalog["patch_id"])
+    p = pd.read_parquet(path)
+    rows = index.get_indexer(p["patch_id"])
+    ok = rows >= 0
+    xy = np.full((len(index), 2), np.nan, np.float32)
+    xy[rows[ok], 0] = p["x"].to_numpy(np.float32)[ok]
+    xy[rows[ok], 1] = p["y"].to_numpy(np.float32)[ok]
+    return xy
 
 
 def projection_card(ws: Workspace) -> dict | None:

@@ -558,7 +558,9 @@ class TourGraph:
     _index: pd.Index | None = field(default=None, repr=False)
 
     @classmethod
-    def from_workspace(cls, ws, *, Y: np.ndarray | None = None, xy: np.ndarray | None = None) -> TourGraph:
+    def from_workspace(cls, ws, *, Y: np.ndarray | None = None, xy: np.ndarray | None = None,
+                       knn: tuple[np.ndarray, np.ndarray, dict] | None = None,
+                       index: pd.Index | None = None) -> TourGraph:
         """Load the stored kNN graph, labels, layout, coordinates and (when present) noise scores.
 
         Parameters
@@ -569,42 +571,26 @@ class TourGraph:
             the workspace has one, else the catalog's.
         xy : ndarray of float, shape (n, 2), optional
             The layout in catalog order when the caller has it already.
+        knn : (indices, distances, card), optional
+            The graph in catalog order (:func:`mining.knn.load_knn_catalog`) when the caller has it already.
+        index : pandas.Index, optional
+            The catalog's patch ids when the caller has them already.
         """
-        import pyarrow.parquet as pq
-
-        from .knn import load_knn
+        from .knn import load_knn_catalog
+        from .projection import load_layout_catalog
         from .workspace import Workspace
 
         ws = ws if isinstance(ws, Workspace) else Workspace(ws)
         cat = ws.catalog
         n = len(cat)
         ids = cat["patch_id"].to_numpy(dtype=object)
-        index = pd.Index(ids)
-        ind_e, dist_e, card = load_knn(ws)
-        emb_ids = pq.read_table(ws.path / "embeddings.parquet", columns=["patch_id"]).column(0).to_numpy(
-            zero_copy_only=False)
-        to_cat = index.get_indexer(emb_ids)
-        if len(emb_ids) != len(ind_e) or (to_cat < 0).any():
-            raise WorkspaceError(f"{ws.path / 'knn'}: the kNN graph does not match embeddings.parquet / the "
-                                 f"catalog; run `eomine knn {ws.path} --force`")
-        if len(to_cat) == n and (to_cat == np.arange(n)).all():
-            ind, dist = ind_e.astype(np.int32, copy=False), dist_e.astype(np.float32, copy=False)
-        else:
-            to_cat = to_cat.astype(np.int32)
-            ind = np.full((n, ind_e.shape[1]), -1, np.int32)
-            dist = np.full((n, ind_e.shape[1]), np.inf, np.float32)
-            ind[to_cat] = to_cat[ind_e]
-            dist[to_cat] = dist_e
+        index = pd.Index(ids) if index is None else index
+        ind, dist, card = load_knn_catalog(ws, index) if knn is None else knn
         classes = list(ws.nomenclature.classes)
         if Y is None:
             Y = _current_labels(ws, cat, classes)
-        if xy is None and (ws.path / "projection.parquet").is_file():
-            p = pd.read_parquet(ws.path / "projection.parquet")
-            rows = index.get_indexer(p["patch_id"])
-            ok = rows >= 0
-            xy = np.full((n, 2), np.nan, np.float32)
-            xy[rows[ok], 0] = p["x"].to_numpy(np.float32)[ok]
-            xy[rows[ok], 1] = p["y"].to_numpy(np.float32)[ok]
+        if xy is None:
+            xy = load_layout_catalog(ws, index)
         suspicion = None
         sp = ws.path / "scores.parquet"
         if sp.is_file():  # written by the noise detection (`eomine score`); optional

@@ -58,7 +58,10 @@ def tour_graph(data: AppData) -> TourGraph:
     """The app's :class:`TourGraph` (built once; labels follow the curation edits)."""
     cache = data.__dict__.setdefault("_tour", {})
     if "graph" not in cache:
-        cache["graph"] = TourGraph.from_workspace(data.ws, Y=data.Y, xy=np.c_[data.px, data.py])
+        # the app's arrays are reused: only the noise scores (and the cached catalog's columns) are read here
+        cache["graph"] = TourGraph.from_workspace(data.ws, Y=data.Y, xy=np.c_[data.px, data.py],
+                                                  knn=(data.knn, data.knn_dist, data.knn_card),
+                                                  index=data.id_index)
     g = cache["graph"]
     g.Y = data.Y  # current labels (data.Y is replaced, never modified, when edits come in)
     return g
