@@ -70,7 +70,7 @@ class ReviewScores:
         table = table.filter(pc.field("flagged"))  # only suspects: a few % of 549,488 rows become pandas
         df = table.to_pandas().sort_values("rank", kind="stable").reset_index(drop=True)
         self.card = read_card(data.ws.path / "scores.json") or {}
-        rows = pd.Index(data.ids).get_indexer(df["patch_id"])
+        rows = data.id_index.get_indexer(df["patch_id"])  # the app's id index (built once at start-up)
         keep = rows >= 0
         df = df[keep].reset_index(drop=True)
         self.frame = df
