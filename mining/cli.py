@@ -414,7 +414,7 @@ def history_cmd(workspace, patch_id, as_json):
 @click.option("--read-only", is_flag=True, help="Presentation mode: no edit controls, every edit refused (403).")
 @click.option("--auth", "auth", metavar="env:VAR|file:PATH",
               help="HTTP basic auth on every request; user:password from an environment variable or a file.")
-@click.option("--debug", is_flag=True, help="Dash debug mode (development only).")
+@click.option("--debug", is_flag=True, help="Dash's development server with reloader and error overlay (development only).")
 def serve(workspace, host, port, read_only, auth, debug):
     """Serve the dashboard for WORKSPACE (default: the demo workspace) on http://HOST:PORT."""
     from dashboard.access import is_loopback, load_credentials
