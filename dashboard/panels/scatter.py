@@ -230,7 +230,9 @@ def update_scatter(relayout, color, filters, sel, selected, view, _edits_version
     text = f"{info['in_view']:,} patches in view"
     if info["selected"] is not None:
         text += f" · {info['selected']:,} selected"
-    return p, view, text, legend_items(data, color or "label", filters)
+    # the view store is written only when the user moved the view: echoing an unchanged (possibly stale) view back
+    # could overwrite one restored from a shared URL while this render was in flight
+    return p, (view if new_view is not None else no_update), text, legend_items(data, color or "label", filters)
 
 
 def _row_text(data: AppData, row: int) -> list:
