@@ -10,7 +10,7 @@
     var player = document.getElementById("tour-player");
     if (!visible(player)) return;
     var id = ev.key === "ArrowRight" ? "tour-next" : ev.key === "ArrowLeft" ? "tour-prev" : null;
-    if (ev.key === "Escape" && player.classList.contains("tour-presenting")) id = "tour-present";
+    if (ev.key === "Escape" && player.classList.contains("tour-presenting")) id = "tour-leave";
     if (!id) return;
     var btn = document.getElementById(id);
     if (btn) { btn.click(); ev.preventDefault(); }
@@ -19,7 +19,7 @@
   document.addEventListener("fullscreenchange", function () {
     var player = document.getElementById("tour-player");
     if (!document.fullscreenElement && player && player.classList.contains("tour-presenting")) {
-      var btn = document.getElementById("tour-present");
+      var btn = document.getElementById("tour-leave");  // idempotent: Esc may also have sent a keydown
       if (btn) btn.click();
     }
   });

@@ -69,6 +69,7 @@ TOUR_PLAY = "tour-play"
 TOUR_NEXT = "tour-next"
 TOUR_SPEED = "tour-speed"
 TOUR_PRESENT = "tour-present"
+TOUR_LEAVE = "tour-leave"          # hidden button: Esc / leaving full screen (idempotent, unlike the toggle)
 TOUR_PLAYER = "tour-player"
 TOUR_VIEW = "tour-view"            # html.Div: image, labels and caption of the current stop
 TOUR_INFO = "tour-info"

@@ -336,6 +336,7 @@ def layout(data: AppData) -> html.Div:
                          options=[{"label": v, "value": k} for k, v in SPEEDS.items()]),
             html.Button("Present", id=ids.TOUR_PRESENT, n_clicks=0, className="btn btn-sm",
                         title="full-screen presentation view (Esc leaves it)"),
+            html.Button(id=ids.TOUR_LEAVE, n_clicks=0, hidden=True),
             # computing a tour takes well under a second; the first one of a big workspace also loads the graph
             dcc.Loading(html.Span(id=ids.TOUR_INFO, className="hint"), type="dot", delay_show=300),
         ]),
@@ -440,10 +441,20 @@ def speed(ms):
         return 2000
 
 
+def presenting_after(trigger: str | None, player_class: str | None) -> bool:
+    """Whether the presentation view is on after ``trigger`` (the Present toggle or the leave button)."""
+    return trigger != ids.TOUR_LEAVE and "tour-presenting" not in (player_class or "")
+
+
 @callback(Output(ids.TOUR_PLAYER, "className"), Output(ids.TOUR_PRESENT, "children"),
-          Input(ids.TOUR_PRESENT, "n_clicks"), State(ids.TOUR_PLAYER, "className"), prevent_initial_call=True)
-def present(_n, cls):
-    on = "tour-presenting" not in (cls or "")
+          Input(ids.TOUR_PRESENT, "n_clicks"), Input(ids.TOUR_LEAVE, "n_clicks"), State(ids.TOUR_PLAYER, "className"),
+          prevent_initial_call=True)
+def present(_n, _leave, cls):
+    """Present toggles; the hidden leave button (Esc, leaving real full screen) only ever turns it off.
+
+    Esc in full screen can fire both a keydown and a ``fullscreenchange``: two toggles would re-enter.
+    """
+    on = presenting_after(ctx.triggered_id, cls)
     return ("tour-player tour-presenting" if on else "tour-player"), ("Leave presentation" if on else "Present")
 
 
