@@ -155,7 +155,16 @@ def frac_at_recall(score: np.ndarray, bad: np.ndarray, recall: float) -> float:
     return float((np.searchsorted(hits, need) + 1) / len(score))
 
 
-def compare(name: str, noise: str, rate: float, X, Y_noisy, bad, ind, dist, *, seed: int, echo) -> dict:
+def threshold_at_recall(score: np.ndarray, bad: np.ndarray, recall: float) -> float:
+    """The score a detector must flag down to (``score >= threshold``) to reach ``recall`` of the corrupted."""
+    need = max(1, int(np.ceil(recall * bad.sum())))
+    order = np.argsort(-score, kind="stable")
+    hits = np.cumsum(bad[order])
+    return float(score[order][min(int(np.searchsorted(hits, need)), len(score) - 1)])
+
+
+def compare(name: str, noise: str, rate: float, X, Y_noisy, bad, ind, dist, *, seed: int, echo,
+            clean: dict | None = None) -> dict:
     from mining._internal.noise_model import oof_probabilities
     from mining.noise import NoiseScorer
 
@@ -170,8 +179,17 @@ def compare(name: str, noise: str, rate: float, X, Y_noisy, bad, ind, dist, *, s
     eo = metrics(sc.scores_.astype(np.float64), bad, sc.flagged_)
     cl = metrics(cl_score, bad, cl_flags)
     eo["flagged_at_cl_recall"] = frac_at_recall(sc.scores_, bad, cl["recall"]) if bad.any() else float("nan")
+    if clean is not None and bad.any():
+        # the issue's measure: flag the UN-noised data with the threshold at which eomine matches cleanlab's
+        # recall on this noised draw; cleanlab's own rule flags clean["cleanlab_flagged"] of the un-noised data
+        tau = threshold_at_recall(sc.scores_, bad, cl["recall"])
+        eo["clean_flagged_at_cl_recall"] = float((clean["scores"] >= tau).mean())
+        eo["threshold_at_cl_recall"] = tau
     row = {"dataset": name, "noise": noise, "rate": rate, "n": int(len(Y_noisy)), "n_bad": int(bad.sum()),
-           "eomine": eo, "cleanlab": cl, "seconds": {"oof": t1 - t0, "eomine": t2 - t1, "cleanlab": t3 - t2}}
+           "eomine": eo, "cleanlab": cl, "seconds": {"oof": t1 - t0, "eomine": t2 - t1, "cleanlab": t3 - t2},
+           "_scores": sc.scores_}
+    if clean is not None:
+        row["clean_cleanlab_flagged"] = clean["cleanlab_flagged"]
     echo(f"  {name:<8} {noise:<16} {rate:>4.0%}  AP eomine {eo['ap']:.3f} cleanlab {cl['ap']:.3f}  "
          f"AUROC {eo['auroc']:.3f}/{cl['auroc']:.3f}  flagged {eo['flagged']:.1%}/{cl['flagged']:.1%}  "
          f"({t1 - t0:.0f}+{t2 - t1:.0f}+{t3 - t2:.0f} s)")
@@ -291,19 +309,22 @@ def speed(repeats: int, echo) -> list[dict]:
 def table(rows: list[dict], speed_rows: list[dict] | None) -> str:
     lines = ["| dataset | noise | rate | n (corrupted) | AP eomine | AP cleanlab | ΔAP | AUROC eomine | AUROC cleanlab "
              "| P@k eomine | P@k cleanlab | flagged eomine | flagged cleanlab | recall eomine | recall cleanlab "
-             "| eomine flagged at cleanlab's recall |",
-             "|" + " --- |" * 16]
+             "| eomine flagged at cleanlab's recall | un-noised data flagged at cleanlab's recall: eomine / cleanlab |",
+             "|" + " --- |" * 17]
     for r in rows:
         e, c = r["eomine"], r["cleanlab"]
         if r["rate"] == 0:
             lines.append(f"| {r['dataset']} | clean | 0 % | {r['n']:,} (0) | | | | | | | | {e['flagged']:.2%} "
-                         f"| {c['flagged']:.2%} | | | |")
+                         f"| {c['flagged']:.2%} | | | | |")
             continue
+        cf = e.get("clean_flagged_at_cl_recall")
+        cc = r.get("clean_cleanlab_flagged")
+        clean_col = f"{cf:.1%} / {cc:.1%} ({cf / cc - 1:+.0%})" if cf is not None and cc else ""
         lines.append(
             f"| {r['dataset']} | {r['noise']} | {r['rate']:.0%} | {r['n']:,} ({r['n_bad']:,}) | {e['ap']:.3f} "
             f"| {c['ap']:.3f} | {e['ap'] - c['ap']:+.3f} | {e['auroc']:.3f} | {c['auroc']:.3f} | {e['p_at_k']:.3f} "
             f"| {c['p_at_k']:.3f} | {e['flagged']:.1%} | {c['flagged']:.1%} | {e['recall']:.1%} "
-            f"| {c['recall']:.1%} | {e['flagged_at_cl_recall']:.1%} |")
+            f"| {c['recall']:.1%} | {e['flagged_at_cl_recall']:.1%} | {clean_col} |")
     if speed_rows:
         base = speed_rows[-1]["median_s"]  # cleanlab's find_label_issues, same run, same probabilities
         lines += ["", "| scoring 549,488 reBEN patches | median s | runs | vs cleanlab find_label_issues | target |",
@@ -316,11 +337,17 @@ def table(rows: list[dict], speed_rows: list[dict] | None) -> str:
     return "\n".join(lines)
 
 
+def _clean(row: dict) -> dict:
+    """What the noised draws of a data set compare against: eomine's scores and cleanlab's flag rate, un-noised."""
+    return {"scores": row["_scores"], "cleanlab_flagged": row["cleanlab"]["flagged"]}
+
+
 def _mean_rows(rows: list[dict]) -> dict:
     """Average the metrics of repeated seeds (the 180-patch EuroSAT sample)."""
     out = dict(rows[0])
     for det in ("eomine", "cleanlab"):
         out[det] = {k: float(np.nanmean([r[det][k] for r in rows])) for k in rows[0][det]}
+    out.pop("_scores", None)
     out["n_bad"] = rows[0]["n_bad"]
     out["seeds"] = len(rows)
     return out
@@ -358,19 +385,23 @@ def main(argv=None) -> None:
     if "demo" in only:
         _, X, Y, ind, dist = dataset_demo(workdir, opts.demo_n)
         rows.append(compare("demo", "clean", 0.0, X, Y, np.zeros(len(Y), bool), ind, dist, seed=0, echo=echo))
+        clean = _clean(rows[-1])
         for i, rate in enumerate(RATES):
             Yn, bad = inject_multi(Y, rate, seed=opts.demo_seed + i)
-            rows.append(compare("demo", "drop/add/swap", rate, X, Yn, bad, ind, dist, seed=0, echo=echo))
+            rows.append(compare("demo", "drop/add/swap", rate, X, Yn, bad, ind, dist, seed=0, echo=echo,
+                                clean=clean))
     if "eurosat" in only:
         _, X, Y, ind, dist = dataset_eurosat(workdir)
         rows.append(compare("EuroSAT", "clean", 0.0, X, Y, np.zeros(len(Y), bool), ind, dist, seed=0,
                             echo=echo))
+        clean = _clean(rows[-1])
         for kind in ("symmetric", "class-dependent"):
             for i, rate in enumerate(RATES):
                 reps = []
                 for s in range(opts.eurosat_seeds):
                     Yn, bad = inject_single(Y, rate, kind, seed=1000 * s + i, X=X)
-                    reps.append(compare("EuroSAT", kind, rate, X, Yn, bad, ind, dist, seed=s, echo=lambda *a: None))
+                    reps.append(compare("EuroSAT", kind, rate, X, Yn, bad, ind, dist, seed=s, echo=lambda *a: None,
+                                        clean=clean))
                 r = _mean_rows(reps)
                 echo(f"  EuroSAT  {kind:<16} {rate:>4.0%}  AP eomine {r['eomine']['ap']:.3f} cleanlab "
                      f"{r['cleanlab']['ap']:.3f} (mean of {len(reps)} seeds)")
@@ -379,10 +410,14 @@ def main(argv=None) -> None:
     if "reben" in only:
         _, X, Y, ind, dist = dataset_reben()
         rows.append(compare("reBEN", "clean", 0.0, X, Y, np.zeros(len(Y), bool), ind, dist, seed=0, echo=echo))
+        clean = _clean(rows[-1])
         for i, rate in enumerate(RATES):
             Yn, bad = inject_multi(Y, rate, seed=opts.reben_seed + i)
-            rows.append(compare("reBEN", "drop/add/swap", rate, X, Yn, bad, ind, dist, seed=0, echo=echo))
+            rows.append(compare("reBEN", "drop/add/swap", rate, X, Yn, bad, ind, dist, seed=0, echo=echo,
+                                clean=clean))
     speed_rows = None if opts.no_speed or "reben" not in only else speed(opts.repeats, echo)
+    for r in rows:
+        r.pop("_scores", None)
     opts.json.write_text(json.dumps({"rows": rows, "speed": speed_rows}, indent=1))
     print()
     print(table(rows, speed_rows))
