@@ -21,6 +21,7 @@ CLEAR_SELECTION = "clear-selection"
 SCATTER = "scatter-graph"
 SCATTER_TIP = "scatter-tooltip"
 SCATTER_INFO = "scatter-info"
+SCATTER_LOADING = "scatter-loading"  # dcc.Loading around the scatter: its spinner layer ignores the mouse
 SCATTER_VIEW = "scatter-view-store"  # dcc.Store: {"x": [x0, x1], "y": [y0, y1]} current zoom
 
 MAP = "map-graph"

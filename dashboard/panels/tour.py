@@ -404,16 +404,22 @@ def tour_to_url(tour, search, ready):
 def move(_p, _n, _t, step, tour):
     if not tour:
         return no_update, no_update
-    n = len(tour["ids"])
-    step = int(step or 0)
-    trig = ctx.triggered_id
-    if trig == ids.TOUR_PREV:
+    return step_after(ctx.triggered_id, int(step or 0), len(tour["ids"]))
+
+
+def step_after(trigger: str | None, step: int, n: int) -> tuple:
+    """(next stop, timer ``disabled``) after Prev, Next or a timer tick; ``no_update`` where nothing changes.
+
+    Prev / Next stop playing. A tick never writes "playing" back: one in flight when the curator presses
+    Pause would otherwise switch the timer on again.
+    """
+    if trigger == ids.TOUR_PREV:
         return max(step - 1, 0), True
-    if trig == ids.TOUR_NEXT:
+    if trigger == ids.TOUR_NEXT:
         return min(step + 1, n - 1), True
     if step >= n - 1:  # timer at the last stop: stop playing
         return no_update, True
-    return step + 1, (step + 1 >= n - 1)
+    return step + 1, (True if step + 1 >= n - 1 else no_update)
 
 
 @callback(Output(ids.TOUR_TIMER, "disabled", allow_duplicate=True), Output(ids.TOUR_STEP, "data",

@@ -22,3 +22,28 @@ def lasso(page, *, cx: float = 0.5, r: float = 0.3) -> int:
     page.mouse.up()
     page.wait_for_function("/selected/.test(document.querySelector('#selection-info').innerText)", timeout=45000)
     return int(re.search(r"([\d,]+) patches", page.inner_text("#selection-info")).group(1).replace(",", ""))
+
+
+def choose(page, selector: str, text: str, *, tries: int = 3) -> None:
+    """Pick the first option containing ``text`` in the dcc.Dropdown ``selector`` and check it was taken.
+
+    The search box is filled at once (typing key by key can lose a letter while the dropdown moves focus
+    into its search box), the option is clicked (not Enter), the menu closed, and the choice verified on the
+    dropdown itself; a choice a loaded machine lost is made again, as a curator would.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    check = f"document.querySelector({selector!r}).innerText.includes({text!r})"
+    for _ in range(tries):
+        page.click(selector)
+        search = page.locator(".dash-dropdown-search:visible").first
+        search.wait_for(timeout=10000)
+        search.fill(text)
+        page.locator(".dash-dropdown-option:visible", has_text=text).first.click(timeout=10000)
+        page.keyboard.press("Escape")
+        try:
+            page.wait_for_function(check, timeout=10000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"the dropdown {selector} did not take {text!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from _browser import lasso
+from _browser import choose, lasso
 
 pytestmark = pytest.mark.browser
 
@@ -18,7 +18,7 @@ def _open(page, query: str = ""):
     page.wait_for_selector("#scatter-graph .main-svg", timeout=45000)
     page.wait_for_function("document.querySelector('#scatter-info') && "
                            "/in view/.test(document.querySelector('#scatter-info').innerText)", timeout=45000)
-    page.wait_for_timeout(300)
+    page.wait_for_timeout(300)  # the first resize re-renders once more (its spinner lets the mouse through)
 
 
 def _gd(graph: str) -> str:
@@ -84,9 +84,8 @@ def test_clicking_a_thumbnail_opens_its_detail_with_neighbours(page):
     page.wait_for_selector(NEIGHBOUR, timeout=45000)
     assert page.locator(NEIGHBOUR).count() == 10
     page.wait_for_function(f"location.search.includes('patch=' + {pid!r})", timeout=45000)  # focus in the URL
-    # the focus is highlighted in the scatter
-    fx = page.evaluate(f"{_gd('scatter-graph')}.data[3].x")
-    assert len(fx) == 1
+    # the focus is highlighted in the scatter (its render can come back after the detail panel's)
+    page.wait_for_function(f"{_gd('scatter-graph')}.data[3].x.length === 1", timeout=45000)
     # clicking a neighbour moves there
     nb = page.locator(NEIGHBOUR).first
     nid = re.search(r'"index":"([^"]+)"', nb.get_attribute("id")).group(1)
@@ -101,10 +100,7 @@ def test_a_filter_changes_all_three_panels(page):
     page.wait_for_selector(THUMB, timeout=45000)
     grid_before = page.inner_text("#grid-info")
     map_before = page.inner_text("#map-info")
-    page.click("#filter-labels")
-    page.keyboard.type("Marine")
-    page.wait_for_timeout(800)  # let the menu filter before Enter picks its first option
-    page.keyboard.press("Enter")
+    choose(page, "#filter-labels", "Marine")
     page.wait_for_function(f"document.querySelector('#grid-info').innerText !== {grid_before!r}", timeout=45000)
     page.wait_for_function(f"document.querySelector('#map-info').innerText !== {map_before!r}", timeout=45000)
     page.wait_for_function("(() => { const m = document.querySelector('#scatter-info').innerText"
@@ -116,10 +112,7 @@ def test_a_filter_changes_all_three_panels(page):
 
 def test_a_shared_url_restores_the_view(page, browser):
     _open(page)
-    page.click("#filter-labels")
-    page.keyboard.type("Arable")
-    page.wait_for_timeout(800)
-    page.keyboard.press("Enter")
+    choose(page, "#filter-labels", "Arable")
     page.wait_for_function("location.search.includes('labels=')", timeout=45000)
     box = page.locator("#scatter-graph .nsewdrag").bounding_box()
     page.mouse.move(box["x"] + box["width"] / 3, box["y"] + box["height"] / 3)
@@ -128,11 +121,20 @@ def test_a_shared_url_restores_the_view(page, browser):
     page.wait_for_selector(THUMB, timeout=45000)
     page.locator(THUMB).first.click()
     page.wait_for_function("location.search.includes('patch=')", timeout=45000)
-    page.wait_for_timeout(500)
+    pid = re.search(r"patch=([^&]+)", page.url).group(1)
+    page.wait_for_function(f"document.querySelector('#detail').innerText.includes({pid!r})", timeout=45000)
     url = page.url
     xr, detail = _xrange(page, "scatter-graph"), page.inner_text("#detail")
 
-    other = browser.new_context(viewport={"width": 1600, "height": 1050}).new_page()
+    ctx2 = browser.new_context(viewport={"width": 1600, "height": 1050})
+    try:
+        _check_restored(ctx2.new_page(), url, xr, detail)
+    finally:
+        ctx2.close()
+
+
+def _check_restored(other, url: str, xr: list, detail: str):
+    other.set_default_timeout(45000)
     other.goto(url)
     other.wait_for_function("document.querySelector('#detail') && "
                             f"document.querySelector('#detail').innerText.includes({detail.splitlines()[0]!r})",
@@ -144,4 +146,3 @@ def test_a_shared_url_restores_the_view(page, browser):
     assert other.evaluate(f"{_gd('scatter-graph')}.layout.xaxis.range") == pytest.approx(xr, rel=1e-4)
     chosen = re.search(r"labels=([^&]+)", url).group(1).replace("+", " ").split("%7C")[0]
     assert chosen.split()[0] in other.inner_text("#filter-labels")  # the filter came back from the URL
-    other.context.close()

@@ -10,7 +10,7 @@ import urllib.request
 
 import pandas as pd
 import pytest
-from _browser import lasso
+from _browser import choose, lasso
 from test_curation_app import start_server
 
 pytestmark = pytest.mark.browser
@@ -81,23 +81,7 @@ def test_lasso_relabel_reload_undo_and_a_second_session(browser, own_server):
     page.wait_for_function(f"document.querySelector('#curate-target-info').innerText.includes('{n_sel:,}')")
     page.wait_for_function(f"document.querySelector('#grid-info').innerText.includes('{n_sel:,}')")
     pid = re.search(r'"index":"([^"]+)"', page.locator(THUMB).first.get_attribute("id")).group(1)
-    # pick "Urban fabric" in the label-set dropdown; on a loaded machine the typed search can be answered after
-    # Enter was pressed, so the choice is checked and, if lost, made again (a curator would simply retype)
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    for _ in range(3):
-        page.click("#curate-set-labels")
-        page.keyboard.type("Urban")
-        page.wait_for_timeout(800)
-        page.keyboard.press("Enter")
-        page.keyboard.press("Escape")
-        try:
-            page.wait_for_function("document.querySelector('#curate-set-labels').innerText.includes('Urban')",
-                                   timeout=10000)
-            break
-        except PlaywrightTimeout:
-            continue
-    assert "Urban" in page.inner_text("#curate-set-labels")
+    choose(page, "#curate-set-labels", "Urban")  # "Urban fabric" in the label-set dropdown
     page.fill("#curate-note", "a town, not fields")
     page.click(_action("selection", "set"))
     page.wait_for_function("document.querySelector('#curate-message').innerText.includes('Batch 1')",

@@ -100,6 +100,16 @@ def test_leaving_the_presentation_view_is_idempotent():
     assert T.presenting_after("tour-leave", "tour-player") is False
 
 
+def test_a_timer_tick_never_restarts_a_paused_tour():
+    from dash import no_update
+
+    # mid-tour tick: advance, leave the timer's state alone (Pause may have landed meanwhile)
+    assert T.step_after("tour-timer", 2, 8) == (3, no_update)
+    assert T.step_after("tour-timer", 6, 8) == (7, True)   # reaching the last stop stops playing
+    assert T.step_after("tour-timer", 7, 8) == (no_update, True)
+    assert T.step_after("tour-prev", 0, 8) == (0, True) and T.step_after("tour-next", 7, 8) == (7, True)
+
+
 def test_edit_controls_only_when_not_read_only(data, demo_ws, tmp_path):
     from dashboard import ids
 
@@ -179,7 +189,7 @@ def test_tour_plays_moves_the_highlight_and_the_url_replays_it(page, browser):
     page.click("#tour-go")
     page.wait_for_function("document.querySelector('#tour-where') && "
                            "document.querySelector('#tour-where').innerText.startsWith('Stop 1 of 8')")
-    assert page.evaluate("document.querySelector('#tour-img').complete")
+    page.wait_for_function("(i => i && i.complete && i.naturalWidth > 0)(document.querySelector('#tour-img'))")
     page.wait_for_function(f"(() => {{ const t = {_gd('map-graph')}.data.find(t => t.name === 'tour-stop');"
                            " return t && t.x.length === 1; })()")
     s0, m0 = _stop_xy(page, "scatter-graph"), _stop_xy(page, "map-graph")
@@ -189,22 +199,31 @@ def test_tour_plays_moves_the_highlight_and_the_url_replays_it(page, browser):
     page.click("#tour-play")
     page.wait_for_function("document.querySelector('#tour-where').innerText.startsWith('Stop 2 of 8')",
                            timeout=30000)
-    page.click("#tour-play")  # pause
+    page.click("#tour-play")  # pause (a loaded machine may have played on a stop or two before it landed)
+    page.wait_for_function("document.querySelector('#tour-play').innerText.includes('Play')")
     page.wait_for_function(f"(() => {{ const t = {_gd('scatter-graph')}.data.find(t => t.name === 'tour-stop');"
                            f" return t.x[0] !== {s0[0]}; }})()")
     assert _stop_xy(page, "scatter-graph") != s0 and _stop_xy(page, "map-graph") != m0
-    # zooming the scatter re-renders its raster; the path stays on the figure
-    page.evaluate(f"Plotly.relayout({_gd('scatter-graph')}, {{'xaxis.range': [{s0[0] - 3}, {s0[0] + 3}],"
+    # paused means paused: the stop stays put
+    where = _where(page)
+    page.wait_for_timeout(2500)  # longer than one tick of the default speed
+    assert _where(page) == where
+    # zooming the scatter re-renders its raster (its new range reaches the URL); the path stays on the figure
+    x0 = round(s0[0] - 3, 3)
+    page.evaluate(f"Plotly.relayout({_gd('scatter-graph')}, {{'xaxis.range': [{x0}, {s0[0] + 3}],"
                   f" 'yaxis.range': [{s0[1] - 3}, {s0[1] + 3}]}})")
-    page.wait_for_function("/in view/.test(document.querySelector('#scatter-info').innerText)")
-    page.wait_for_timeout(1500)
-    assert _path_len(page, "scatter-graph") == 8
+    page.wait_for_function(f"(() => {{ const m = location.search.match(/sx=([-0-9.]+)/);"
+                           f" return m && Math.abs(parseFloat(m[1]) - {x0}) < 0.01; }})()")
+    page.wait_for_function(f"(() => {{ const t = {_gd('scatter-graph')}.data.find(t => t.name === 'tour-path');"
+                           " return t && t.x.filter(v => v !== null).length === 8; })()")
     # the URL holds the tour: a second browser replays the same stops
     page.wait_for_function("location.search.includes('tour=boundary')")
     url = page.url
     assert "tseed=3" in url and "tsteps=8" in url
-    page.click("#tour-prev")
-    page.wait_for_function("document.querySelector('#tour-where').innerText.startsWith('Stop 1 of 8')")
+    stop = int(re.match(r"Stop (\d+) of", _where(page)).group(1))
+    for i in range(stop - 1, 0, -1):
+        page.click("#tour-prev")
+        page.wait_for_function(f"document.querySelector('#tour-where').innerText.startsWith('Stop {i} of 8')")
     ids_a = _walk_ids(page, 8)
     ctx2 = browser.new_context(viewport={"width": 1600, "height": 1050})
     p2 = ctx2.new_page()
@@ -260,6 +279,7 @@ def test_exported_tour_plays_offline_from_a_file(browser, demo_ws, tmp_path):
     pg.click("#play")
     pg.wait_for_function("document.body.dataset.step === '3'", timeout=20000)
     pg.click("#play")
+    pg.wait_for_function("document.body.dataset.playing === '0'")
     assert pg.evaluate(cur) != cx0
     assert pg.evaluate("document.querySelector('#map .current').getAttribute('cx')") is not None
     pg.keyboard.press("ArrowLeft")
