@@ -33,14 +33,30 @@ def create_app(workspace, *, read_only: bool = False, data: AppData | None = Non
 
     data = data or AppData.load(workspace, read_only=read_only)
     app = dash.Dash(__name__, title=f"eomine: {data.ws.name}", assets_folder=str(ASSETS),
-                    suppress_callback_exceptions=True, update_title=None)
+                    suppress_callback_exceptions=True, update_title=None,
+                    background_callback_manager=_job_manager())
     app.server.extensions["eomine"] = data
     _register_routes(app.server, data)
     from .access import register_access
 
     register_access(app.server, data, credentials=credentials)
+    review.register_jobs(app, data)
     app.layout = lambda: build_layout(data)
     return app
+
+
+def _job_manager():
+    """Dash background callbacks (long jobs such as re-scoring) in their own processes, results in a diskcache
+    that lives as long as this server (a fresh temporary folder, removed at exit)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    import diskcache
+
+    folder = tempfile.mkdtemp(prefix="eomine-jobs-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return dash.DiskcacheManager(diskcache.Cache(folder))
 
 
 def work_tabs(data: AppData) -> dcc.Tabs:
@@ -80,6 +96,7 @@ def build_layout(data: AppData) -> html.Div:
         dcc.Store(id=ids.URL_READY, data=False),
         dcc.Store(id=ids.AUTHOR, storage_type="local"),
         dcc.Store(id=ids.EDITS_VERSION, data=0),
+        dcc.Store(id=ids.SCORES_VERSION, data=0),
         header,
         html.Div(id=ids.MESSAGE, className="message", role="status"),
         html.Div(className="body", children=[

@@ -22,6 +22,7 @@ SCATTER = "scatter-graph"
 SCATTER_TIP = "scatter-tooltip"
 SCATTER_INFO = "scatter-info"
 SCATTER_LOADING = "scatter-loading"  # dcc.Loading around the scatter: its spinner layer ignores the mouse
+MAP_LOADING = "map-loading"          # dcc.Loading around the map: likewise
 SCATTER_VIEW = "scatter-view-store"  # dcc.Store: {"x": [x0, x1], "y": [y0, y1]} current zoom
 
 MAP = "map-graph"
@@ -87,6 +88,9 @@ REVIEW_SKIPPED = "review-skipped-store"    # dcc.Store(session): patch ids skipp
 REVIEW_CURRENT = "review-current-store"    # dcc.Store: patch id of the suspect on screen (the buttons act on it)
 REVIEW_BODY = "review-body"
 REVIEW_MESSAGE = "review-message"
+REVIEW_RESCORE = "review-rescore"          # html.Button: re-run `eomine score` on the current labels (background job)
+REVIEW_RESCORE_MSG = "review-rescore-msg"  # html.Span: the job's progress, then its result
+SCORES_VERSION = "scores-version-store"    # dcc.Store: bumped when a re-score finished (queue and scatter redraw)
 #: pattern-matching: {"type": REVIEW_ACTION, "op": "accept"|"keep"|"skip"}; {"type": REVIEW_ITEM, "index": pid}
 REVIEW_ACTION = "review-action"
 REVIEW_ITEM = "review-item"

@@ -49,6 +49,7 @@ Every component is kept (``scores.parquet``) so the app can explain a flag in wo
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -370,11 +371,38 @@ def score_workspace(ws: Workspace, *, force: bool = False, progress=None, **para
         The ``scores.json`` card.
     skipped : bool
         True when the stored scores were up to date.
+
+    Raises
+    ------
+    WorkspaceError
+        Another scoring of the same workspace is running, or an input artifact is missing or stale.
     """
+    with _score_lock(ws):
+        return _score_workspace(ws, force=force, say=progress or (lambda msg: None), **params)
+
+
+@contextmanager
+def _score_lock(ws: Workspace):
+    """One scoring per workspace at a time (CLI and dashboard alike): a second one is refused, not queued."""
+    import fcntl
+
+    path = ws.path / ".score.lock"
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WorkspaceError(f"{ws.path}: another scoring of this workspace is running (lock {path.name}); "
+                                 "wait for it to finish") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _score_workspace(ws: Workspace, *, force: bool, say, **params) -> tuple[dict, bool]:
     from .embeddings import load_embeddings
     from .knn import embeddings_key, load_knn
 
-    say = progress or (lambda msg: None)
     scorer = NoiseScorer(**params)
     ind, dist, kcard = load_knn(ws)
     labels_src = _labels_version(ws)

@@ -558,7 +558,8 @@ def layout(data: AppData) -> html.Section:
         ])
     return html.Section(className="panel map-panel", children=[
         html.Div(className="panel-head", children=[html.H2("Map"), html.Span(id=ids.MAP_INFO)]),
-        dcc.Loading(body, type="dot", delay_show=400, overlay_style={"visibility": "visible", "opacity": 0.6}),
+        dcc.Loading(body, id=ids.MAP_LOADING, type="dot", delay_show=400,
+                    overlay_style={"visibility": "visible", "opacity": 0.6}),
         dcc.Store(id=ids.MAP_VIEW, data=view),
     ])
 
@@ -567,8 +568,9 @@ def layout(data: AppData) -> html.Section:
           Output(ids.MAP_INFO, "children"),
           Input(ids.MAP, "relayoutData"), Input(ids.COLOR_BY, "value"), Input(ids.FILTERS, "data"),
           Input(ids.SELECTION, "data"), Input(ids.SELECTED, "data"), Input(ids.MAP_VIEW, "data"),
-          Input(ids.EDITS_VERSION, "data"), prevent_initial_call="initial_duplicate")
-def update_map(relayout, color, filters, sel, selected, view, _edits_version=None):
+          Input(ids.EDITS_VERSION, "data"), Input(ids.SCORES_VERSION, "data"),
+          prevent_initial_call="initial_duplicate")
+def update_map(relayout, color, filters, sel, selected, view, _edits_version=None, _scores_version=None):
     from_relayout = f"{ids.MAP}.relayoutData" in (ctx.triggered_prop_ids or {})
     return map_update(get_data(), from_relayout, relayout, color, filters, sel, selected, view)
 

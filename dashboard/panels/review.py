@@ -8,11 +8,18 @@ Accept commits ``Edit(patch, "set", labels=suggested)``, Keep commits ``Edit(pat
 were scored (accepted or edited elsewhere); skips are remembered for this browser session. The queue filters
 by class and by kind of suspicion. The scatter's "Noise suspicion" colouring comes from
 :func:`suspicion_codes`.
+
+**Re-score** runs ``eomine score WS`` on the labels after the edits as a Dash background callback (its own
+process; progress lines shown as they come; one scoring per workspace at a time), then bumps
+``SCORES_VERSION`` so the queue and the scatter redraw with the new scores.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -274,7 +281,7 @@ def render_queue(data: AppData, *, cls=None, kind=None, skipped=(), composite=No
     except WorkspaceError:
         return [html.Div(className="empty", children=[
             "No noise scores yet. Run ", html.Code(f"eomine score {data.ws.path}"),
-            " to rank the patches whose labels look wrong, then reload this page."])], None
+            " (or press Re-score) to rank the patches whose labels look wrong."])], None
     q = queue(data, sc, cls=cls, kind=kind, skipped=skipped)
     n_flagged = int(sc.flagged.sum())
     if not len(q):
@@ -302,6 +309,10 @@ def layout(data: AppData) -> html.Section:
                              className="review-dd"),
             ]),
         ]),
+        *([] if data.read_only else [html.Div(className="review-rescore", children=[
+            html.Button("Re-score", id=ids.REVIEW_RESCORE, n_clicks=0, className="btn btn-sm",
+                        title="Run the noise detection again on the current labels (after your edits)"),
+            html.Span(id=ids.REVIEW_RESCORE_MSG, className="hint", role="status")])]),
         dcc.Store(id=ids.REVIEW_SKIPPED, data=[], storage_type="session"),
         dcc.Store(id=ids.REVIEW_CURRENT, data=None),
         html.Div(id=ids.REVIEW_MESSAGE, className="review-message", role="status"),
@@ -311,8 +322,9 @@ def layout(data: AppData) -> html.Section:
 
 @callback(Output(ids.REVIEW_BODY, "children"), Output(ids.REVIEW_CURRENT, "data"),
           Input(ids.REVIEW_CLASS, "value"), Input(ids.REVIEW_KIND, "value"), Input(ids.REVIEW_SKIPPED, "data"),
-          Input(ids.EDITS_VERSION, "data"), Input(ids.WORK_TABS, "value"), State(ids.COMPOSITE, "value"))
-def show_queue(cls, kind, skipped, _version, tab, composite):
+          Input(ids.EDITS_VERSION, "data"), Input(ids.WORK_TABS, "value"), Input(ids.SCORES_VERSION, "data"),
+          State(ids.COMPOSITE, "value"))
+def show_queue(cls, kind, skipped, _version, tab, _scores_version, composite):
     if tab != "review":
         return no_update, no_update
     data = get_data()
@@ -350,3 +362,61 @@ def focus(clicks):
     if not isinstance(trig, dict) or not any(t.get("value") for t in ctx.triggered or []):
         return no_update
     return trig.get("index")
+
+
+# --------------------------------------------------------------------------- the re-score job
+def rescore(ws_path: Path, say=None) -> tuple[bool, str]:
+    """Run ``eomine score WS`` in a child process, passing each progress line to ``say``.
+
+    A child process keeps the server's own state (numba threads, torch) out of it, and is what the CLI runs.
+
+    Returns
+    -------
+    ok : bool
+    message : str
+        The command's last line: its summary, or the error (e.g. another scoring of this workspace is running).
+    """
+    proc = subprocess.Popen([sys.executable, "-m", "mining.cli", "score", str(ws_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=Path(__file__).resolve().parents[2])
+    last = "no output"
+    for line in proc.stdout:
+        line = " ".join(line.split())
+        if line:
+            last = line
+            if say is not None:
+                say(line)
+    ok = proc.wait() == 0
+    return ok, last.removeprefix("Error: ")
+
+
+def register_jobs(app, data: AppData) -> None:
+    """The review panel's background callback (needs the app's background callback manager)."""
+    if data.read_only:
+        return  # no Re-score button; nothing that writes the workspace is registered
+    ws_path = data.ws.path
+
+    @app.callback(Output(ids.REVIEW_RESCORE_MSG, "children"), Output(ids.SCORES_VERSION, "data"),
+                  Input(ids.REVIEW_RESCORE, "n_clicks"), State(ids.SCORES_VERSION, "data"),
+                  background=True, prevent_initial_call=True,
+                  running=[(Output(ids.REVIEW_RESCORE, "disabled"), True, False)],
+                  progress=[Output(ids.REVIEW_RESCORE_MSG, "children")], progress_default=[""])
+    def run_rescore(set_progress, n_clicks, version):
+        if not n_clicks:
+            return no_update, no_update
+        set_progress([html.Span("scoring… ", className="spinner-text")])
+        ok, msg = rescore(ws_path, say=lambda line: set_progress([html.Span(f"scoring… {line}")]))
+        if not ok:
+            return html.Span(msg, className="warn"), no_update
+        return html.Span(rescore_summary(ws_path, up_to_date="up to date" in msg), className="ok"), \
+            int(version or 0) + 1
+
+
+def rescore_summary(ws_path: Path, *, up_to_date: bool = False) -> str:
+    """One line on the stored scores (``scores.json``) after a re-score."""
+    from mining._internal.artifacts import read_card
+
+    card = read_card(Path(ws_path) / "scores.json") or {}
+    n, flagged = int(card.get("n", 0)), int(card.get("n_flagged", 0))
+    took = sum(card.get("seconds", {}).values())
+    head = "Scores already match the current labels" if up_to_date else f"Re-scored in {took:.1f} s"
+    return f"{head}: {flagged:,} of {n:,} patches flagged ({flagged / max(n, 1):.1%})."

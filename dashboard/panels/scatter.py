@@ -201,8 +201,9 @@ def layout(data: AppData) -> html.Section:
           Output(ids.SCATTER_INFO, "children"), Output("scatter-legend", "children"),
           Input(ids.SCATTER, "relayoutData"), Input(ids.COLOR_BY, "value"), Input(ids.FILTERS, "data"),
           Input(ids.SELECTION, "data"), Input(ids.SELECTED, "data"), Input(ids.SCATTER_VIEW, "data"),
-          Input(ids.EDITS_VERSION, "data"), prevent_initial_call="initial_duplicate")
-def update_scatter(relayout, color, filters, sel, selected, view, _edits_version=None):
+          Input(ids.EDITS_VERSION, "data"), Input(ids.SCORES_VERSION, "data"),
+          prevent_initial_call="initial_duplicate")
+def update_scatter(relayout, color, filters, sel, selected, view, _edits_version=None, _scores_version=None):
     data = get_data()
     full = full_view(data.px, data.py)
     view = view if view and view.get("x") and view.get("y") else full

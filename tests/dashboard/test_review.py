@@ -3,6 +3,7 @@ scatter's suspicion colouring; in Chromium on a COPY of the demo with its own se
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -121,6 +122,43 @@ def test_suspicion_colours_follow_a_rescore_without_restarting(demo_ws, tmp_path
     assert (codes > 0).all() and (codes == 3).any()  # every patch scored, some flagged
 
 
+def test_rescore_scores_the_labels_after_the_edits_and_one_at_a_time(ws_copy):
+    """The Review tab's Re-score job: `eomine score` in a child process, on the curated labels; a second
+    scoring of the same workspace while one runs is refused with a message, and the saved scores stay."""
+    from mining.noise import _score_lock
+    from mining.workspace import Workspace
+
+    data = AppData.load(ws_copy)
+    sc = review.review_scores(data)
+    first = str(data.ids[sc.rows[review.queue(data, sc)[0]]])
+    review.decide(data, sc, first, "accept", author="rev")
+    before = (ws_copy / "scores.parquet").read_bytes()
+    with _score_lock(Workspace(ws_copy)):  # another scoring is running
+        ok, msg = review.rescore(ws_copy)
+    assert not ok and "another scoring of this workspace is running" in msg
+    assert (ws_copy / "scores.parquet").read_bytes() == before
+    lines = []
+    ok, msg = review.rescore(ws_copy, say=lines.append)
+    assert ok and "patches flagged" in msg and any(line.startswith("loaded") for line in lines)
+    df = load_scores(Workspace(ws_copy)).set_index("patch_id")
+    assert list(df.at[first, "labels"]) == EditLog(ws_copy).current_labels().labels_of(first)  # accepted labels
+    summary = review.rescore_summary(ws_copy)
+    assert summary.startswith("Re-scored in") and f"of {len(df):,} patches flagged" in summary
+    ok, msg = review.rescore(ws_copy)
+    assert ok and "up to date" in msg  # nothing changed since: nothing recomputed
+
+
+def test_read_only_has_no_rescore(ws_copy):
+    from dashboard.app import create_app
+
+    app = create_app(ws_copy, read_only=True)
+    assert "review-rescore" not in str(review.layout(app.server.extensions["eomine"]))
+    assert not any("review-rescore" in k for k in app.callback_map)
+    app = create_app(ws_copy)
+    assert "review-rescore" in str(review.layout(app.server.extensions["eomine"]))
+    assert any("review-rescore-msg" in k for k in app.callback_map)
+
+
 def test_scatter_colour_by_suspicion(ws_copy):
     from dashboard.panels.scatter import full_view, legend_items, render_points
     from dashboard.render import hex_to_rgb
@@ -190,6 +228,15 @@ def test_review_queue_in_the_browser(scored_copy, browser, tmp_path):
                 if attempt == 2:
                     raise
         assert len(EditLog(ws).batches()) == 1
+        # re-score on the curated labels, in the background: progress, then the result; the queue redraws
+        labels_before = json.loads((ws / "scores.json").read_text())["labels"]
+        page.click("#review-rescore")
+        page.wait_for_function("document.querySelector('#review-rescore-msg').innerText.startsWith('Re-scored')",
+                               timeout=120000)
+        assert "patches flagged" in page.inner_text("#review-rescore-msg")
+        assert json.loads((ws / "scores.json").read_text())["labels"] != labels_before  # the edit was scored
+        page.wait_for_selector(".review-card")
+        assert not page.is_disabled("#review-rescore")
         assert not errors, errors
     finally:
         ctx.close()
