@@ -420,7 +420,8 @@ def _score_workspace(ws: Workspace, *, force: bool, say, **params) -> tuple[dict
     t_load = time.perf_counter() - t0
     say(f"loaded {len(ids):,} patches in {time.perf_counter() - t0:.1f} s")
     scorer.fit(X, Y, ind, dist)
-    say(f"scored in {sum(scorer.seconds_.values()):.1f} s ({scorer.seconds_})")
+    parts = ", ".join(f"{k} {v:.1f} s" for k, v in scorer.seconds_.items())
+    say(f"scored in {sum(scorer.seconds_.values()):.1f} s ({parts})")
     t1 = time.perf_counter()
     _write_scores(ws, ids, Y, scorer)
     classes = ws.nomenclature.classes

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,7 +123,7 @@ def test_suspicion_colours_follow_a_rescore_without_restarting(demo_ws, tmp_path
     assert (codes > 0).all() and (codes == 3).any()  # every patch scored, some flagged
 
 
-def test_rescore_scores_the_labels_after_the_edits_and_one_at_a_time(ws_copy):
+def test_rescore_scores_the_labels_after_the_edits_and_one_at_a_time(ws_copy, monkeypatch):
     """The Review tab's Re-score job: `eomine score` in a child process, on the curated labels; a second
     scoring of the same workspace while one runs is refused with a message, and the saved scores stay."""
     from mining.noise import _score_lock
@@ -146,6 +147,9 @@ def test_rescore_scores_the_labels_after_the_edits_and_one_at_a_time(ws_copy):
     assert summary.startswith("Re-scored in") and f"of {len(df):,} patches flagged" in summary
     ok, msg = review.rescore(ws_copy)
     assert ok and "up to date" in msg  # nothing changed since: nothing recomputed
+    monkeypatch.chdir(ws_copy.parent)  # a server started with a relative workspace path
+    ok, msg = review.rescore(Path(ws_copy.name))
+    assert ok and "up to date" in msg
 
 
 def test_read_only_has_no_rescore(ws_copy):
