@@ -337,6 +337,16 @@ def table(rows: list[dict], speed_rows: list[dict] | None) -> str:
     return "\n".join(lines)
 
 
+def multi_label_rows(name: str, X, Y, ind, dist, *, first_seed: int, echo) -> list[dict]:
+    """The un-noised row, then drop/add/swap noise at each rate (noise seeds first_seed, first_seed + 1, ...)."""
+    rows = [compare(name, "clean", 0.0, X, Y, np.zeros(len(Y), bool), ind, dist, seed=0, echo=echo)]
+    clean = _clean(rows[0])
+    for i, rate in enumerate(RATES):
+        Yn, bad = inject_multi(Y, rate, seed=first_seed + i)
+        rows.append(compare(name, "drop/add/swap", rate, X, Yn, bad, ind, dist, seed=0, echo=echo, clean=clean))
+    return rows
+
+
 def _clean(row: dict) -> dict:
     """What the noised draws of a data set compare against: eomine's scores and cleanlab's flag rate, un-noised."""
     return {"scores": row["_scores"], "cleanlab_flagged": row["cleanlab"]["flagged"]}
@@ -383,13 +393,7 @@ def main(argv=None) -> None:
     echo(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
          f"python {platform.python_version()}")
     if "demo" in only:
-        _, X, Y, ind, dist = dataset_demo(workdir, opts.demo_n)
-        rows.append(compare("demo", "clean", 0.0, X, Y, np.zeros(len(Y), bool), ind, dist, seed=0, echo=echo))
-        clean = _clean(rows[-1])
-        for i, rate in enumerate(RATES):
-            Yn, bad = inject_multi(Y, rate, seed=opts.demo_seed + i)
-            rows.append(compare("demo", "drop/add/swap", rate, X, Yn, bad, ind, dist, seed=0, echo=echo,
-                                clean=clean))
+        rows += multi_label_rows("demo", *dataset_demo(workdir, opts.demo_n)[1:], first_seed=opts.demo_seed, echo=echo)
     if "eurosat" in only:
         _, X, Y, ind, dist = dataset_eurosat(workdir)
         rows.append(compare("EuroSAT", "clean", 0.0, X, Y, np.zeros(len(Y), bool), ind, dist, seed=0,
@@ -408,13 +412,7 @@ def main(argv=None) -> None:
                 r["noise"] = f"{kind} (mean of {len(reps)} seeds)"
                 rows.append(r)
     if "reben" in only:
-        _, X, Y, ind, dist = dataset_reben()
-        rows.append(compare("reBEN", "clean", 0.0, X, Y, np.zeros(len(Y), bool), ind, dist, seed=0, echo=echo))
-        clean = _clean(rows[-1])
-        for i, rate in enumerate(RATES):
-            Yn, bad = inject_multi(Y, rate, seed=opts.reben_seed + i)
-            rows.append(compare("reBEN", "drop/add/swap", rate, X, Yn, bad, ind, dist, seed=0, echo=echo,
-                                clean=clean))
+        rows += multi_label_rows("reBEN", *dataset_reben()[1:], first_seed=opts.reben_seed, echo=echo)
     speed_rows = None if opts.no_speed or "reben" not in only else speed(opts.repeats, echo)
     for r in rows:
         r.pop("_scores", None)

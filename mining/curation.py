@@ -31,6 +31,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -419,22 +420,12 @@ class EditLog:
     def _add_row_column(self) -> None:
         """Logs written before events carried the catalog row: add it and fill it in, in one transaction."""
         _, index = self._ids()
-        con = self._connect()
-        try:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                if "row" not in {r[1] for r in con.execute("PRAGMA table_info(events)")}:
-                    con.execute("ALTER TABLE events ADD COLUMN row INTEGER")
-                    pids = [p for (p,) in con.execute("SELECT DISTINCT patch_id FROM events")]
-                    con.executemany("UPDATE events SET row = ? WHERE patch_id = ?",
-                                    zip(index.get_indexer(pids).tolist(), pids, strict=True))
-                con.execute("COMMIT")
-            except BaseException:
-                if con.in_transaction:
-                    con.execute("ROLLBACK")
-                raise
-        except sqlite3.DatabaseError as exc:
-            raise WorkspaceError(f"could not upgrade {self.path_}: {exc}") from None
+        with self._transaction("could not upgrade") as con:
+            if "row" not in {r[1] for r in con.execute("PRAGMA table_info(events)")}:
+                con.execute("ALTER TABLE events ADD COLUMN row INTEGER")
+                pids = [p for (p,) in con.execute("SELECT DISTINCT patch_id FROM events")]
+                con.executemany("UPDATE events SET row = ? WHERE patch_id = ?",
+                                zip(index.get_indexer(pids).tolist(), pids, strict=True))
 
     def _create(self) -> bool:
         """Build the empty log under a temporary name and link it into place (atomic: another process that
@@ -527,32 +518,41 @@ class EditLog:
                 raise WorkspaceError(f"{self.workspace.path} has no edit log ({LOG_FILE}) and this EditLog was "
                                      "opened with create=False")
             self.exists_ = self._create()
+        with self._transaction("could not write to") as con:
+            if precheck is not None:
+                target = precheck(con)
+                if target is None:  # nothing to undo / redo
+                    con.execute("ROLLBACK")
+                    return None
+                note = note or f"{kind} of batch {target}"
+                rows = [(p, r, kind, None) for p, r in
+                        con.execute("SELECT DISTINCT patch_id, row FROM events WHERE batch = ?", (target,))]
+            cur = con.execute("INSERT INTO batches (time, author, kind, target, note, source, n_events) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?)", (now, author, kind, target, note, source, len(rows)))
+            batch = cur.lastrowid
+            con.executemany("INSERT INTO events (time, author, batch, patch_id, row, op, label, note) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            ((now, author, batch, p, r, op, lab, note) for p, r, op, lab in rows))
+        return int(batch)
+
+    @contextmanager
+    def _transaction(self, failure: str):
+        """One write transaction (``BEGIN IMMEDIATE``): committed when the block ends (unless it rolled back
+        itself), rolled back on any exception; SQLite errors become a :class:`WorkspaceError` starting with
+        ``failure`` and naming the file."""
         con = self._connect()
         try:
             con.execute("BEGIN IMMEDIATE")
             try:
-                if precheck is not None:
-                    target = precheck(con)
-                    if target is None:
-                        con.execute("ROLLBACK")
-                        return None
-                    note = note or f"{kind} of batch {target}"
-                    rows = [(p, r, kind, None) for p, r in
-                            con.execute("SELECT DISTINCT patch_id, row FROM events WHERE batch = ?", (target,))]
-                cur = con.execute("INSERT INTO batches (time, author, kind, target, note, source, n_events) "
-                                  "VALUES (?, ?, ?, ?, ?, ?, ?)", (now, author, kind, target, note, source, len(rows)))
-                batch = cur.lastrowid
-                con.executemany("INSERT INTO events (time, author, batch, patch_id, row, op, label, note) "
-                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                ((now, author, batch, p, r, op, lab, note) for p, r, op, lab in rows))
-                con.execute("COMMIT")
+                yield con
             except BaseException:
                 if con.in_transaction:
                     con.execute("ROLLBACK")
                 raise
+            if con.in_transaction:
+                con.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
-            raise WorkspaceError(f"could not write to {self.path_}: {exc}") from None
-        return int(batch)
+            raise WorkspaceError(f"{failure} {self.path_}: {exc}") from None
 
     def _undo_redo(self, kind: str, author: str | None) -> int | None:
         who = self._check_author(author) if author is not None else None
