@@ -7,9 +7,10 @@
       edits.json        card: format + version of the log, when it was created (detects a deleted log)
 
 An edit batch is one SQLite transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``): after a crash a batch is
-entirely present or entirely absent. Nothing is ever updated or deleted: undo and redo are new batches
-(``kind`` ``undo`` / ``redo`` with the batch they target) plus one event per patch they touch, so the
-history keeps everything.
+entirely present or entirely absent. Events and batches are never changed or deleted (except the one-time
+upgrade that fills in the catalog row of each event in logs written before events carried it): undo and
+redo are new batches (``kind`` ``undo`` / ``redo`` with the batch they target) plus one event per patch they
+touch, so the history keeps everything.
 
 Current labels = the catalog's labels + the events of the *active* batches (an edit batch is active
 unless its latest undo/redo is an undo), applied in event-id order: the later event wins per patch and
@@ -410,9 +411,12 @@ class EditLog:
             raise WorkspaceError(f"{self.path_} belongs to another build of this workspace (log made for the one "
                                  f"created {meta.get('workspace')}, workspace.json says {made_for}): its patch rows "
                                  "would not match; move it away to start a new log")
-        cols = {r[1] for r in self._query("PRAGMA table_info(events)")}
-        if "row" not in cols:
+        # logs of eomine before events carried the catalog row: upgraded by a writer; a reader (create=False,
+        # e.g. `serve --read-only`) never writes and looks the rows up from the patch ids instead
+        self._has_row = "row" in {r[1] for r in self._query("PRAGMA table_info(events)")}
+        if not self._has_row and self.create:
             self._add_row_column()
+            self._has_row = True
         if card is None:  # created but the card was not written yet (crash in between): write it now
             self._write_card(meta.get("created", _now()))
         return True
@@ -646,7 +650,20 @@ class EditLog:
         cols = ["id", "batch", "row", "op", "label"]
         if not self.exists_ and not self._recheck():
             return pd.DataFrame(columns=cols), 0, False
-        sel = "SELECT id, batch, row, op, label FROM events"
+        # a missing row (an event written by an older eomine, or a log not upgraded) reads as _NO_ROW and is
+        # looked up from its patch id below
+        row = "COALESCE(row, ?)" if getattr(self, "_has_row", True) else "?"
+        sel = f"SELECT id, batch, {row}, op, label FROM events"
+        ev, ver, incremental = self._read_events(sel, cols, since)
+        if len(ev) and (ev["row"] == _NO_ROW).any():
+            _, index = self._ids()
+            miss = ev["row"] == _NO_ROW
+            pids = dict(self._query("SELECT id, patch_id FROM events WHERE id IN (SELECT value FROM json_each(?))",
+                                    (json.dumps(ev.loc[miss, "id"].astype(int).tolist()),)))
+            ev.loc[miss, "row"] = index.get_indexer([pids[int(i)] for i in ev.loc[miss, "id"]])
+        return ev, ver, incremental
+
+    def _read_events(self, sel: str, cols: list[str], since: CurrentLabels | None) -> tuple[pd.DataFrame, int, bool]:
         con = self._connect()
         try:
             con.execute("BEGIN")  # one snapshot for every read below
@@ -656,16 +673,17 @@ class EditLog:
                 ver = int(b["id"].max()) if len(b) else 0
                 newer = b[b["id"] > since.version] if since is not None else b.iloc[:0]
                 if since is not None and 0 < since.version <= ver and (newer["kind"] == "edit").all():
-                    rows = con.execute(f"{sel} WHERE batch > ? ORDER BY id", (since.version,)).fetchall()
+                    rows = con.execute(f"{sel} WHERE batch > ? ORDER BY id", (_NO_ROW, since.version)).fetchall()
                     return pd.DataFrame(rows, columns=cols), ver, True
                 active = sorted(_active_set(b))
                 if len(active) == len(b[b["kind"] == "edit"]):
-                    rows = con.execute(f"{sel} WHERE op NOT IN ('undo', 'redo') ORDER BY id").fetchall()
+                    rows = con.execute(f"{sel} WHERE op NOT IN ('undo', 'redo') ORDER BY id", (_NO_ROW,)).fetchall()
                 else:
                     con.execute("CREATE TEMP TABLE IF NOT EXISTS _active (id INTEGER PRIMARY KEY)")
                     con.execute("DELETE FROM _active")
                     con.executemany("INSERT INTO _active VALUES (?)", ((int(i),) for i in active))
-                    rows = con.execute(f"{sel} WHERE batch IN (SELECT id FROM _active) ORDER BY id").fetchall()
+                    rows = con.execute(f"{sel} WHERE batch IN (SELECT id FROM _active) ORDER BY id",
+                                       (_NO_ROW,)).fetchall()
             finally:
                 con.execute("ROLLBACK")
         except sqlite3.DatabaseError as exc:
@@ -674,6 +692,9 @@ class EditLog:
 
 
 # ---------------------------------------------------------------------- helpers
+_NO_ROW = -2  # an event without its catalog row (-1 is "patch not in the catalog")
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 

@@ -405,6 +405,10 @@ def _score_workspace(ws: Workspace, *, force: bool, say, **params) -> tuple[dict
 
     scorer = NoiseScorer(**params)
     ind, dist, kcard = load_knn(ws)
+    metric = kcard.get("params", {}).get("metric", "cosine")
+    if metric != "cosine":  # neighbour weights are 1 - cosine distance
+        raise WorkspaceError(f"{ws.path / 'knn' / 'knn.json'}: noise scoring needs a cosine kNN graph, this one is "
+                             f"{metric}: run `eomine knn {ws.path} --metric cosine --force`")
     labels_src = _labels_version(ws)
     key = params_hash({"params": scorer.get_params(), "knn_key": kcard.get("key"),
                        "embeddings_key": embeddings_key(ws), "labels": labels_src})

@@ -350,10 +350,30 @@ def test_a_log_without_catalog_rows_is_upgraded_in_place(ws):
     con.execute("CREATE INDEX events_patch ON events(patch_id)")
     con.commit()
     con.close()
+    # a reader (create=False: `serve --read-only`, `export`) reads it right and writes nothing
+    cur = EditLog(ws, create=False).current_labels()
+    assert cur.labels_of("P000007") == [C[9]] and cur.flagged[cur.row("P000008")]
+    cols = {r[1] for r in sqlite3.connect(ws / "edits.sqlite").execute("PRAGMA table_info(events)")}
+    assert "row" not in cols
+    # a writer upgrades it
     cur = EditLog(ws).current_labels()
     assert cur.labels_of("P000007") == [C[9]] and cur.flagged[cur.row("P000008")]
     rows = sqlite3.connect(ws / "edits.sqlite").execute("SELECT row FROM events ORDER BY id").fetchall()
     assert rows == [(7,), (8,)]
+
+
+def test_an_event_without_its_row_still_counts(ws):
+    """An older eomine still running next to this one writes events without the catalog row."""
+    log = EditLog(ws)
+    log.commit([Edit("P000003", "set", labels=(C[2],))], author="ana")
+    log.commit([Edit("P000004", "set", labels=(C[5],))], author="ana")
+    log.close()
+    con = sqlite3.connect(ws / "edits.sqlite")
+    con.execute("UPDATE events SET row = NULL WHERE patch_id = 'P000004'")
+    con.commit()
+    con.close()
+    cur = EditLog(ws, create=False).current_labels()
+    assert cur.labels_of("P000003") == [C[2]] and cur.labels_of("P000004") == [C[5]]
 
 
 def test_a_log_of_another_build_of_the_workspace_is_refused(ws):

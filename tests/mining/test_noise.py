@@ -202,11 +202,20 @@ def eurosat_ws(shared_data, tmp_path_factory):
 
 
 @pytest.mark.realdata
-def test_no_scores_says_how_to_make_them(eurosat_ws):
-    if (eurosat_ws.path / "scores.json").exists():
-        pytest.skip("scores already written by another test of this module")
+def test_no_scores_says_how_to_make_them_and_a_euclidean_graph_is_refused(eurosat_ws, tmp_path):
+    import shutil
+
+    from mining.pipeline import step_knn
+    from mining.workspace import Workspace
+
+    shutil.copytree(eurosat_ws.path, tmp_path / "ws", ignore=shutil.ignore_patterns("scores.*", "edits.*"))
+    ws = Workspace(tmp_path / "ws")
     with pytest.raises(WorkspaceError, match="eomine score"):
-        load_scores(eurosat_ws)
+        load_scores(ws)
+    step_knn(ws, k=10, metric="euclidean", force=True)
+    with pytest.raises(WorkspaceError, match=r"knn\.json: noise scoring needs a cosine kNN graph"):
+        score_workspace(ws)
+    assert not (ws.path / "scores.parquet").exists()
 
 
 @pytest.mark.realdata
