@@ -106,6 +106,8 @@ class AppData:
         Multi-hot labels (current labels).
     knn : ndarray of int32, shape (n, k) or None
         Neighbours as catalog rows (-1 where unknown).
+    suspicion : ndarray of float32, shape (n,) or None
+        Noise scores (``scores.parquet``; NaN where not scored), None without scores; follows a re-score.
     """
 
     ws: Workspace
@@ -113,6 +115,7 @@ class AppData:
     load_seconds: float = 0.0
     ids: np.ndarray = field(default=None)
     row_of: RowLookup = field(default=None)
+    suspicion: np.ndarray | None = None
 
     @classmethod
     def load(cls, path, *, read_only: bool = False) -> AppData:
@@ -214,15 +217,14 @@ class AppData:
     def sync_scores(self) -> bool:
         """Refresh the suspicion colour codes when ``scores.parquet`` changed (``eomine score`` re-run while the
         app is serving). Cheap when nothing changed (one ``stat``); returns True when the codes were rebuilt."""
-        from .panels.review import suspicion_codes
-
         try:
             stamp = (self.ws.path / "scores.parquet").stat().st_mtime_ns
         except FileNotFoundError:
             stamp = None
         if stamp == self._scores_stamp and "suspicion" in self.codes:
             return False
-        self.codes["suspicion"] = suspicion_codes(self.ws, self.id_index)
+        codes, self.suspicion = suspicion_codes(self.ws, self.id_index)
+        self.codes["suspicion"] = codes, SUSPICION_COLORS, SUSPICION_NAMES
         self._scores_stamp = stamp
         return True
 
@@ -260,6 +262,34 @@ class AppData:
         if self.knn is None:
             return []
         return [int(r) for r in self.knn[row, :k] if r >= 0]
+
+
+SUSPICION_BINS = (0.25, 0.5)
+SUSPICION_NAMES = ["not scored", "no suspicion (< 0.25)", "some (0.25–0.5)", "flagged (≥ threshold)"]
+SUSPICION_COLORS = ["#d9dde3", "#9ecae1", "#fd8d3c", "#b30000"]
+
+
+def suspicion_codes(ws, id_index: pd.Index) -> tuple[np.ndarray, np.ndarray | None]:
+    """Colour-by ``suspicion`` codes (n,) int16 (0 not scored, 1 none, 2 some, 3 flagged) and the scores (n,)
+    float32 (NaN where not scored; None without ``scores.parquet``), in catalog row order."""
+    from mining.errors import WorkspaceError
+    from mining.noise import load_scores
+
+    n = len(id_index)
+    codes = np.zeros(n, np.int16)
+    try:
+        df = load_scores(ws, columns=["patch_id", "score", "flagged"])
+    except WorkspaceError:
+        return codes, None
+    rows = id_index.get_indexer(df["patch_id"])
+    ok = rows >= 0
+    s = df["score"].to_numpy(np.float32)[ok]
+    c = np.where(s < SUSPICION_BINS[0], 1, 2).astype(np.int16)
+    c[df["flagged"].to_numpy(bool)[ok]] = 3
+    codes[rows[ok]] = c
+    score = np.full(n, np.nan, np.float32)
+    score[rows[ok]] = s
+    return codes, score
 
 
 def get_data() -> AppData:

@@ -250,7 +250,7 @@ def knn_cmd(workspace, k, metric, method, device, seed, force):
 @click.option("--method", default="umap", show_default=True, type=click.Choice(["umap", "pca"]))
 @click.option("--seed", default=0, show_default=True)
 @click.option("--min-dist", default=0.1, show_default=True)
-@click.option("--epochs", "n_epochs", type=int, default=None, help="UMAP epochs (default: umap-learn's, 200).")
+@click.option("--epochs", "n_epochs", type=int, default=None, help="UMAP epochs (default: umap-learn's: 500 up to 10,000 points, 200 above).")
 @click.option("--init", type=click.Choice(["auto", "spectral", "pca"]), default="auto", show_default=True,
               help="UMAP start layout; auto = spectral up to 50,000 points, PCA above.")
 @click.option("--reproducible/--parallel", "reproducible", default=None,
@@ -320,7 +320,7 @@ def report_cmd(workspace, as_json):
 @click.option("--prior-weight", type=float, default=None,
               help="How much label co-occurrence discounts 'spurious' evidence, 0..1 (default 0.75).")
 @click.option("--folds", type=int, default=None, help="Folds of the out-of-fold classifier (default 5).")
-@click.option("--flag-threshold", type=float, default=None, help="Score at which a patch is flagged.")
+@click.option("--flag-threshold", type=float, default=None, help="Score at which a patch is flagged (default 0.6).")
 @click.option("--outlier-weight", type=float, default=None,
               help="Weight of the class-conditional distance ('outlier') evidence, 0..1 (default 0.3).")
 @click.option("--missing-start", type=float, default=None,

@@ -55,7 +55,7 @@ def curated_catalog(ws: Workspace, *, log: EditLog | None = None) -> pd.DataFram
     -------
     DataFrame, shape (n, n_catalog_columns + 5)
         ``labels`` (current, nomenclature order), ``original_labels``, ``flagged``, ``excluded``,
-        ``confirmed``, ``changed``.
+        ``confirmed``, ``changed``; ``attrs["edits_version"]`` is the log version these labels make up.
     """
     log = log or EditLog(ws, create=False)
     cur = log.current_labels()
@@ -68,6 +68,7 @@ def curated_catalog(ws: Workspace, *, log: EditLog | None = None) -> pd.DataFram
     cat["excluded"] = cur.excluded
     cat["confirmed"] = cur.confirmed
     cat["changed"] = cur.changed
+    cat.attrs["edits_version"] = int(cur.version)
     return cat
 
 
@@ -119,13 +120,14 @@ def export_workspace(workspace, fmt: str, out, *, drop_excluded: bool = False, o
         raise DataError(f"refusing to write {out} inside the workspace {ws.path} (choose another --out)")
     log = EditLog(ws, create=False)
     cat = curated_catalog(ws, log=log)
+    version = cat.attrs["edits_version"]  # a commit during the export is in neither the labels nor the history
     n_all = len(cat)
     if drop_excluded:
         cat = cat[~cat["excluded"]].reset_index(drop=True)
     card = {"format": f"eomine-export-{fmt}", "version": EXPORT_FORMAT_VERSION, "eomine": __version__,
             "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "workspace": str(ws.path), "dataset": ws.name, "nomenclature": ws.nomenclature.name,
-            "edits_version": int(log.version()), "params": {"format": fmt, "drop_excluded": drop_excluded},
+            "edits_version": version, "params": {"format": fmt, "drop_excluded": drop_excluded},
             "n_rows": len(cat), "n_patches": n_all, "n_changed": int(cat["changed"].sum()),
             "n_excluded": int(cat["excluded"].sum()), "n_dropped": n_all - len(cat),
             "n_flagged": int(cat["flagged"].sum()), "file": out.name, "history": hist_path.name}
@@ -142,6 +144,7 @@ def export_workspace(workspace, fmt: str, out, *, drop_excluded: bool = False, o
     else:
         _write_parquet(_geo_table(cat, card), out, card, extra=card.pop("_geo"))
     hist = history_table(log)
+    hist = hist[hist["batch"] <= version].reset_index(drop=True)
     if fmt == "csv":
         atomic_write(hist_path, lambda tmp: hist.to_csv(tmp, index=False))
     else:

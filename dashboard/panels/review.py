@@ -7,7 +7,7 @@ Accept commits ``Edit(patch, "set", labels=suggested)``, Keep commits ``Edit(pat
 ``EDITS_VERSION``. A patch leaves the queue when a reviewer kept it or its labels no longer are the ones that
 were scored (accepted or edited elsewhere); skips are remembered for this browser session. The queue filters
 by class and by kind of suspicion. The scatter's "Noise suspicion" colouring comes from
-:func:`suspicion_codes`.
+:func:`dashboard.data.suspicion_codes`.
 
 **Re-score** runs ``eomine score WS`` on the labels after the edits as a Dash background callback (its own
 process; progress lines shown as they come; one scoring per workspace at a time), then bumps
@@ -22,7 +22,6 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from mining.curation import Edit
@@ -39,9 +38,6 @@ NEXT_SHOWN = 8
 _LOCK = threading.Lock()  # guards the one-time load of the scores onto AppData (not shared state)
 
 #: scatter colour-by "suspicion": bins of the score (the last bin is the scorer's flag threshold and above)
-SUSPICION_BINS = (0.25, 0.5)
-SUSPICION_NAMES = ["not scored", "no suspicion (< 0.25)", "some (0.25–0.5)", "flagged (≥ threshold)"]
-SUSPICION_COLORS = ["#d9dde3", "#9ecae1", "#fd8d3c", "#b30000"]
 
 
 # --------------------------------------------------------------------------- plain functions (tested directly)
@@ -178,23 +174,6 @@ def decide(data: AppData, sc: ReviewScores, patch_id: str, op: str, *, author: s
         return str(exc), False
     what = "labels set to " + (", ".join(edit.labels) or "none") if op == "accept" else "labels kept"
     return f"Batch {res['batch']}: {patch_id} {what}. Undo (sidebar) reverts it.", True
-
-
-def suspicion_codes(ws, id_index: pd.Index) -> tuple[np.ndarray, list[str], list[str]]:
-    """Scatter colour-by ``suspicion``: (codes (n,), colours, names); "not scored" without scores."""
-    n = len(id_index)
-    codes = np.zeros(n, np.int16)
-    try:
-        df = load_scores(ws, columns=["patch_id", "score", "flagged"])
-    except WorkspaceError:
-        return codes, SUSPICION_COLORS, SUSPICION_NAMES
-    rows = id_index.get_indexer(df["patch_id"])
-    ok = rows >= 0
-    s = df["score"].to_numpy(np.float32)[ok]
-    c = np.where(s < SUSPICION_BINS[0], 1, 2).astype(np.int16)
-    c[df["flagged"].to_numpy(bool)[ok]] = 3
-    codes[rows[ok]] = c
-    return codes, SUSPICION_COLORS, SUSPICION_NAMES
 
 
 # --------------------------------------------------------------------------- rendering

@@ -64,6 +64,7 @@ def tour_graph(data: AppData) -> TourGraph:
                                                   index=data.id_index)
     g = cache["graph"]
     g.Y = data.Y  # current labels (data.Y is replaced, never modified, when edits come in)
+    g.suspicion = data.suspicion  # current noise scores (a re-score while serving replaces them)
     return g
 
 
@@ -267,6 +268,8 @@ def commit_edit(data: AppData, pid: str, op: str, labels, author: str | None) ->
     """Flag or relabel the current stop through the curation log; (message, committed)."""
     from mining.curation import Edit
 
+    from ..access import EditRefused, commit_edits
+
     if data.read_only:
         return "Read-only: edits are switched off.", False
     if not author:
@@ -274,11 +277,10 @@ def commit_edit(data: AppData, pid: str, op: str, labels, author: str | None) ->
     if pid not in data.row_of:
         return f"Unknown patch {pid!r}.", False
     edit = Edit(pid, "flag") if op == "flag" else Edit(pid, "set", labels=tuple(labels or ()))
-    try:
-        batch = data.edits.commit([edit], author=author, note="tour", source="tour")
-    except EomineError as exc:
+    try:  # the app's one edit path: read-only and size checked on the server, the login recorded
+        batch = commit_edits(data, [edit], author=author, note="tour", source="tour")["batch"]
+    except (EditRefused, EomineError) as exc:
         return f"Not saved: {exc}", False
-    data.sync_edits()
     what = "flagged" if op == "flag" else "relabelled: " + (", ".join(labels) if labels else "(no label)")
     return f"{pid} {what} (batch {batch}).", True
 

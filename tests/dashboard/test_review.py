@@ -112,8 +112,11 @@ def test_suspicion_colours_follow_a_rescore_without_restarting(demo_ws, tmp_path
     """`eomine score` run while the app serves: the next request's colour-by shows the new scores."""
     out = tmp_path / "ws"
     shutil.copytree(demo_ws, out, ignore=shutil.ignore_patterns("edits.*", "scores.*"))
+    from dashboard.panels.tour import tour_graph
+
     data = AppData.load(out)
     assert (data.codes["suspicion"][0] == 0).all()  # not scored yet
+    assert tour_graph(data).suspicion is None  # the "class borders" tour has no scores to lean on yet
     assert not data.sync_scores()  # nothing changed: nothing rebuilt
     from mining.workspace import Workspace
 
@@ -121,6 +124,8 @@ def test_suspicion_colours_follow_a_rescore_without_restarting(demo_ws, tmp_path
     assert data.sync_scores()
     codes = data.codes["suspicion"][0]
     assert (codes > 0).all() and (codes == 3).any()  # every patch scored, some flagged
+    sus = tour_graph(data).suspicion  # the tours follow the new scores too
+    assert sus is not None and np.isfinite(sus).all() and (sus[codes == 3] >= 0.5).all()
 
 
 def test_rescore_scores_the_labels_after_the_edits_and_one_at_a_time(ws_copy, monkeypatch):
