@@ -16,6 +16,7 @@ from dashboard.data import AppData
 from dashboard.panels import review
 from mining.curation import EditLog
 from mining.noise import load_scores, score_workspace
+from mining.workspace import Workspace
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +24,6 @@ def scored_copy(demo_ws, tmp_path_factory):
     """A copy of the demo workspace with noise scores (demo_ws itself is never written to)."""
     out = tmp_path_factory.mktemp("review") / "ws"
     shutil.copytree(demo_ws, out, ignore=shutil.ignore_patterns("edits.*", "scores.*"))
-    from mining.workspace import Workspace
-
     score_workspace(Workspace(out), seed=0)
     return out
 
@@ -118,8 +117,6 @@ def test_suspicion_colours_follow_a_rescore_without_restarting(demo_ws, tmp_path
     assert (data.codes["suspicion"][0] == 0).all()  # not scored yet
     assert tour_graph(data).suspicion is None  # the "class borders" tour has no scores to lean on yet
     assert not data.sync_scores()  # nothing changed: nothing rebuilt
-    from mining.workspace import Workspace
-
     score_workspace(Workspace(out), seed=0)
     assert data.sync_scores()
     codes = data.codes["suspicion"][0]
@@ -132,8 +129,6 @@ def test_rescore_scores_the_labels_after_the_edits_and_one_at_a_time(ws_copy, mo
     """The Review tab's Re-score job: `eomine score` in a child process, on the curated labels; a second
     scoring of the same workspace while one runs is refused with a message, and the saved scores stay."""
     from mining.noise import _score_lock
-    from mining.workspace import Workspace
-
     data = AppData.load(ws_copy)
     sc = review.review_scores(data)
     first = str(data.ids[sc.rows[review.queue(data, sc)[0]]])
@@ -203,7 +198,7 @@ def test_review_queue_in_the_browser(scored_copy, browser, tmp_path):
         page.wait_for_selector("#scatter-graph .main-svg")
         page.wait_for_function("/in view/.test(document.querySelector('#scatter-info').innerText)")
         # the scatter is coloured by suspicion: its legend counts the flagged patches
-        n_flagged = int(load_scores(__import__("mining.workspace").workspace.Workspace(ws))["flagged"].sum())
+        n_flagged = int(load_scores(Workspace(ws))["flagged"].sum())
         page.wait_for_function("document.querySelector('#scatter-legend').innerText.includes('flagged')")
         assert f"flagged (≥ threshold) ({n_flagged:,})" in page.inner_text("#scatter-legend")
         page.fill("#curate-author-input", "rev")
