@@ -23,8 +23,8 @@ that both detectors receive: cleanlab ranks with ``cleanlab.rank.get_label_quali
 (k = number of corrupted patches), the fraction flagged, the recall of the flags, and eomine's flagged
 fraction at cleanlab's recall. "clean" rows: the un-noised labels (the fraction flagged is all there is).
 
-Then the speed of ``eomine score`` on a copy of the 549,488-patch workspace (median of ``--repeats`` runs of
-the neighbour part; whole scoring once), against the baseline of cleanlab's ``find_label_issues`` on the same
+Then the speed of ``eomine score`` on a copy of the 549,488-patch workspace (medians of ``--repeats`` runs of
+the neighbour part, the out-of-fold model and the whole ``eomine score``; cleanlab once), against the baseline of cleanlab's ``find_label_issues`` on the same
 probabilities, measured in the same run.
 
 The noise draws use seeds ``--demo-seed + i`` / ``--reben-seed + i`` (i = 0, 1, 2 for 5 / 10 / 20 %); the

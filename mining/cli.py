@@ -88,7 +88,7 @@ def ingest(source, fmt, out, metadata_only, metadata, metadata_dir, table, bands
 @click.option("--overwrite", is_flag=True, help="Rebuild even if a demo workspace with these settings exists.")
 def demo(out, n, seed, noise_rate, overwrite):
     """Build the embedded demo workspace (generated, deterministic by seed) when missing, with its embeddings,
-    kNN graph and UMAP layout."""
+    kNN graph, UMAP layout and noise scores."""
     from .datasets.demo import DemoDataset
     from .ingest import ingest as run_ingest
     from .workspace import Workspace
