@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -33,32 +27,12 @@ def demo_ws(tmp_path_factory) -> Path:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def server(demo_ws):
     """``eomine serve`` in its own process (as a curator runs it); yields the base URL."""
-    port = _free_port()
-    log = open(demo_ws.parent / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "mining.cli", "serve", str(demo_ws), "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {(demo_ws.parent / 'server.log').read_text()}")
-        try:
-            urllib.request.urlopen(url + "/_dash-layout", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("server did not start in 90 s")
+    from _server import start_server
+
+    proc, url = start_server(demo_ws)
     yield url
     proc.terminate()
     proc.wait(10)

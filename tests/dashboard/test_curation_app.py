@@ -8,9 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -20,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _server import start_server
 
 from dashboard.access import Credentials, load_credentials
 from dashboard.app import create_app
@@ -27,8 +25,6 @@ from dashboard.data import Filters
 from dashboard.panels import curate, grid
 from mining.curation import EditLog
 from mining.errors import DataError
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -190,35 +186,6 @@ def test_serve_refuses_other_interfaces_without_auth(ws_copy):
 
 
 # --------------------------------------------------------------------------------------------- real server, kill -9
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(ws: Path, *args: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    """``eomine serve WS ARGS`` in its own process; returns (process, base URL) once it answers."""
-    port = _free_port()
-    log = open(ws.parent / f"server-{port}.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "mining.cli", "serve", str(ws), "--port", str(port), *args],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {(ws.parent / f'server-{port}.log').read_text()}")
-        try:
-            urllib.request.urlopen(url + "/eomine/api/history", timeout=2)
-            return proc, url
-        except urllib.error.HTTPError:
-            return proc, url  # answering (e.g. 401 with --auth)
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("server did not start in 120 s")
-
-
 def _make_big_ws(path: Path, n: int = 12_000) -> Path:
     from mining.nomenclature import load_nomenclature
     from mining.workspace import Workspace, conform_catalog, write_parquet

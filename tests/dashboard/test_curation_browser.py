@@ -11,7 +11,7 @@ import urllib.request
 import pandas as pd
 import pytest
 from _browser import choose, lasso
-from test_curation_app import start_server
+from _server import start_server
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_curation_app import start_server
+from _server import start_server
 
 from dashboard.data import AppData
 from dashboard.panels import review
