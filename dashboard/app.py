@@ -154,6 +154,18 @@ def thumb_url(composite: str, patch_id: str, size: int = 128) -> str:
     return f"/eomine/thumb/{composite}/{quote(patch_id, safe='')}.png?size={size}"
 
 
+def _exit_on_sigterm() -> None:
+    """Let SIGTERM (``kill``, systemd, docker stop) end the server like Ctrl-C does, through ``sys.exit``, so the
+    ``atexit`` clean-up runs (the background-job cache folder is removed) instead of the process dying where it
+    stands."""
+    import signal
+    import sys
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+
+
 def serve(workspace, *, host: str = "127.0.0.1", port: int = 8050, read_only: bool = False,
           debug: bool = False, credentials=None) -> None:
     """Serve the app for ``workspace`` until interrupted.
@@ -162,6 +174,7 @@ def serve(workspace, *, host: str = "127.0.0.1", port: int = 8050, read_only: bo
     development server with its reloader and in-browser error overlay instead.
     """
     app = create_app(workspace, read_only=read_only, credentials=credentials)
+    _exit_on_sigterm()
     if debug:
         app.run(host=host, port=port, debug=True)
         return

@@ -248,3 +248,19 @@ def test_kill_9_of_the_server_during_a_10000_patch_batch(tmp_path):
         proc.terminate()
         proc.wait(10)
     print("kill -9 outcomes (delay s, batches after restart, client saw):", outcomes)
+
+
+def test_a_terminated_server_exits_cleanly_and_leaves_no_job_cache(tmp_path):
+    """``kill PID`` (SIGTERM: systemd, docker stop) ends the server like Ctrl-C: exit status 0, and the
+    temporary folder of its background jobs is removed instead of piling up in /tmp."""
+    ws = _make_big_ws(tmp_path / "ws")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc, url = start_server(ws, env={"TMPDIR": str(tmp)})
+    try:
+        assert list(tmp.glob("eomine-jobs-*")), "the server keeps its job cache under TMPDIR"
+    finally:
+        proc.terminate()
+        rc = proc.wait(30)
+    assert rc == 0
+    assert not list(tmp.glob("eomine-jobs-*"))
