@@ -141,6 +141,19 @@ def scenes_from_ids(patch_ids) -> np.ndarray:
     return pd.factorize(prefix)[0].astype(np.int64)
 
 
+def label_weight_shares(Y: np.ndarray, *, dim: int = 64, seed: int = 0, weight_spread: float = 1.0) -> np.ndarray:
+    """Each label's share of its patch's content in :func:`label_conditioned_embeddings` (same arguments).
+
+    Replays the generator's first two draws (class directions, then label weights), so it matches only
+    embeddings generated with ``flip=0``. Returns float64 ``(n, c)``, rows summing to 1 (0 where no label).
+    """
+    Y = np.asarray(Y, dtype=bool)
+    rng = np.random.default_rng(seed)
+    rng.standard_normal((Y.shape[1], dim))  # the class directions
+    W = np.exp(weight_spread * rng.standard_normal(Y.shape)) * Y
+    return W / np.maximum(W.sum(1, keepdims=True), 1e-12)
+
+
 def label_conditioned_embeddings(Y: np.ndarray, *, dim: int = 64, seed: int = 0, noise: float = 1.0,
                                  scene_scale: float = 0.5, scenes=None, n_scenes: int | None = None,
                                  weight_spread: float = 1.0, flip: float = 0.0,

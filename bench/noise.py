@@ -23,6 +23,12 @@ that both detectors receive: cleanlab ranks with ``cleanlab.rank.get_label_quali
 (k = number of corrupted patches), the fraction flagged, the recall of the flags, and eomine's flagged
 fraction at cleanlab's recall. "clean" rows: the un-noised labels (the fraction flagged is all there is).
 
+A second table gives, at 10 % noise, the fraction of patches each RANKING must flag to reach the same recall
+(50 / 60 / 70 / 80 % and cleanlab's find_label_issues recall), with two oracle rankings beside eomine's and
+cleanlab's: out-of-fold classifiers (the linear model, and a torch MLP) trained on the TRUE labels, ranking by
+``1 - min_c P(y_c = given label)``. No detector has that evidence; the oracles show how far any detector on the
+same embeddings can get (``--no-oracle`` skips them).
+
 Then the speed of ``eomine score`` on a copy of the 549,488-patch workspace (medians of ``--repeats`` runs of
 the neighbour part, the out-of-fold model and the whole ``eomine score``; cleanlab once), against the baseline of cleanlab's ``find_label_issues`` on the same
 probabilities, measured in the same run.
@@ -32,6 +38,7 @@ reported table uses the defaults (100 / 200). The scorer's defaults were tuned o
 bench/RESULTS.md), never on the reported ones.
 
 Usage: python bench/noise.py [--only demo,eurosat,reben] [--repeats 3] [--demo-seed 100] [--reben-seed 200]
+                            [--no-speed] [--no-oracle]
 """
 
 from __future__ import annotations
@@ -163,14 +170,84 @@ def threshold_at_recall(score: np.ndarray, bad: np.ndarray, recall: float) -> fl
     return float(score[order][min(int(np.searchsorted(hits, need)), len(score) - 1)])
 
 
+# ------------------------------------------------------------------------------------- oracle (ceiling)
+RECALLS = (0.5, 0.6, 0.7, 0.8)
+
+
+def _mlp_oof(X: np.ndarray, Y: np.ndarray, *, seed: int, max_train: int = 200_000, hidden: int = 256,
+             min_steps: int = 2000) -> np.ndarray:
+    """5-fold out-of-fold probabilities of a 2-hidden-layer torch MLP (softmax for single-label, sigmoids for
+    multi-label data). Only the oracle uses it: eomine's model evidence is the linear model."""
+    import torch
+    from sklearn.model_selection import KFold
+
+    single = bool((Y.sum(1) == 1).all())
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    Xs = (X - X.mean(0)) / (X.std(0) + 1e-6)
+    Xt = torch.from_numpy(np.ascontiguousarray(Xs, dtype=np.float32))
+    Yt = torch.from_numpy(Y.argmax(1)) if single else torch.from_numpy(Y.astype(np.float32))
+    P = np.empty(Y.shape, np.float32)
+    for tr, te in KFold(5, shuffle=True, random_state=seed).split(X):
+        if len(tr) > max_train:
+            tr = np.sort(rng.choice(tr, max_train, replace=False))
+        net = torch.nn.Sequential(torch.nn.Linear(X.shape[1], hidden), torch.nn.ReLU(),
+                                  torch.nn.Linear(hidden, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, Y.shape[1]))
+        batch = min(1024, len(tr))
+        per_epoch = -(-len(tr) // batch)
+        epochs = max(6, -(-min_steps // per_epoch))
+        opt = torch.optim.AdamW(net.parameters(), 2e-3, weight_decay=1e-4)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=epochs * per_epoch)
+        loss_fn = torch.nn.functional.cross_entropy if single else torch.nn.functional.binary_cross_entropy_with_logits
+        trt = torch.from_numpy(tr)
+        for _ in range(epochs):
+            perm = trt[torch.randperm(len(tr))]
+            for s in range(0, len(tr), batch):
+                b = perm[s:s + batch]
+                loss = loss_fn(net(Xt[b]), Yt[b])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+        with torch.no_grad():
+            out = net(Xt[torch.from_numpy(te)])
+            P[te] = (torch.softmax(out, 1) if single else torch.sigmoid(out)).numpy()
+    return P
+
+
+def truth_probabilities(X: np.ndarray, Y_true: np.ndarray) -> dict[str, np.ndarray]:
+    """The oracle's evidence: out-of-fold probabilities of classifiers trained on the TRUE (un-noised) labels.
+
+    No detector can have this (it needs the clean labels it is looking for); a detector that ranks the noised
+    labels by how much these probabilities disagree with them estimates how far ANY detector using these
+    embeddings can get. Two classifiers: the linear model eomine uses (no cap on training rows below 100,000)
+    and an MLP (which also catches non-linear signal: on reBEN's generated embeddings it does much better).
+    """
+    from mining._internal.noise_model import oof_probabilities
+
+    return {"oracle (linear, true labels)": oof_probabilities(X, Y_true, seed=0, max_train=100_000),
+            "oracle (MLP, true labels)": _mlp_oof(X, Y_true, seed=0)}
+
+
+def oracle_score(P_true: np.ndarray, Y_noisy: np.ndarray) -> np.ndarray:
+    """How strongly the truth-trained probabilities contradict the noised labels: ``1 - min_c P(y_c = given)``
+    (for single-label data: ``1 - P(given class)``)."""
+    Y_noisy = np.asarray(Y_noisy, dtype=bool)
+    if (Y_noisy.sum(1) == 1).all():
+        return 1.0 - P_true[Y_noisy].astype(np.float64)
+    return 1.0 - np.where(Y_noisy, P_true, 1.0 - P_true).min(1).astype(np.float64)
+
+
 def compare(name: str, noise: str, rate: float, X, Y_noisy, bad, ind, dist, *, seed: int, echo,
-            clean: dict | None = None) -> dict:
+            clean: dict | None = None, truth: dict | None = None, model: str = "linear") -> dict:
     from mining._internal.noise_model import oof_probabilities
     from mining.noise import NoiseScorer
 
     single = bool((Y_noisy.sum(1) == 1).all())
     t0 = time.perf_counter()
-    P = oof_probabilities(X, Y_noisy, seed=seed)
+    # the probabilities both detectors get: eomine's linear model, or (--oof-model mlp, an experiment) the MLP
+    P = oof_probabilities(X, Y_noisy, seed=seed) if model == "linear" else _mlp_oof(X, Y_noisy, seed=seed,
+                                                                                      max_train=100_000)
     t1 = time.perf_counter()
     sc = NoiseScorer(seed=seed).fit(None, Y_noisy, ind, dist, proba=P)
     t2 = time.perf_counter()
@@ -188,6 +265,16 @@ def compare(name: str, noise: str, rate: float, X, Y_noisy, bad, ind, dist, *, s
     row = {"dataset": name, "noise": noise, "rate": rate, "n": int(len(Y_noisy)), "n_bad": int(bad.sum()),
            "eomine": eo, "cleanlab": cl, "seconds": {"oof": t1 - t0, "eomine": t2 - t1, "cleanlab": t3 - t2},
            "_scores": sc.scores_}
+    if bad.any():
+        # the fraction of patches each ranking must flag to reach the same recall (50 ... 80 %, and the recall of
+        # cleanlab's find_label_issues); the oracles bound what any detector on these embeddings can do
+        rankings = {"eomine": sc.scores_, "cleanlab (ranking)": cl_score}
+        for who, P_true in (truth or {}).items():
+            rankings[who] = oracle_score(P_true, Y_noisy)
+        row["at_recall"] = {who: [frac_at_recall(s, bad, r) for r in (*RECALLS, cl["recall"])]
+                            for who, s in rankings.items()}
+        row["_rankings"] = rankings
+        row["at_recall_ap"] = {who: metrics(np.asarray(s, np.float64), bad, s > 0)["ap"] for who, s in rankings.items()}
     if clean is not None:
         row["clean_cleanlab_flagged"] = clean["cleanlab_flagged"]
     echo(f"  {name:<8} {noise:<16} {rate:>4.0%}  AP eomine {eo['ap']:.3f} cleanlab {cl['ap']:.3f}  "
@@ -243,6 +330,17 @@ def dataset_reben():
     if not (path / "knn" / "knn.json").is_file():
         raise SystemExit("build the reBEN workspace first: python bench/make_reben_workspace.py --no-project")
     return _load_ws(path)
+
+
+def reben_shares(ws, Y: np.ndarray) -> np.ndarray | None:
+    """Label shares of the reBEN workspace's generated embeddings (None unless flip=0 generator embeddings)."""
+    from bench.common import label_weight_shares
+    from mining._internal.artifacts import read_card
+
+    params = (read_card(ws.path / "embeddings.json") or {}).get("params") or {}
+    if params.get("flip", 1) != 0 or "seed" not in params:
+        return None
+    return label_weight_shares(Y, dim=params["dim"], seed=params["seed"], weight_spread=params["weight_spread"])
 
 
 # ------------------------------------------------------------------------------------------------ speed
@@ -325,6 +423,34 @@ def table(rows: list[dict], speed_rows: list[dict] | None) -> str:
             f"| {c['ap']:.3f} | {e['ap'] - c['ap']:+.3f} | {e['auroc']:.3f} | {c['auroc']:.3f} | {e['p_at_k']:.3f} "
             f"| {c['p_at_k']:.3f} | {e['flagged']:.1%} | {c['flagged']:.1%} | {e['recall']:.1%} "
             f"| {c['recall']:.1%} | {e['flagged_at_cl_recall']:.1%} | {clean_col} |")
+    ceiling = [r for r in rows if r.get("at_recall") and abs(r["rate"] - 0.10) < 1e-9]  # all rates: the JSON
+    if ceiling:
+        lines += ["", "Fraction of the noised patches each ranking must flag to reach the same recall of the corrupted "
+                  "ones (10 % noise; lower is better); the last column is the recall of cleanlab's find_label_issues. The oracles "
+                  "rank by classifiers trained on the TRUE labels (out-of-fold): no detector can have that evidence, "
+                  "so they estimate how far any detector on these embeddings can get.", "",
+                  "| dataset | noise | rate | ranking | AP | " + " | ".join(f"recall {r:.0%}" for r in RECALLS)
+                  + " | at cleanlab's recall | vs cleanlab's ranking there |",
+                  "|" + " --- |" * (7 + len(RECALLS))]
+        for r in ceiling:
+            rec = r["cleanlab"]["recall"]
+            base = r["at_recall"]["cleanlab (ranking)"][-1]
+            for who, fr in r["at_recall"].items():
+                cells = " | ".join(f"{f:.1%}" for f in fr[:-1])
+                lines.append(f"| {r['dataset']} | {r['noise']} | {r['rate']:.0%} | {who} | {r['at_recall_ap'][who]:.3f} "
+                             f"| {cells} | {fr[-1]:.1%} (recall {rec:.1%}) | {fr[-1] / base - 1:+.0%} |")
+    for r in rows:
+        d = r.get("drops_by_share")
+        if not d:
+            continue
+        b = d["bins"]
+        lines += ["", f"{r['dataset']} {r['rate']:.0%}: recall of the dropped labels at cleanlab's recall, by the dropped "
+                  "label's share of the patch's generated content", "",
+                  "| ranking | " + " | ".join(f"share {lo:.0%}–{min(hi, 1):.0%} (n {n:,})"
+                                           for lo, hi, n in zip(b[:-1], b[1:], d["n"], strict=True)) + " |",
+                  "|" + " --- |" * len(d["n"]) + " --- |"]
+        for who, rec in d["recall"].items():
+            lines.append(f"| {who} | " + " | ".join(f"{x:.0%}" for x in rec) + " |")
     if speed_rows:
         base = speed_rows[-1]["median_s"]  # cleanlab's find_label_issues, same run, same probabilities
         lines += ["", "| scoring 549,488 reBEN patches | median s | runs | vs cleanlab find_label_issues | target |",
@@ -337,14 +463,44 @@ def table(rows: list[dict], speed_rows: list[dict] | None) -> str:
     return "\n".join(lines)
 
 
-def multi_label_rows(name: str, X, Y, ind, dist, *, first_seed: int, echo) -> list[dict]:
-    """The un-noised row, then drop/add/swap noise at each rate (noise seeds first_seed, first_seed + 1, ...)."""
-    rows = [compare(name, "clean", 0.0, X, Y, np.zeros(len(Y), bool), ind, dist, seed=0, echo=echo)]
+def multi_label_rows(name: str, X, Y, ind, dist, *, first_seed: int, echo, oracle: bool = True,
+                     shares: np.ndarray | None = None, model: str = "linear") -> list[dict]:
+    """The un-noised row, then drop/add/swap noise at each rate (noise seeds first_seed, first_seed + 1, ...).
+
+    ``shares``: each true label's share of its patch's generated content (reBEN); the 10 % row then also gets
+    the recall of the dropped labels by that share (:func:`drops_by_share`).
+    """
+    rows = [compare(name, "clean", 0.0, X, Y, np.zeros(len(Y), bool), ind, dist, seed=0, echo=echo, model=model)]
     clean = _clean(rows[0])
+    truth = truth_probabilities(X, Y) if oracle else None
     for i, rate in enumerate(RATES):
         Yn, bad = inject_multi(Y, rate, seed=first_seed + i)
-        rows.append(compare(name, "drop/add/swap", rate, X, Yn, bad, ind, dist, seed=0, echo=echo, clean=clean))
+        rows.append(compare(name, "drop/add/swap", rate, X, Yn, bad, ind, dist, seed=0, echo=echo, clean=clean,
+                            truth=truth, model=model))
+        if shares is not None and abs(rate - 0.10) < 1e-9:
+            rows[-1]["drops_by_share"] = drops_by_share(rows[-1], Y, Yn, bad, shares)
+        rows[-1].pop("_rankings", None)
     return rows
+
+
+SHARE_BINS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0001)
+
+
+def drops_by_share(row: dict, Y: np.ndarray, Y_noisy: np.ndarray, bad: np.ndarray, shares: np.ndarray) -> dict:
+    """Recall of the pure drops (one true label removed) at cleanlab's recall, by the dropped label's share of
+    the patch's generated content: which errors the embedding cannot show."""
+    dropped = Y & ~Y_noisy
+    pure = np.flatnonzero(dropped.any(1) & ~(Y_noisy & ~Y).any(1))
+    share = (shares * dropped)[pure].sum(1)
+    out = {"bins": list(SHARE_BINS), "n": [], "recall": {}}
+    for lo, hi in zip(SHARE_BINS[:-1], SHARE_BINS[1:], strict=True):
+        out["n"].append(int(((share >= lo) & (share < hi)).sum()))
+    rec = row["cleanlab"]["recall"]
+    for who, s in row["_rankings"].items():
+        flags = s >= threshold_at_recall(s, bad, rec)
+        out["recall"][who] = [float(flags[pure][(share >= lo) & (share < hi)].mean())
+                              for lo, hi in zip(SHARE_BINS[:-1], SHARE_BINS[1:], strict=True)]
+    return out
 
 
 def _clean(row: dict) -> dict:
@@ -358,6 +514,12 @@ def _mean_rows(rows: list[dict]) -> dict:
     for det in ("eomine", "cleanlab"):
         out[det] = {k: float(np.nanmean([r[det][k] for r in rows])) for k in rows[0][det]}
     out.pop("_scores", None)
+    out.pop("_rankings", None)
+    if "at_recall" in rows[0]:
+        out["at_recall"] = {who: np.nanmean([r["at_recall"][who] for r in rows], axis=0).tolist()
+                            for who in rows[0]["at_recall"]}
+        out["at_recall_ap"] = {who: float(np.nanmean([r["at_recall_ap"][who] for r in rows]))
+                               for who in rows[0]["at_recall_ap"]}
     out["n_bad"] = rows[0]["n_bad"]
     out["seeds"] = len(rows)
     return out
@@ -372,6 +534,10 @@ def main(argv=None) -> None:
     ap.add_argument("--demo-seed", type=int, default=100, help="first seed of the demo's noise draws")
     ap.add_argument("--reben-seed", type=int, default=200, help="first seed of reBEN's noise draws")
     ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--no-oracle", action="store_true", help="skip the truth-trained oracle rankings (the ceiling)")
+    ap.add_argument("--oof-model", choices=("linear", "mlp"), default="linear",
+                    help="the out-of-fold model whose probabilities BOTH detectors get (linear = eomine's; mlp = "
+                         "an experiment: the oracle's MLP trained on the noised labels, 100,000 rows per fold)")
     ap.add_argument("--speed-only", action="store_true", help="only the timings (reBEN workspace)")
     ap.add_argument("--json", type=Path, default=BENCH_DIR / "noise.json")
     ap.add_argument("--table-from", type=Path, help="print the table of an earlier run's JSON and exit")
@@ -393,29 +559,34 @@ def main(argv=None) -> None:
     echo(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
          f"python {platform.python_version()}")
     if "demo" in only:
-        rows += multi_label_rows("demo", *dataset_demo(workdir, opts.demo_n)[1:], first_seed=opts.demo_seed, echo=echo)
+        rows += multi_label_rows("demo", *dataset_demo(workdir, opts.demo_n)[1:], first_seed=opts.demo_seed, echo=echo,
+                                oracle=not opts.no_oracle, model=opts.oof_model)
     if "eurosat" in only:
         _, X, Y, ind, dist = dataset_eurosat(workdir)
         rows.append(compare("EuroSAT", "clean", 0.0, X, Y, np.zeros(len(Y), bool), ind, dist, seed=0,
-                            echo=echo))
+                            echo=echo, model=opts.oof_model))
         clean = _clean(rows[-1])
+        truth = None if opts.no_oracle else truth_probabilities(X, Y)
         for kind in ("symmetric", "class-dependent"):
             for i, rate in enumerate(RATES):
                 reps = []
                 for s in range(opts.eurosat_seeds):
                     Yn, bad = inject_single(Y, rate, kind, seed=1000 * s + i, X=X)
                     reps.append(compare("EuroSAT", kind, rate, X, Yn, bad, ind, dist, seed=s, echo=lambda *a: None,
-                                        clean=clean))
+                                        clean=clean, truth=truth, model=opts.oof_model))
                 r = _mean_rows(reps)
                 echo(f"  EuroSAT  {kind:<16} {rate:>4.0%}  AP eomine {r['eomine']['ap']:.3f} cleanlab "
                      f"{r['cleanlab']['ap']:.3f} (mean of {len(reps)} seeds)")
                 r["noise"] = f"{kind} (mean of {len(reps)} seeds)"
                 rows.append(r)
     if "reben" in only:
-        rows += multi_label_rows("reBEN", *dataset_reben()[1:], first_seed=opts.reben_seed, echo=echo)
+        ws, X, Y, ind, dist = dataset_reben()
+        rows += multi_label_rows("reBEN", X, Y, ind, dist, first_seed=opts.reben_seed, echo=echo,
+                                 oracle=not opts.no_oracle, shares=reben_shares(ws, Y), model=opts.oof_model)
     speed_rows = None if opts.no_speed or "reben" not in only else speed(opts.repeats, echo)
     for r in rows:
         r.pop("_scores", None)
+        r.pop("_rankings", None)
     opts.json.write_text(json.dumps({"rows": rows, "speed": speed_rows}, indent=1))
     print()
     print(table(rows, speed_rows))
