@@ -38,7 +38,7 @@ reported table uses the defaults (100 / 200). The scorer's defaults were tuned o
 bench/RESULTS.md), never on the reported ones.
 
 Usage: python bench/noise.py [--only demo,eurosat,reben] [--repeats 3] [--demo-seed 100] [--reben-seed 200]
-                            [--no-speed] [--no-oracle]
+                            [--no-speed] [--no-oracle] [--oof-model linear|mlp]
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ def truth_probabilities(X: np.ndarray, Y_true: np.ndarray) -> dict[str, np.ndarr
 
     No detector can have this (it needs the clean labels it is looking for); a detector that ranks the noised
     labels by how much these probabilities disagree with them estimates how far ANY detector using these
-    embeddings can get. Two classifiers: the linear model eomine uses (no cap on training rows below 100,000)
+    embeddings can get. Two classifiers: the linear model eomine uses (at most 100,000 training rows per fold)
     and an MLP (which also catches non-linear signal: on reBEN's generated embeddings it does much better).
     """
     from mining._internal.noise_model import oof_probabilities
