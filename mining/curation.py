@@ -475,14 +475,20 @@ class EditLog:
         return self.exists_
 
     def _check_header(self) -> None:
+        """Refuse an empty file (SQLite would take it for a new, empty database); other damage shows as SQLite's
+        own error on the first query.
+
+        The file is never opened here with plain file I/O: closing ANY descriptor of a file drops every POSIX
+        lock this process holds on it, including those of the SQLite connections other threads (or other
+        EditLog objects) have open, which SQLite documents as a way to corrupt a database.
+        """
         try:
-            with open(self.path_, "rb") as f:
-                head = f.read(16)
+            size = self.path_.stat().st_size
         except OSError as exc:
             raise WorkspaceError(f"cannot read {self.path_}: {exc}") from None
-        if head != b"SQLite format 3\x00":
-            raise WorkspaceError(f"{self.path_} is corrupt (not an SQLite database"
-                                 f"{', empty file' if not head else ''}); restore it from a backup")
+        if size == 0:
+            raise WorkspaceError(f"{self.path_} is corrupt (not an SQLite database, empty file); "
+                                 "restore it from a backup")
 
     def _connect(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)

@@ -212,6 +212,28 @@ def test_corrupted_log_is_a_clear_error(ws, damage):
     assert db.stat().st_size == size  # left as it was, for recovery
 
 
+def test_opening_a_log_keeps_the_locks_of_connections_already_open(ws):
+    """A server keeps one connection per thread and opens new EditLog objects as it goes, while other processes
+    (``eomine score``, a second server) read the log. Opening a log must not drop the POSIX locks of the
+    connections already open in this process (closing any descriptor of the file does): when it did, a
+    batch committed here vanished from the other process's view and the next query failed with
+    "disk I/O error"."""
+    reader = [sys.executable, "-c", textwrap.dedent(f"""
+        from mining.curation import EditLog
+        print(EditLog({str(ws)!r}, create=False).current_labels().version)
+        """)]
+    log = EditLog(ws)
+    for i in range(5):
+        log.commit([Edit(f"P{i:06d}", "flag")], author="ana")
+        log.current_labels()
+        seen = subprocess.run(reader, check=True, cwd=ROOT, capture_output=True, text=True).stdout
+        assert int(seen) == log.version() == 2 * i + 1
+        assert EditLog(ws).current_labels().version == log.version()
+        log.commit([Edit(f"P{100 + i:06d}", "flag")], author="ana")
+    assert EditLog(ws).version() == 10
+    assert EditLog(ws).current_labels().flagged.sum() == 10
+
+
 def test_undo_after_restart(ws):
     script = textwrap.dedent(f"""
         import sys
