@@ -332,11 +332,26 @@ def _class_outliers(cdist: np.ndarray, Y: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------- workspace
-def _scored_labels(ws: Workspace, ids: np.ndarray) -> np.ndarray:
-    """Labels of the embedded patches after the curation log's edits (the catalog's when there are none)."""
+def _current_labels(ws: Workspace):
+    """The catalog's labels after the curation log's edits, and a hash of their content.
+
+    The hash (not the log's version) keys the stored scores, so decisions that leave every label as it was
+    (keep, flag, exclude) do not make the scores stale.
+    """
+    import hashlib
+
     from .curation import EditLog
 
     cur = EditLog(ws, create=False).current_labels()
+    h = hashlib.blake2b(digest_size=8)
+    h.update(file_hash(ws.catalog_path).encode())
+    h.update("\x1f".join(ws.nomenclature.classes).encode())
+    h.update(np.packbits(np.ascontiguousarray(cur.Y, dtype=bool), axis=None).tobytes())
+    return cur, h.hexdigest()
+
+
+def _scored_labels(cur, ids: np.ndarray, ws: Workspace) -> np.ndarray:
+    """Labels of the embedded patches after the curation log's edits (the catalog's when there are none)."""
     rows = cur.rows(ids)
     if (rows < 0).any():
         raise WorkspaceError(f"{ws.path}/embeddings.parquet: patch {ids[int(np.argmax(rows < 0))]!r} "
@@ -345,7 +360,7 @@ def _scored_labels(ws: Workspace, ids: np.ndarray) -> np.ndarray:
 
 
 def _labels_version(ws: Workspace) -> str:
-    """Identity of the labels scored: the catalog's content + the curation log's last batch."""
+    """Where the scored labels came from (recorded in the card): the catalog's content + the log's version."""
     from .curation import EditLog
 
     return f"{file_hash(ws.catalog_path)}+{EditLog(ws, create=False).version()}"
@@ -410,8 +425,9 @@ def _score_workspace(ws: Workspace, *, force: bool, say, **params) -> tuple[dict
         raise WorkspaceError(f"{ws.path / 'knn' / 'knn.json'}: noise scoring needs a cosine kNN graph, this one is "
                              f"{metric}: run `eomine knn {ws.path} --metric cosine --force`")
     labels_src = _labels_version(ws)
+    cur, labels_hash = _current_labels(ws)
     key = params_hash({"params": scorer.get_params(), "knn_key": kcard.get("key"),
-                       "embeddings_key": embeddings_key(ws), "labels": labels_src})
+                       "embeddings_key": embeddings_key(ws), "labels": labels_hash})
     card = read_card(ws.path / "scores.json")
     if not force and card and card.get("key") == key and (ws.path / "scores.parquet").is_file():
         return card, True
@@ -420,7 +436,7 @@ def _score_workspace(ws: Workspace, *, force: bool, say, **params) -> tuple[dict
     if len(ids) != len(ind):
         raise WorkspaceError(f"{ws.path}/knn has {len(ind)} rows but embeddings.parquet {len(ids)}: "
                              f"run `eomine knn {ws.path} --force`")
-    Y = _scored_labels(ws, ids)
+    Y = _scored_labels(cur, ids, ws)
     t_load = time.perf_counter() - t0
     say(f"loaded {len(ids):,} patches in {time.perf_counter() - t0:.1f} s")
     scorer.fit(X, Y, ind, dist)
@@ -431,7 +447,7 @@ def _score_workspace(ws: Workspace, *, force: bool, say, **params) -> tuple[dict
     classes = ws.nomenclature.classes
     card = {"format": "eomine-scores", "version": SCORES_FORMAT_VERSION, "params": scorer.get_params(),
             "knn_key": kcard.get("key"), "k": int(ind.shape[1]), "embeddings_key": embeddings_key(ws),
-            "labels": labels_src, "n": int(len(ids)), "n_flagged": int(scorer.flagged_.sum()),
+            "labels": labels_src, "labels_hash": labels_hash, "n": int(len(ids)), "n_flagged": int(scorer.flagged_.sum()),
             "single_label": scorer.single_label_,
             "thresholds": {c: round(float(v), 4) for c, v in zip(classes, scorer.thresholds_, strict=True)},
             "seconds": {"load": round(t_load, 3), **scorer.seconds_, "write": round(time.perf_counter() - t1, 3)},

@@ -147,6 +147,18 @@ def test_rescore_scores_the_labels_after_the_edits_and_one_at_a_time(ws_copy, mo
     assert summary.startswith("Re-scored in") and f"of {len(df):,} patches flagged" in summary
     ok, msg = review.rescore(ws_copy)
     assert ok and "up to date" in msg  # nothing changed since: nothing recomputed
+    # keeping a suspect's labels leaves every label as it was: still up to date; accepting one is not
+    data.sync_scores()
+    sc = review.review_scores(data)
+    suspects = [str(data.ids[sc.rows[i]]) for i in review.queue(data, sc, skipped=[first])]
+    assert review.decide(data, sc, suspects[0], "keep", author="rev")[1]
+    ok, msg = review.rescore(ws_copy)
+    assert ok and "up to date" in msg
+    labels_before = EditLog(ws_copy).current_labels()
+    accepted = next(p for p in suspects[1:] if review.decide(data, sc, p, "accept", author="rev")[1])
+    assert EditLog(ws_copy).current_labels().labels_of(accepted) != labels_before.labels_of(accepted)
+    ok, msg = review.rescore(ws_copy)
+    assert ok and "up to date" not in msg and "patches flagged" in msg
     monkeypatch.chdir(ws_copy.parent)  # a server started with a relative workspace path
     ok, msg = review.rescore(Path(ws_copy.name))
     assert ok and "up to date" in msg
