@@ -67,9 +67,15 @@ CATALOG_SCHEMA = pa.schema([
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` then rename ``tmp`` over ``path`` (atomic on POSIX)."""
+    """Call ``write(tmp)`` then rename ``tmp`` over ``path`` (atomic on POSIX).
+
+    The temporary name is unique per call (process, thread and a random part), so threads of one server that
+    write the same file at the same time never rename or delete each other's temporary file.
+    """
+    import uuid
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}")
     try:
         write(tmp)
         os.replace(tmp, path)

@@ -212,6 +212,36 @@ def test_corrupted_log_is_a_clear_error(ws, damage):
     assert db.stat().st_size == size  # left as it was, for recovery
 
 
+def test_concurrent_first_edits_on_a_fresh_workspace_all_land(template, tmp_path):
+    """Several curators' first edits reach a freshly served workspace at once, on different server threads:
+    every one is committed (none fails on another thread's half-written edits.json)."""
+    import threading
+
+    for r in range(8):
+        ws = tmp_path / f"ws{r}"
+        shutil.copytree(template, ws)
+        log = EditLog(ws, create="on_write")
+        start = threading.Barrier(8)
+        failures, batches = [], []
+
+        def first_edit(i, log=log, start=start, failures=failures, batches=batches):
+            start.wait()
+            try:
+                batches.append(log.commit([Edit(f"P{i:06d}", "flag")], author=f"curator{i}"))
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                failures.append(repr(exc))
+
+        threads = [threading.Thread(target=first_edit, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not failures, failures
+        assert sorted(batches) == list(range(1, 9))
+        assert json.loads((ws / "edits.json").read_text())["format"] == "eomine-edits"
+        assert not list(ws.glob(".edits.json.tmp-*"))
+
+
 def test_opening_a_log_keeps_the_locks_of_connections_already_open(ws):
     """A server keeps one connection per thread and opens new EditLog objects as it goes, while other processes
     (``eomine score``, a second server) read the log. Opening a log must not drop the POSIX locks of the
