@@ -218,6 +218,7 @@ class EditLog:
         self._id_index = None
         self._lock = threading.RLock()
         self._cache: CurrentLabels | None = None
+        self._file_id: tuple[int, int] | None = None  # (device, inode) of the edits.sqlite this log works on
         self.exists_ = False
         self.exists_ = self._open_or_create()
 
@@ -437,6 +438,15 @@ class EditLog:
         import os
 
         now = _now()
+        made_for = str(self.workspace.meta.get("created", ""))
+        try:
+            on_disk = str(json.loads((self.workspace.path / "workspace.json").read_text()).get("created", ""))
+        except (OSError, ValueError):
+            on_disk = None
+        if on_disk != made_for:
+            raise WorkspaceError(f"{self.workspace.path} was rebuilt while in use (workspace.json now says created "
+                                 f"{on_disk}, this process opened the build of {made_for}): restart eomine; "
+                                 "nothing was written")
         tmp = self.path_.with_name(f".{LOG_FILE}.tmp-{os.getpid()}-{threading.get_ident()}")
         try:
             con = sqlite3.connect(tmp, isolation_level=None)
@@ -494,14 +504,24 @@ class EditLog:
         con = getattr(self._local, "con", None)
         if con is not None:
             return con
+        from urllib.parse import quote
+
+        self._check_same_file()  # deleted or replaced since this log opened it: say so, not SQLite's "unable to open"
         try:
-            con = sqlite3.connect(self.path_, timeout=self.busy_timeout, isolation_level=None,
-                                  check_same_thread=False)
+            # mode=rw: a missing file is an error, never silently recreated as an empty database
+            con = sqlite3.connect(f"file:{quote(str(self.path_))}?mode=rw", uri=True, timeout=self.busy_timeout,
+                                  isolation_level=None, check_same_thread=False)
+        except sqlite3.DatabaseError as exc:
+            raise WorkspaceError(f"{self.path_} cannot be opened: {exc}") from None
+        try:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=FULL")
             con.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-        except sqlite3.DatabaseError as exc:
-            raise WorkspaceError(f"{self.path_} cannot be opened: {exc}") from None
+        except BaseException as exc:
+            con.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise WorkspaceError(f"{self.path_} cannot be opened: {exc}") from None
+            raise
         self._local.con = con
         return con
 
@@ -512,9 +532,27 @@ class EditLog:
             con.close()
             self._local.con = None
 
+    def _check_same_file(self) -> None:
+        """Refuse to go on when edits.sqlite was deleted or replaced since this log first opened it (a backup
+        restored, or ``ingest --overwrite`` while a server runs): the connections would read and write a file
+        that is no longer the workspace's log, and commits would be lost."""
+        import os
+
+        try:
+            st = os.stat(self.path_)
+        except FileNotFoundError:
+            raise WorkspaceError(f"{self.path_} was deleted while in use: stop eomine, restore it from a backup "
+                                 "(without the old edits.sqlite-wal / -shm files), then restart") from None
+        ident = (st.st_dev, st.st_ino)
+        if self._file_id is None:
+            self._file_id = ident
+        elif ident != self._file_id:
+            raise WorkspaceError(f"{self.path_} was replaced while in use (a backup restored, or the workspace "
+                                 "re-ingested): restart eomine to work on the new log; nothing was written")
+
     def _query(self, sql: str, args=()) -> list[tuple]:
-        if self.exists_ and not self.path_.exists():
-            raise WorkspaceError(f"{self.path_} was deleted while in use; restore it from a backup")
+        if self.exists_:
+            self._check_same_file()
         try:
             return self._connect().execute(sql, args).fetchall()
         except sqlite3.DatabaseError as exc:
@@ -554,6 +592,7 @@ class EditLog:
         try:
             con.execute("BEGIN IMMEDIATE")
             try:
+                self._check_same_file()  # holding the write lock: the file we write is the workspace's log
                 yield con
             except BaseException:
                 if con.in_transaction:

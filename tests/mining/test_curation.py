@@ -212,6 +212,43 @@ def test_corrupted_log_is_a_clear_error(ws, damage):
     assert db.stat().st_size == size  # left as it was, for recovery
 
 
+def test_a_log_replaced_or_deleted_while_in_use_refuses_instead_of_losing_edits(ws, tmp_path):
+    """A backup restored (or the workspace re-ingested) under a running server: its open connections would
+    write into the old file and the commit would be lost. It is refused with a message, the restored log is
+    left as it was, and a new thread never recreates a deleted log as an empty database."""
+    import threading
+
+    log = EditLog(ws)
+    log.commit([Edit("P000001", "flag")], author="ana")
+    with sqlite3.connect(ws / "edits.sqlite") as src, sqlite3.connect(tmp_path / "backup.sqlite") as dst:
+        src.backup(dst)  # the curator's backup
+    log.commit([Edit("P000002", "flag")], author="ana")
+    os.replace(tmp_path / "backup.sqlite", ws / "edits.sqlite")  # restored while the server runs
+    for suffix in ("-wal", "-shm"):  # (a restore drops the old write-ahead log, or SQLite would replay it)
+        Path(f"{ws / 'edits.sqlite'}{suffix}").unlink(missing_ok=True)
+    with pytest.raises(WorkspaceError, match="replaced while in use"):
+        log.commit([Edit("P000003", "flag")], author="ana")
+    with pytest.raises(WorkspaceError, match="replaced while in use"):
+        log.current_labels()
+    fresh = EditLog(ws)  # a restarted server works on the restored log, which nothing wrote to
+    assert fresh.version() == 1 and fresh.current_labels().flagged.sum() == 1
+    for f in ws.glob("edits.sqlite*"):
+        f.unlink()
+    errors = []
+
+    def other_thread():  # a server thread with no connection yet
+        try:
+            fresh.commit([Edit("P000004", "flag")], author="ana")
+        except WorkspaceError as exc:
+            errors.append(str(exc))
+
+    t = threading.Thread(target=other_thread)
+    t.start()
+    t.join()
+    assert errors and "deleted while in use" in errors[0]
+    assert not (ws / "edits.sqlite").exists()  # not silently recreated empty
+
+
 def test_concurrent_first_edits_on_a_fresh_workspace_all_land(template, tmp_path):
     """Several curators' first edits reach a freshly served workspace at once, on different server threads:
     every one is committed (none fails on another thread's half-written edits.json)."""
