@@ -53,7 +53,11 @@ def _job_manager():
     import tempfile
 
     import diskcache
+    import multiprocess
 
+    # spawn, not fork: a forked job would inherit the server's SQLite state (edit-log and job-cache connections,
+    # and SQLite's mutexes, possibly held by another request thread at that instant) and could hang for ever
+    multiprocess.set_start_method("spawn", force=True)
     folder = tempfile.mkdtemp(prefix="eomine-jobs-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return dash.DiskcacheManager(diskcache.Cache(folder))
