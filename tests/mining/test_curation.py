@@ -249,6 +249,19 @@ def test_a_log_replaced_or_deleted_while_in_use_refuses_instead_of_losing_edits(
     assert not (ws / "edits.sqlite").exists()  # not silently recreated empty
 
 
+def test_one_huge_batch_does_not_leave_a_huge_write_ahead_log(ws):
+    """After a batch far larger than usual, the next commit cuts edits.sqlite-wal back to 16 MiB instead of
+    keeping it at the batch's size for good."""
+    log = EditLog(ws)
+    log.commit([Edit(f"P{i:06d}", "set", labels=tuple(C[:15])) for i in range(12_000)], author="ana",
+               note="a long note " * 200)
+    wal = ws / "edits.sqlite-wal"
+    assert wal.stat().st_size > 30 << 20
+    log.commit([Edit("P000001", "flag")], author="ana")
+    assert wal.stat().st_size <= 16 << 20
+    assert log.version() == 2 and EditLog(ws).current_labels().flagged.sum() == 1
+
+
 def test_concurrent_first_edits_on_a_fresh_workspace_all_land(template, tmp_path):
     """Several curators' first edits reach a freshly served workspace at once, on different server threads:
     every one is committed (none fails on another thread's half-written edits.json)."""
