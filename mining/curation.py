@@ -351,12 +351,17 @@ class EditLog:
                 return 0
         return int(self._query("SELECT COALESCE(MAX(id), 0) FROM batches")[0][0])
 
-    def batches(self) -> pd.DataFrame:
-        """Every batch: ``id, time, author, kind, target, note, source, n_events, active`` (oldest first)."""
+    def batches(self, *, up_to: int | None = None) -> pd.DataFrame:
+        """Every batch: ``id, time, author, kind, target, note, source, n_events, active`` (oldest first).
+
+        ``up_to``: only the batches up to that log version, ``active`` as it was then (later undos ignored).
+        """
         cols = ["id", "time", "author", "kind", "target", "note", "source", "n_events"]
         if not self.exists_ and not self._recheck():
             return pd.DataFrame(columns=[*cols, "active"])
-        df = pd.DataFrame(self._query(f"SELECT {', '.join(cols)} FROM batches ORDER BY id"), columns=cols)
+        where, args = ("WHERE id <= ?", (int(up_to),)) if up_to is not None else ("", ())
+        df = pd.DataFrame(self._query(f"SELECT {', '.join(cols)} FROM batches {where} ORDER BY id", args),
+                          columns=cols)
         active = _active_set(df)
         df["active"] = df["id"].isin(active) & (df["kind"] == "edit")
         df["target"] = df["target"].astype("Int64")

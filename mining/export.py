@@ -72,11 +72,17 @@ def curated_catalog(ws: Workspace, *, log: EditLog | None = None) -> pd.DataFram
     return cat
 
 
-def history_table(log: EditLog) -> pd.DataFrame:
+def history_table(log: EditLog, *, up_to: int | None = None) -> pd.DataFrame:
     """Every event with its batch's provenance: ``event, time, author, batch, kind, target, source, note,
-    patch_id, op, label, active`` (oldest first; ``label`` of ``set`` is the JSON list of the new labels)."""
+    patch_id, op, label, active`` (oldest first; ``label`` of ``set`` is the JSON list of the new labels).
+
+    ``up_to``: only the batches up to that log version, ``active`` as of then (so an undo committed while an
+    export runs does not contradict the labels the export read at ``up_to``).
+    """
     ev = log.events().rename(columns={"id": "event"})
-    b = log.batches().rename(columns={"id": "batch", "note": "batch_note", "time": "batch_time"})
+    b = log.batches(up_to=up_to).rename(columns={"id": "batch", "note": "batch_note", "time": "batch_time"})
+    if up_to is not None:
+        ev = ev[ev["batch"] <= up_to].reset_index(drop=True)
     out = ev.merge(b[["batch", "kind", "target", "source", "active"]], on="batch", how="left")
     out["active"] = out["active"].fillna(False).astype(bool)
     cols = ["event", "time", "author", "batch", "kind", "target", "source", "note", "patch_id", "op", "label",
@@ -143,8 +149,7 @@ def export_workspace(workspace, fmt: str, out, *, drop_excluded: bool = False, o
         _write_parquet(_reben_table(cat), out, card)
     else:
         _write_parquet(_geo_table(cat, card), out, card, extra=card.pop("_geo"))
-    hist = history_table(log)
-    hist = hist[hist["batch"] <= version].reset_index(drop=True)
+    hist = history_table(log, up_to=version)
     if fmt == "csv":
         atomic_write(hist_path, lambda tmp: hist.to_csv(tmp, index=False))
     else:

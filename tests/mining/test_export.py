@@ -133,6 +133,17 @@ def test_history_beside_every_export_with_provenance(curated, tmp_path):
     assert prov["workspace"] == str(curated) and prov["edits_version"] == 4
 
 
+def test_history_is_as_of_the_version_the_labels_were_read_at(curated):
+    """An undo committed while an export runs (after its labels were read at version 3) must not show up in
+    that export's history as 'batch 3 inactive' while the exported labels still carry batch 3."""
+    from mining.export import history_table
+
+    h = history_table(EditLog(curated), up_to=3)
+    assert h["batch"].max() == 3 and (h["kind"] != "undo").all()
+    assert h.loc[h["batch"] == 3, "active"].all()  # as of version 3 nothing had undone it
+    assert not history_table(EditLog(curated)).query("batch == 3")["active"].any()  # today it is undone
+
+
 def test_export_refuses_to_overwrite_or_write_into_the_workspace(curated, tmp_path):
     export_workspace(curated, "parquet", tmp_path / "a.parquet")
     with pytest.raises(DataError, match="already exists"):
