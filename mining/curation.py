@@ -388,8 +388,9 @@ class EditLog:
 
     # ------------------------------------------------------------------ opening
     def _open_or_create(self) -> bool:
+        had_card = self.card_path_.exists()  # before reading: the card is written by rename, so it reads whole
         card = read_card(self.card_path_)
-        if self.card_path_.exists() and card is None:
+        if had_card and card is None:
             raise WorkspaceError(f"{self.card_path_} (the card of {self.path_.name}) is not valid JSON")
         if card is not None and card.get("version") != EDITS_FORMAT_VERSION:
             raise WorkspaceError(f"{self.path_}: edit log format version {card.get('version')!r} is not supported "
@@ -423,7 +424,7 @@ class EditLog:
         if not self._has_row and self.create:
             self._add_row_column()
             self._has_row = True
-        if card is None:  # created but the card was not written yet (crash in between): write it now
+        if card is None and self.create:  # created, card not written yet (crash in between): a writer writes it
             self._write_card(meta.get("created", _now()))
         return True
 

@@ -359,13 +359,6 @@ def _scored_labels(cur, ids: np.ndarray, ws: Workspace) -> np.ndarray:
     return cur.Y[rows]
 
 
-def _labels_version(ws: Workspace) -> str:
-    """Where the scored labels came from (recorded in the card): the catalog's content + the log's version."""
-    from .curation import EditLog
-
-    return f"{file_hash(ws.catalog_path)}+{EditLog(ws, create=False).version()}"
-
-
 def score_workspace(ws: Workspace, *, force: bool = False, progress=None, **params) -> tuple[dict, bool]:
     """Score a workspace and write ``scores.parquet`` + ``scores.json``; skipped when up to date.
 
@@ -424,8 +417,8 @@ def _score_workspace(ws: Workspace, *, force: bool, say, **params) -> tuple[dict
     if metric != "cosine":  # neighbour weights are 1 - cosine distance
         raise WorkspaceError(f"{ws.path / 'knn' / 'knn.json'}: noise scoring needs a cosine kNN graph, this one is "
                              f"{metric}: run `eomine knn {ws.path} --metric cosine --force`")
-    labels_src = _labels_version(ws)
     cur, labels_hash = _current_labels(ws)
+    labels_src = f"{file_hash(ws.catalog_path)}+{cur.version}"  # the log version those labels were read at
     key = params_hash({"params": scorer.get_params(), "knn_key": kcard.get("key"),
                        "embeddings_key": embeddings_key(ws), "labels": labels_hash})
     card = read_card(ws.path / "scores.json")
