@@ -209,7 +209,8 @@ def test_kill_9_of_the_server_during_a_10000_patch_batch(tmp_path):
         {"patch_id": p, "op": "set", "labels": ["Urban fabric"]} for p in ids]}).encode()
     outcomes = []
     for delay in (0.05, 0.3, 0.8):
-        proc, url = start_server(ws)
+        # (a killed server cannot remove its job-cache folder: keep it in this test's folder, not /tmp)
+        proc, url = start_server(ws, env={"TMPDIR": str(tmp_path)})
         result = {}
 
         def send(url=url, result=result):
