@@ -332,8 +332,9 @@ def _class_outliers(cdist: np.ndarray, Y: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------- workspace
-def _current_labels(ws: Workspace):
-    """The catalog's labels after the curation log's edits, and a hash of their content.
+def _current_labels(ws: Workspace, catalog_hash: str):
+    """The catalog's labels after the curation log's edits, and a hash of their content (``catalog_hash``:
+    :func:`file_hash` of the catalog, which the caller also records).
 
     The hash (not the log's version) keys the stored scores, so decisions that leave every label as it was
     (keep, flag, exclude) do not make the scores stale.
@@ -344,7 +345,7 @@ def _current_labels(ws: Workspace):
 
     cur = EditLog(ws, create=False).current_labels()
     h = hashlib.blake2b(digest_size=8)
-    h.update(file_hash(ws.catalog_path).encode())
+    h.update(catalog_hash.encode())
     h.update("\x1f".join(ws.nomenclature.classes).encode())
     h.update(np.packbits(np.ascontiguousarray(cur.Y, dtype=bool), axis=None).tobytes())
     return cur, h.hexdigest()
@@ -417,8 +418,9 @@ def _score_workspace(ws: Workspace, *, force: bool, say, **params) -> tuple[dict
     if metric != "cosine":  # neighbour weights are 1 - cosine distance
         raise WorkspaceError(f"{ws.path / 'knn' / 'knn.json'}: noise scoring needs a cosine kNN graph, this one is "
                              f"{metric}: run `eomine knn {ws.path} --metric cosine --force`")
-    cur, labels_hash = _current_labels(ws)
-    labels_src = f"{file_hash(ws.catalog_path)}+{cur.version}"  # the log version those labels were read at
+    catalog_hash = file_hash(ws.catalog_path)
+    cur, labels_hash = _current_labels(ws, catalog_hash)
+    labels_src = f"{catalog_hash}+{cur.version}"  # the log version those labels were read at
     key = params_hash({"params": scorer.get_params(), "knn_key": kcard.get("key"),
                        "embeddings_key": embeddings_key(ws), "labels": labels_hash})
     card = read_card(ws.path / "scores.json")

@@ -37,8 +37,6 @@ CARD_SIZE = 160
 NEXT_SHOWN = 8
 _LOCK = threading.Lock()  # guards the one-time load of the scores onto AppData (not shared state)
 
-#: scatter colour-by "suspicion": bins of the score (the last bin is the scorer's flag threshold and above)
-
 
 # --------------------------------------------------------------------------- plain functions (tested directly)
 class ReviewScores:

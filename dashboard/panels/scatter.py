@@ -187,7 +187,7 @@ def layout(data: AppData) -> html.Section:
                                  "modeBarButtonsToRemove": ["toImage", "autoScale2d"]})
     return html.Section(className="panel scatter-panel", children=[
         html.Div(className="panel-head", children=[html.H2("Embedding"), html.Span(id=ids.SCATTER_INFO)]),
-        # the spinner layer lets the mouse through (assets/style.css): a curator can keep zooming or lasso while
+        # the spinner layer lets the mouse through (assets/eomine.css): a curator can keep zooming or lasso while
         # a render is on its way
         dcc.Loading(body, id=ids.SCATTER_LOADING, type="dot", delay_show=400,
                     overlay_style={"visibility": "visible", "opacity": 0.6}),

@@ -129,6 +129,7 @@ def test_rescore_scores_the_labels_after_the_edits_and_one_at_a_time(ws_copy, mo
     """The Review tab's Re-score job: `eomine score` in a child process, on the curated labels; a second
     scoring of the same workspace while one runs is refused with a message, and the saved scores stay."""
     from mining.noise import _score_lock
+
     data = AppData.load(ws_copy)
     sc = review.review_scores(data)
     first = str(data.ids[sc.rows[review.queue(data, sc)[0]]])
