@@ -325,3 +325,24 @@ def test_pixel_store_has_one_row_per_ingested_patch_after_skips(reben_root, tmp_
     for group in ws.store.groups:
         assert ws.store.array(group).shape[0] == ws.store.n_rows, group
         assert ws.store.filled(group).shape == (ws.store.n_rows,), group
+
+
+def test_real_data_is_found_beside_the_checkout_a_clone_was_made_from(tmp_path, monkeypatch):
+    """`git clone . /tmp/fresh` of a checkout with ../shared/data beside it still runs the real-data tests."""
+    import subprocess
+
+    from mining.resources import shared_data_dir
+
+    monkeypatch.delenv("EOMINE_SHARED_DATA", raising=False)
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    (work / "repo").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(work / "repo")], check=True)
+    subprocess.run(["git", "-C", str(work / "repo"), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
+                    "--allow-empty", "-m", "x"], check=True)
+    subprocess.run(["git", "clone", "-q", str(work / "repo"), str(elsewhere / "fresh")], check=True)
+    assert shared_data_dir(elsewhere / "fresh") is None  # no shared data anywhere yet
+    (work / "shared" / "data").mkdir(parents=True)
+    assert shared_data_dir(work / "repo") == work / "shared" / "data"
+    assert shared_data_dir(elsewhere / "fresh") == (work / "shared" / "data").resolve()  # via its origin
+    monkeypatch.setenv("EOMINE_SHARED_DATA", str(tmp_path / "missing"))
+    assert shared_data_dir(elsewhere / "fresh") is None  # an explicit setting wins, even when wrong
