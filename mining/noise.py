@@ -53,11 +53,13 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ._internal.artifacts import file_hash, params_hash, read_card, write_card
+from ._internal.artifacts import file_hash, load_card, params_hash, write_card
 from .errors import DataError, WorkspaceError
+from .progress import ProgressCallback, report
 from .workspace import Workspace, atomic_write
 
-__all__ = ["NoiseScorer", "score_workspace", "load_scores", "explain", "KINDS", "SCORES_FORMAT_VERSION"]
+__all__ = ["NoiseScorer", "score_workspace", "load_scores", "load_scores_card", "scores_stamp", "explain", "KINDS",
+           "SCORES_FORMAT_VERSION"]
 
 SCORES_FORMAT_VERSION = 1
 #: kinds of suspicion, in the order the review queue offers them
@@ -343,7 +345,11 @@ def _current_labels(ws: Workspace, catalog_hash: str):
 
     from .curation import EditLog
 
-    cur = EditLog(ws, create=False).current_labels()
+    log = EditLog(ws, create=False)
+    try:
+        cur = log.current_labels()
+    finally:
+        log.close()
     h = hashlib.blake2b(digest_size=8)
     h.update(catalog_hash.encode())
     h.update("\x1f".join(ws.nomenclature.classes).encode())
@@ -353,14 +359,15 @@ def _current_labels(ws: Workspace, catalog_hash: str):
 
 def _scored_labels(cur, ids: np.ndarray, ws: Workspace) -> np.ndarray:
     """Labels of the embedded patches after the curation log's edits (the catalog's when there are none)."""
-    rows = cur.rows(ids)
+    rows = ws.rows_of(ids)
     if (rows < 0).any():
         raise WorkspaceError(f"{ws.path}/embeddings.parquet: patch {ids[int(np.argmax(rows < 0))]!r} "
                              f"is not in the catalog")
     return cur.Y[rows]
 
 
-def score_workspace(ws: Workspace, *, force: bool = False, progress=None, **params) -> tuple[dict, bool]:
+def score_workspace(ws: Workspace, *, force: bool = False, progress: ProgressCallback | None = None,
+                    **params) -> tuple[dict, bool]:
     """Score a workspace and write ``scores.parquet`` + ``scores.json``; skipped when up to date.
 
     Parameters
@@ -370,7 +377,7 @@ def score_workspace(ws: Workspace, *, force: bool = False, progress=None, **para
     force : bool
         Recompute even when the card's key matches.
     progress : callable, optional
-        ``progress(message)`` after each part.
+        Called with a :class:`mining.progress.Progress` after each part (load, fit, write).
     **params
         :class:`NoiseScorer` parameters.
 
@@ -387,7 +394,7 @@ def score_workspace(ws: Workspace, *, force: bool = False, progress=None, **para
         Another scoring of the same workspace is running, or an input artifact is missing or stale.
     """
     with _score_lock(ws):
-        return _score_workspace(ws, force=force, say=progress or (lambda msg: None), **params)
+        return _score_workspace(ws, force=force, progress=progress, **params)
 
 
 @contextmanager
@@ -395,7 +402,7 @@ def _score_lock(ws: Workspace):
     """One scoring per workspace at a time (CLI and dashboard alike): a second one is refused, not queued."""
     import fcntl
 
-    path = ws.path / ".score.lock"
+    path = ws.files.score_lock
     with open(path, "a+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -408,23 +415,24 @@ def _score_lock(ws: Workspace):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _score_workspace(ws: Workspace, *, force: bool, say, **params) -> tuple[dict, bool]:
-    from .embeddings import load_embeddings
-    from .knn import embeddings_key, load_knn
+def _score_workspace(ws: Workspace, *, force: bool, progress: ProgressCallback | None,
+                     **params) -> tuple[dict, bool]:
+    from .embeddings import embeddings_key, load_embeddings
+    from .knn import load_knn
 
     scorer = NoiseScorer(**params)
     ind, dist, kcard = load_knn(ws)
     metric = kcard.get("params", {}).get("metric", "cosine")
     if metric != "cosine":  # neighbour weights are 1 - cosine distance
-        raise WorkspaceError(f"{ws.path / 'knn' / 'knn.json'}: noise scoring needs a cosine kNN graph, this one is "
+        raise WorkspaceError(f"{ws.files.knn_card}: noise scoring needs a cosine kNN graph, this one is "
                              f"{metric}: run `eomine knn {ws.path} --metric cosine --force`")
     catalog_hash = file_hash(ws.catalog_path)
     cur, labels_hash = _current_labels(ws, catalog_hash)
     labels_src = f"{catalog_hash}+{cur.version}"  # the log version those labels were read at
     key = params_hash({"params": scorer.get_params(), "knn_key": kcard.get("key"),
                        "embeddings_key": embeddings_key(ws), "labels": labels_hash})
-    card = read_card(ws.path / "scores.json")
-    if not force and card and card.get("key") == key and (ws.path / "scores.parquet").is_file():
+    card = load_scores_card(ws)
+    if not force and card and card.get("key") == key and ws.files.scores.is_file():
         return card, True
     t0 = time.perf_counter()
     ids, X = load_embeddings(ws)
@@ -433,10 +441,10 @@ def _score_workspace(ws: Workspace, *, force: bool, say, **params) -> tuple[dict
                              f"run `eomine knn {ws.path} --force`")
     Y = _scored_labels(cur, ids, ws)
     t_load = time.perf_counter() - t0
-    say(f"loaded {len(ids):,} patches in {time.perf_counter() - t0:.1f} s")
+    report(progress, "load", f"loaded {len(ids):,} patches in {time.perf_counter() - t0:.1f} s", 0.2)
     scorer.fit(X, Y, ind, dist)
     parts = ", ".join(f"{k} {v:.1f} s" for k, v in scorer.seconds_.items())
-    say(f"scored in {sum(scorer.seconds_.values()):.1f} s ({parts})")
+    report(progress, "fit", f"scored in {sum(scorer.seconds_.values()):.1f} s ({parts})", 0.9)
     t1 = time.perf_counter()
     _write_scores(ws, ids, Y, scorer)
     classes = ws.nomenclature.classes
@@ -447,7 +455,8 @@ def _score_workspace(ws: Workspace, *, force: bool, say, **params) -> tuple[dict
             "thresholds": {c: round(float(v), 4) for c, v in zip(classes, scorer.thresholds_, strict=True)},
             "seconds": {"load": round(t_load, 3), **scorer.seconds_, "write": round(time.perf_counter() - t1, 3)},
             "key": key}
-    write_card(ws.path / "scores.json", card)
+    write_card(ws.files.scores_card, card)
+    report(progress, "write", f"wrote {ws.files.scores.name}", 1.0)
     return card, False
 
 
@@ -486,11 +495,37 @@ def _write_scores(ws: Workspace, ids: np.ndarray, Y: np.ndarray, s: NoiseScorer)
         "ev_prior": lst(f32(s.prior_)), "ev_spurious": lst(f32(s.spurious_)),
         "ev_missing": lst(f32(s.missing_)), "ev_outlier": lst(f32(s.outlier_)),
     })
-    atomic_write(ws.path / "scores.parquet", lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    atomic_write(ws.files.scores, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
-def load_scores(ws: Workspace, columns: list[str] | None = None):
-    """Read ``scores.parquet`` (a pandas DataFrame) after checking its card's format version.
+def load_scores_card(ws: Workspace) -> dict | None:
+    """``scores.json`` (format version checked), or None before the first scoring."""
+    return load_card(ws.files.scores_card, version=SCORES_FORMAT_VERSION, what="noise scores")
+
+
+def scores_stamp(ws: Workspace) -> tuple[int, int] | None:
+    """Identity of the stored scores as (modification time in ns, size) of ``scores.parquet``; None without
+    scores. Cheap (one ``stat``): readers compare it to know when a re-score rewrote them."""
+    try:
+        st = ws.files.scores.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def load_scores(ws: Workspace, columns: list[str] | None = None, *, flagged_only: bool = False):
+    """Read ``scores.parquet`` after checking its card's format version.
+
+    Parameters
+    ----------
+    columns : list of str, optional
+        Only these columns.
+    flagged_only : bool
+        Only the flagged patches, as an Arrow table sorted by rank (the review queue: a few % of the rows).
+
+    Returns
+    -------
+    pandas.DataFrame, or pyarrow.Table with ``flagged_only``
 
     Raises
     ------
@@ -498,17 +533,18 @@ def load_scores(ws: Workspace, columns: list[str] | None = None):
         No scores yet (says how to make them), or an unsupported format version.
     """
     import pandas as pd
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
 
-    card = read_card(ws.path / "scores.json")
-    if card is None or not (ws.path / "scores.parquet").is_file():
+    card = load_scores_card(ws)
+    if card is None or not ws.files.scores.is_file():
         raise WorkspaceError(f"{ws.path} has no noise scores yet: run `eomine score {ws.path}`")
-    if card.get("version") != SCORES_FORMAT_VERSION:
-        raise WorkspaceError(f"{ws.path / 'scores.json'}: scores format version {card.get('version')!r} "
-                             f"not supported (expected {SCORES_FORMAT_VERSION})")
-    return pd.read_parquet(ws.path / "scores.parquet", columns=columns)
+    if not flagged_only:
+        return pd.read_parquet(ws.files.scores, columns=columns)
+    table = pq.read_table(ws.files.scores, columns=columns, filters=pc.field("flagged"))
+    return table.sort_by("rank")
 
 
-# ------------------------------------------------------------------------------------------------ words
 def explain(row, neighbour_labels, *, n_show: int = 10, short=None) -> list[str]:
     """A flag in words, one sentence per piece of evidence, strongest first.
 
