@@ -217,8 +217,7 @@ def prepare_points(sizes: list[int]) -> dict[int, Path]:
     import numpy as np
 
     from bench.make_reben_workspace import build
-    from mining.embeddings import load_embeddings
-    from mining.knn import embeddings_key
+    from mining.embeddings import embeddings_key, load_embeddings
 
     ws = build(project=False, echo=lambda *a: None)
     key = embeddings_key(ws)

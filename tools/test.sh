@@ -6,5 +6,7 @@ cd "$ROOT"
 ensure_chromium
 echo "== ruff"
 ruff check mining dashboard tests bench tools
+echo "== import contracts (lint-imports)"
+lint-imports
 echo "== pytest"
 python -m pytest -q "$@"
