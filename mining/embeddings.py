@@ -19,7 +19,7 @@ from . import __version__
 from ._internal.artifacts import file_hash, params_hash, read_card, write_card
 from .errors import DataError, WorkspaceError
 from .store import read_rows
-from .workspace import Workspace, atomic_write
+from .workspace import Workspace, atomic_write, save_npy
 
 __all__ = ["embed", "load_embeddings", "write_embeddings", "EMBEDDINGS_FORMAT_VERSION", "resolve_device"]
 
@@ -113,7 +113,7 @@ def embed(ws: Workspace, encoder, *, device: str = "auto", batch_size: int | str
                     b1 = min(b0 + bs, stop)
                     out[b0 - start:b1 - start] = encoder.encode(next(batches))
                     bar.update(b1 - b0)
-                atomic_write(part / f"part-{start:09d}.npy", lambda tmp, out=out: np.save(open(tmp, "wb"), out))
+                save_npy(part / f"part-{start:09d}.npy", out)
         finally:
             batches.close()
     # assemble in catalog order, one row group per chunk (bounded memory)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ._internal.artifacts import file_hash, params_hash, read_card, write_card
 from .errors import WorkspaceError
-from .workspace import Workspace, atomic_write
+from .workspace import Workspace, save_npy
 
 __all__ = ["KNNGraph", "exact_knn", "load_knn", "load_knn_catalog", "save_knn", "KNN_FORMAT_VERSION"]
 
@@ -171,8 +171,8 @@ class KNNGraph:
 def save_knn(ws: Workspace, graph: KNNGraph, *, embeddings_key: str) -> dict:
     d = ws.path / "knn"
     d.mkdir(exist_ok=True)
-    atomic_write(d / "indices.npy", lambda tmp: np.save(open(tmp, "wb"), graph.indices_))
-    atomic_write(d / "distances.npy", lambda tmp: np.save(open(tmp, "wb"), graph.distances_))
+    save_npy(d / "indices.npy", graph.indices_)
+    save_npy(d / "distances.npy", graph.distances_)
     card = {"format": "eomine-knn", "version": KNN_FORMAT_VERSION, "params": graph.get_params(),
             "method": graph.method_, "device": graph.device_, "seconds": round(graph.seconds_, 3),
             "n": int(len(graph.indices_)), "embeddings_key": embeddings_key}
