@@ -5,7 +5,7 @@ and the ratio to a baseline measured in the same run:
 
 * encoders: the raw read of the same pixel rows from the workspace's pixel store (the I/O floor). Measured
   on the demo workspace (``DemoDataset(n=6000)``, ingested once into ``.bench/demo``; 60 x 60 px patches)
-  when ``mining/datasets/demo.py`` exists, else on the real EuroSAT MS sample (180 patches, 64 x 64 px);
+  when ``mining/datasets/demo/`` exists, else on the real EuroSAT MS sample (180 patches, 64 x 64 px);
   ``ssl`` only when ``mining/encoders/ssl.py`` exists (trained from scratch each run: ``retrain=True``);
   CUDA rows only when torch sees a GPU.
 * kNN (k=30, cosine): eomine ``KNNGraph(method="nndescent")`` (pynndescent, what ``eomine knn`` uses on the
@@ -280,7 +280,7 @@ def demo_workspace() -> tuple[Path, str]:
     from mining.ingest import ingest
     from mining.workspace import Workspace
 
-    if (ROOT / "mining" / "datasets" / "demo.py").is_file():
+    if (ROOT / "mining" / "datasets" / "demo" / "__init__.py").is_file():
         from mining.datasets.demo import DemoDataset
 
         path, label, make = DEMO_WS, "demo dataset, 6,000 patches of 60x60 px", lambda: DemoDataset(n=6000)

@@ -19,7 +19,7 @@ from . import __version__
 from ._internal.artifacts import file_hash, load_card, params_hash, read_card, write_card
 from .errors import DataError, WorkspaceError
 from .store import read_rows
-from .workspace import Workspace, atomic_write
+from .workspace import Workspace, atomic_write, save_npy
 
 __all__ = ["embed", "load_embeddings", "load_embedding_ids", "load_embeddings_card", "embeddings_key",
            "write_embeddings", "EMBEDDINGS_FORMAT_VERSION", "resolve_device"]
@@ -114,7 +114,7 @@ def embed(ws: Workspace, encoder, *, device: str = "auto", batch_size: int | str
                     b1 = min(b0 + bs, stop)
                     out[b0 - start:b1 - start] = encoder.encode(next(batches))
                     bar.update(b1 - b0)
-                atomic_write(ws.files.embeddings_chunk(start), lambda tmp, out=out: _save_npy(tmp, out))
+                save_npy(ws.files.embeddings_chunk(start), out)
         finally:
             batches.close()
     # assemble in catalog order, one row group per chunk (bounded memory)
@@ -231,12 +231,6 @@ def write_embeddings(ws: Workspace, patch_ids, X: np.ndarray, card: dict) -> dic
     full["key"] = params_hash({k: v for k, v in full.items() if k not in ("seconds", "patches_per_s")})
     write_card(ws.files.embeddings_card, full)
     return full
-
-
-def _save_npy(path, arr: np.ndarray) -> None:
-    """``np.save`` to an open file that is closed (``np.save(path)`` would append ``.npy`` to a temp name)."""
-    with open(path, "wb") as fh:
-        np.save(fh, arr)
 
 
 def load_embeddings(ws: Workspace) -> tuple[np.ndarray, np.ndarray]:

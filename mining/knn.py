@@ -9,13 +9,12 @@ parameters, timings and the hash of the embeddings it was built from.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 
 from ._internal.artifacts import load_card, params_hash, write_card
 from .errors import WorkspaceError
-from .workspace import Workspace, atomic_write
+from .workspace import Workspace, save_npy
 
 __all__ = ["KNNGraph", "exact_knn", "load_knn", "load_knn_catalog", "load_knn_card", "has_knn", "save_knn",
            "KNN_FORMAT_VERSION"]
@@ -172,19 +171,14 @@ class KNNGraph:
 def save_knn(ws: Workspace, graph: KNNGraph, *, embeddings_key: str) -> dict:
     """Write ``knn/indices.npy``, ``knn/distances.npy`` and the card ``knn/knn.json``; returns the card."""
     ws.files.knn.mkdir(exist_ok=True)
-    for path, arr in ((ws.files.knn_indices, graph.indices_), (ws.files.knn_distances, graph.distances_)):
-        atomic_write(path, lambda tmp, arr=arr: _save_npy(tmp, arr))
+    save_npy(ws.files.knn_indices, graph.indices_)
+    save_npy(ws.files.knn_distances, graph.distances_)
     card = {"format": "eomine-knn", "version": KNN_FORMAT_VERSION, "params": graph.get_params(),
             "method": graph.method_, "device": graph.device_, "seconds": round(graph.seconds_, 3),
             "n": int(len(graph.indices_)), "embeddings_key": embeddings_key}
     card["key"] = params_hash({"params": card["params"], "embeddings_key": embeddings_key})
     write_card(ws.files.knn_card, card)
     return card
-
-
-def _save_npy(path: Path, arr: np.ndarray) -> None:
-    with open(path, "wb") as fh:  # an open file: np.save(path) would append ".npy" to the temporary name
-        np.save(fh, arr)
 
 
 def load_knn_card(ws: Workspace) -> dict | None:

@@ -37,7 +37,7 @@ from .errors import WorkspaceError
 from .layout import EDIT_LOG_FILES, WorkspaceFiles
 from .nomenclature import Nomenclature
 
-__all__ = ["Workspace", "CATALOG_SCHEMA", "WORKSPACE_FORMAT_VERSION", "atomic_write", "write_parquet"]
+__all__ = ["Workspace", "CATALOG_SCHEMA", "WORKSPACE_FORMAT_VERSION", "atomic_write", "save_npy", "write_parquet"]
 
 WORKSPACE_FORMAT_VERSION = 1
 
@@ -88,6 +88,20 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def save_npy(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` to ``path`` in ``.npy`` format atomically (:func:`atomic_write`), the file closed.
+
+    ``np.save`` gets an open file, not the temporary name: given a name that does not end in ``.npy`` it
+    would append the suffix, and the rename would miss the file it wrote.
+    """
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+
+    atomic_write(Path(path), write)
 
 
 def write_parquet(df_or_table, path: Path, schema: pa.Schema | None = None) -> None:

@@ -39,15 +39,15 @@ def read_embedding_file(path: Path, *, ids_path: Path | None = None) -> tuple[np
                     raise DataError(f"{path}: no 'embedding' column and no numeric columns")
                 X = num.to_numpy(np.float32)
         elif path.suffix == ".npz":
-            z = np.load(path, allow_pickle=False)  # never unpickle a user's file
-            if "patch_id" not in z or "embedding" not in z:
-                raise DataError(f"{path}: an .npz needs arrays 'patch_id' and 'embedding' (has {list(z)})")
-            try:
-                ids = z["patch_id"].astype(str)
-            except ValueError:
-                raise DataError(f"{path}: 'patch_id' is an object array; save it as strings, e.g. "
-                                "np.savez(f, patch_id=np.array(ids, dtype=str), embedding=X)") from None
-            X = z["embedding"].astype(np.float32)
+            with np.load(path, allow_pickle=False) as z:  # never unpickle a user's file; the zip is closed
+                if "patch_id" not in z or "embedding" not in z:
+                    raise DataError(f"{path}: an .npz needs arrays 'patch_id' and 'embedding' (has {list(z)})")
+                try:
+                    ids = z["patch_id"].astype(str)
+                except ValueError:
+                    raise DataError(f"{path}: 'patch_id' is an object array; save it as strings, e.g. "
+                                    "np.savez(f, patch_id=np.array(ids, dtype=str), embedding=X)") from None
+                X = z["embedding"].astype(np.float32)
         elif path.suffix == ".npy":
             if ids_path is None:
                 raise DataError(f"{path}: a .npy holds no patch ids; pass --ids FILE (one patch id per line)")
