@@ -353,7 +353,7 @@ def rescore(ws_path: Path, say=None) -> tuple[bool, str]:
     message : str
         The command's last line: its summary, or the error (e.g. another scoring of this workspace is running).
     """
-    proc = subprocess.Popen([sys.executable, "-m", "mining.cli", "score", str(Path(ws_path).resolve())],
+    proc = subprocess.Popen([sys.executable, "-m", "eomine.cli", "score", str(Path(ws_path).resolve())],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     last = "no output"
     for line in proc.stdout:

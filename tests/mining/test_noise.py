@@ -224,7 +224,7 @@ def test_no_scores_says_how_to_make_them_and_a_euclidean_graph_is_refused(eurosa
 def test_score_real_eurosat_end_to_end(eurosat_ws):
     from click.testing import CliRunner
 
-    from mining.cli import main
+    from eomine.cli import main
 
     ws = eurosat_ws
     res = CliRunner().invoke(main, ["score", str(ws.path), "--seed", "3"])
@@ -251,9 +251,9 @@ def test_score_real_eurosat_end_to_end(eurosat_ws):
     card2, skipped = score_workspace(ws, seed=3, prior_weight=0.0)
     assert not skipped and card2["params"]["prior_weight"] == 0.0
     bad = CliRunner().invoke(main, ["score", str(ws.path), "--model-weight", "2"])
-    assert bad.exit_code != 0 and "model_weight must be a float in [0, 1]" in bad.output
+    assert bad.exit_code == 2 and "--model-weight must be 'auto' or a float in [0, 1]" in bad.output
     bad = CliRunner().invoke(main, ["score", str(ws.path), "--missing-gain", "0"])
-    assert bad.exit_code != 0 and "missing_gain" in bad.output
+    assert bad.exit_code == 2 and "--missing-gain" in bad.output
     tuned = CliRunner().invoke(main, ["score", str(ws.path), "--seed", "3", "--refine", "0", "--outlier-weight",
                                       "0.1"])
     assert tuned.exit_code == 0, tuned.output

@@ -298,7 +298,7 @@ def test_cli_tour_exports_a_self_contained_html_and_gif(demo_graph, tmp_path):
     from click.testing import CliRunner
     from PIL import Image
 
-    from mining.cli import main
+    from eomine.cli import main
 
     ws_path = _ws_path(demo_graph)
     start = str(demo_graph.patch_ids[10])
@@ -325,7 +325,7 @@ def test_cli_tour_exports_a_self_contained_html_and_gif(demo_graph, tmp_path):
 def test_cli_tour_bad_input_is_one_line_and_keeps_an_existing_export(demo_graph, tmp_path):
     from click.testing import CliRunner
 
-    from mining.cli import main
+    from eomine.cli import main
 
     out = tmp_path / "tour.html"
     out.write_text("previous export")
