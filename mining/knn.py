@@ -13,7 +13,8 @@ import time
 import numpy as np
 
 from ._internal.artifacts import load_card, params_hash, write_card
-from .errors import WorkspaceError
+from ._internal.validation import SEED, Interval, Options, validate_params
+from .errors import ParameterError, WorkspaceError
 from .workspace import Workspace, save_npy
 
 __all__ = ["KNNGraph", "exact_knn", "load_knn", "load_knn_catalog", "load_knn_card", "has_knn", "save_knn",
@@ -119,6 +120,15 @@ class KNNGraph:
     seconds_ : float
     """
 
+    _parameter_constraints = {
+        "k": [Interval(int, 1, None)],  # and fewer than the points, checked by fit
+        "metric": [Options(METRICS)],
+        "method": [Options(METHODS)],
+        "device": [Options(("auto", "cpu", "cuda"))],
+        "seed": [SEED],
+        "exact_max_n": [Interval(int, 0, None)],
+    }
+
     def __init__(self, k: int = 30, *, metric: str = "cosine", method: str = "auto", device: str = "auto",
                  seed: int = 0, exact_max_n: int = 20000):
         self.k = k
@@ -134,17 +144,15 @@ class KNNGraph:
     def fit(self, X: np.ndarray) -> KNNGraph:
         from .embeddings import resolve_device
 
-        if self.metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}")
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        validate_params(self)
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D (n, d), got shape {X.shape}")
         if not np.isfinite(X).all():
             raise ValueError("X contains NaN or inf")
-        if not 1 <= self.k < len(X):
-            raise ValueError(f"k must be in 1..{len(X) - 1} for {len(X)} points, got {self.k}")
+        if self.k >= len(X):
+            raise ParameterError("k", f"an int in [1, {len(X) - 1}] (fewer than the {len(X)} points)", self.k,
+                                 owner=type(self).__name__)
         dev = resolve_device(self.device)
         method = self.method
         if method == "auto":

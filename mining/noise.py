@@ -54,6 +54,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ._internal.artifacts import file_hash, load_card, params_hash, write_card
+from ._internal.validation import SEED, Interval, Options, validate_params
 from .errors import DataError, WorkspaceError
 from .progress import ProgressCallback, report
 from .workspace import Workspace, atomic_write
@@ -137,6 +138,21 @@ class NoiseScorer:
         Time of each part (``neighbours``, ``model``, ``combine``).
     """
 
+    _parameter_constraints = {
+        "model_weight": [Interval(float, 0, 1), Options(("auto",))],
+        "prior_weight": [Interval(float, 0, 1)],
+        "outlier_weight": [Interval(float, 0, 1)],
+        "smoothing": [Interval(float, 0, None)],
+        "n_folds": [Interval(int, 2, None)],
+        "C": [Interval(float, 0, None, closed="neither")],
+        "max_train": [Interval(int, 1, None), None],
+        "flag_threshold": [Interval(float, 0, 1, closed="right")],  # 0 would flag every patch
+        "missing_start": [Interval(float, 0, 1, closed="right")],
+        "missing_gain": [Interval(float, 0, None, closed="neither")],
+        "refine": [Interval(int, 0, None)],
+        "seed": [SEED],
+    }
+
     def __init__(self, *, model_weight: float | str = "auto", prior_weight: float = 0.75, outlier_weight: float = 0.3,
                  smoothing: float = 1.0, n_folds: int = 5, C: float = 1.0, max_train: int | None = 10000,
                  flag_threshold: float = 0.6, missing_start: float = 0.7, missing_gain: float = 1.5,
@@ -160,20 +176,6 @@ class NoiseScorer:
                                               "missing_gain", "refine", "seed")}
 
     def _validate(self, X, Y, indices, distances, proba):
-        for name in ("model_weight", "prior_weight", "outlier_weight", "flag_threshold", "missing_start"):
-            v = getattr(self, name)
-            if name == "model_weight" and v == "auto":
-                continue
-            if not 0.0 <= float(v) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {v!r}")
-        if not float(self.missing_gain) > 0:
-            raise ValueError(f"missing_gain must be > 0, got {self.missing_gain!r}")
-        if not isinstance(self.refine, int | np.integer) or self.refine < 0:
-            raise ValueError(f"refine must be an integer >= 0, got {self.refine!r}")
-        if not isinstance(self.n_folds, int | np.integer) or self.n_folds < 2:
-            raise ValueError(f"n_folds must be an integer >= 2, got {self.n_folds!r}")
-        if self.smoothing < 0:
-            raise ValueError(f"smoothing must be >= 0, got {self.smoothing!r}")
         Y = np.asarray(Y, dtype=bool)
         if Y.ndim != 2 or Y.shape[1] < 2:
             raise DataError(f"labels must be a multi-hot matrix (n, >= 2 classes), got shape {Y.shape}")
@@ -221,6 +223,7 @@ class NoiseScorer:
         from ._internal.noise_kernels import cooccurrence_prior, neighbour_evidence
         from ._internal.noise_model import oof_probabilities
 
+        validate_params(self)
         X, Y, indices, distances, proba = self._validate(X, Y, indices, distances, proba)
         self.single_label_ = bool((Y.sum(1) == 1).all())
         t0 = time.perf_counter()

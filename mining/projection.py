@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ._internal.artifacts import load_card, params_hash, write_card
+from ._internal.validation import SEED, Boolean, Interval, Options, validate_params
 from .errors import WorkspaceError
 from .workspace import Workspace, write_parquet
 
@@ -56,6 +57,15 @@ class Projection:
     #: above this many points ``auto`` means PCA initialisation and the parallel (non-reproducible) optimiser
     LARGE = 50_000
 
+    _parameter_constraints = {
+        "method": [Options(("umap", "pca"))],
+        "seed": [SEED],
+        "min_dist": [Interval(float, 0, 1)],  # umap-learn: 0 <= min_dist <= spread (1)
+        "n_epochs": [Interval(int, 1, None), None],
+        "init": [Options(("auto", "spectral", "pca"))],
+        "reproducible": [Boolean(), Options(("auto",))],
+    }
+
     def __init__(self, method: str = "umap", *, seed: int = 0, min_dist: float = 0.1, n_epochs: int | None = None,
                  init: str = "auto", reproducible: bool | str = "auto"):
         self.method = method
@@ -78,12 +88,7 @@ class Projection:
         knn : (indices, distances), each shape (n, k), self excluded
             Required for ``umap``.
         """
-        if self.method not in ("umap", "pca"):
-            raise ValueError(f"method must be 'umap' or 'pca', got {self.method!r}")
-        if self.init not in ("auto", "spectral", "pca"):
-            raise ValueError(f"init must be 'auto', 'spectral' or 'pca', got {self.init!r}")
-        if self.reproducible not in (True, False, "auto"):
-            raise ValueError(f"reproducible must be True, False or 'auto', got {self.reproducible!r}")
+        validate_params(self)
         X = np.asarray(X, dtype=np.float32)
         large = len(X) > self.LARGE
         self.init_ = ("pca" if large else "spectral") if self.init == "auto" else self.init

@@ -18,10 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from ._internal.validation import Interval
+from .errors import DataError, ParameterError
 from .tours import TOUR_FORMAT_VERSION, Tour
 
-__all__ = ["export_html", "export_gif", "tour_payload", "layout_image", "layout_png", "basemap_svg_path"]
+__all__ = ["export_html", "export_gif", "tour_payload", "layout_image", "layout_png", "basemap_svg_path", "HTML_SIZE", "GIF_SIZE",
+           "INTERVAL"]
+
+#: patch image sizes (pixels) of the HTML player and of the GIF, and seconds per stop of the player
+HTML_SIZE = Interval(int, 16, 768)
+GIF_SIZE = Interval(int, 64, 512)
+INTERVAL = Interval(float, 0.2, 60)
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "tour.html"
 PANEL_W, PANEL_H = 360, 270
@@ -53,8 +60,7 @@ def export_html(tour: Tour, ws, out, *, composite: str = "true_color", size: int
     """
     from .workspace import atomic_write
 
-    if not 0.2 <= float(interval) <= 60:
-        raise DataError(f"tour interval must be between 0.2 and 60 seconds, not {interval}")
+    _check("interval", INTERVAL, interval, "export_html")
     payload = tour_payload(tour, ws, composite=composite, size=size, interval=interval, title=title)
     doc = TEMPLATE.read_text()
     data = json.dumps(payload, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
@@ -64,13 +70,17 @@ def export_html(tour: Tour, ws, out, *, composite: str = "true_color", size: int
     return out
 
 
+def _check(name: str, constraint: Interval, value, owner: str) -> None:
+    if not constraint.is_satisfied_by(value):
+        raise ParameterError(name, str(constraint), value, owner=owner)
+
+
 def tour_payload(tour: Tour, ws, *, composite: str = "true_color", size: int = 384, interval: float = 2.0,
                  title: str | None = None) -> dict:
     """Everything the player shows, JSON-serialisable (images as data URIs)."""
     if not hasattr(tour, "rows_"):
         raise DataError("the tour has not been computed yet (call Tour.fit first)")
-    if not 16 <= int(size) <= 768:
-        raise DataError(f"tour image size must be between 16 and 768 pixels, not {size}")
+    _check("size", HTML_SIZE, size, "export_html")
     g = tour.graph_
     stops = tour.stops()
     images = stop_images(ws, stops["patch_id"], composite=composite, size=size)
@@ -217,8 +227,7 @@ def export_gif(tour: Tour, ws, out, *, composite: str = "true_color", size: int 
 
     from .workspace import atomic_write
 
-    if not 64 <= int(size) <= 512:
-        raise DataError(f"GIF image size must be between 64 and 512 pixels, not {size}")
+    _check("size", GIF_SIZE, size, "export_gif")
     stops = tour.stops()
     images = stop_images(ws, stops["patch_id"], composite=composite, size=size)
     g = tour.graph_

@@ -30,6 +30,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from ._internal.validation import SEED, Instance, Interval, Options, validate_params
 from .errors import DataError, WorkspaceError
 
 __all__ = ["STRATEGIES", "TOUR_FORMAT_VERSION", "Tour", "TourGraph", "Walk", "boundary_tour", "class_tour",
@@ -678,6 +679,16 @@ class Tour:
     knn_key_ : str
     """
 
+    _parameter_constraints = {
+        "strategy": [Options(STRATEGIES)],
+        "steps": [Interval(int, 1, 100_000)],
+        "start": [Instance(str), None],
+        "label": [Instance(str), None],
+        "seed": [SEED],
+        "by": [Options(("class", "cluster"))],
+        "max_run": [Interval(int, 1, None)],
+    }
+
     def __init__(self, strategy: str = "random", *, steps: int = 50, start: str | None = None,
                  label: str | None = None, seed: int = 0, by: str = "class", max_run: int = 25):
         self.strategy = strategy
@@ -694,18 +705,10 @@ class Tour:
 
     def fit(self, graph: TourGraph) -> Tour:
         """Compute the stops on ``graph`` (a :class:`TourGraph`, or a workspace / path to load one from)."""
+        validate_params(self)
         if not isinstance(graph, TourGraph):
             graph = TourGraph.from_workspace(graph)
-        if self.strategy not in STRATEGIES:
-            raise DataError(f"unknown tour strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
-        try:
-            steps, seed, max_run = int(self.steps), int(self.seed), int(self.max_run)
-        except (TypeError, ValueError):
-            raise DataError("tour steps, seed and max_run must be integers") from None
-        if not 1 <= steps <= 100_000:
-            raise DataError(f"tour steps must be between 1 and 100000, not {steps}")
-        if max_run < 1:
-            raise DataError(f"tour max_run must be at least 1, not {max_run}")
+        steps, seed, max_run = int(self.steps), int(self.seed), int(self.max_run)
         start = graph.row(self.start) if self.start else None
         if start is not None and graph.ind[start, 0] < 0 and self.strategy in ("random", "boundary"):
             raise DataError(f"patch {self.start!r} has no embedding, so it is not in the kNN graph")

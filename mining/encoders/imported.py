@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._internal.validation import PATH, validate_params
 from ..errors import DataError
 from .base import Encoder
 
@@ -79,12 +80,14 @@ class ImportedEmbeddings(Encoder):
 
     name = "import"
     needs_pixels = False
+    _parameter_constraints = {"path": [PATH], "ids": [PATH, None]}
 
     def __init__(self, path: str, *, ids: str | None = None):
         self.path = str(path)
         self.ids = ids
 
     def fit(self, ws, *, device: str = "cpu", progress: bool = True) -> ImportedEmbeddings:
+        validate_params(self)
         ids, X = read_embedding_file(Path(self.path), ids_path=Path(self.ids) if self.ids else None)
         known = set(ws.catalog["patch_id"])
         problems = []

@@ -118,7 +118,7 @@ def test_basic_auth_on_every_request(ws_copy, tmp_path, monkeypatch):
 def test_serve_refuses_other_interfaces_without_auth(ws_copy):
     from click.testing import CliRunner
 
-    from mining.cli import main
+    from eomine.cli import main
 
     r = CliRunner().invoke(main, ["serve", str(ws_copy), "--host", "0.0.0.0"])
     assert r.exit_code == 2 and "--auth" in r.output

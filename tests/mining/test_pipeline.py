@@ -9,7 +9,7 @@ import pytest
 from mining.datasets import EuroSATMS, ReBEN
 from mining.embeddings import embed, load_embeddings
 from mining.encoders import make_encoder
-from mining.errors import DataError
+from mining.errors import DataError, ParameterError
 from mining.ingest import ingest
 from mining.knn import KNNGraph, exact_knn, load_knn, save_knn
 from mining.pipeline import step_embed, step_knn, step_project, step_report
@@ -74,7 +74,7 @@ def test_knn_excludes_self_even_with_duplicates():
 def test_knn_rejects_bad_input():
     with pytest.raises(ValueError, match="NaN"):
         KNNGraph(2).fit(np.array([[0.0, np.nan], [1, 1], [2, 2]]))
-    with pytest.raises(ValueError, match="k must be in 1..2"):
+    with pytest.raises(ParameterError, match=r"k must be an int in \[1, 2\] \(fewer than the 3 points\), got 5"):
         KNNGraph(5).fit(np.zeros((3, 2)))
 
 

@@ -40,8 +40,9 @@ class fractions), :mod:`~mining.datasets.demo.pixels` (spectra and the rendering
 (:class:`DemoDataset`: catalog, label errors, pixels per patch).
 """
 
-from .dataset import GENERATOR_VERSION, DemoDataset
+from .dataset import GENERATOR_VERSION, MAX_PATCHES, DemoDataset
 from .landscape import TILES_PATH, load_tiles
 from .pixels import SPECTRA_PATH, load_spectra
 
-__all__ = ["DemoDataset", "SPECTRA_PATH", "TILES_PATH", "GENERATOR_VERSION", "load_spectra", "load_tiles"]
+__all__ = ["DemoDataset", "SPECTRA_PATH", "TILES_PATH", "GENERATOR_VERSION", "MAX_PATCHES", "load_spectra",
+           "load_tiles"]

@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pandas as pd
 
+from ..._internal.validation import SEED, Interval, validate_params
 from ...grid import tile_origin, utm_epsg
 from ...store import BandGroup
 from ..base import Issue, PatchDataset
@@ -29,10 +30,13 @@ from .landscape import (
 )
 from .pixels import _block_mean, _render, _Spectra, load_spectra
 
-__all__ = ["DemoDataset", "GENERATOR_VERSION"]
+__all__ = ["DemoDataset", "GENERATOR_VERSION", "MAX_PATCHES"]
 
 #: bump when the generator's output changes (recorded in ``made_by`` so cached demo workspaces get rebuilt)
 GENERATOR_VERSION = 1
+#: the most patches a demo can have: one per reBEN grid cell of the demo tiles (``_allowed_cells``; a test
+#: checks the count)
+MAX_PATCHES = 87_073
 
 
 # ---------------------------------------------------------------------------------------------- the dataset
@@ -45,7 +49,7 @@ class DemoDataset(PatchDataset):
         Kept for the :class:`PatchDataset` signature; the demo reads only ``data/demo/tiles.json`` and
         ``data/demo/spectra.json``.
     n : int
-        Number of patches (>= 1; at most the 87,073 reBEN grid cells of the 12 tiles).
+        Number of patches (>= 1; at most :data:`MAX_PATCHES`, the 87,073 reBEN grid cells of the 12 tiles).
     seed : int
         Random seed; the same seed gives the same catalog and pixels.
     noise_rate : float
@@ -68,6 +72,12 @@ class DemoDataset(PatchDataset):
         BandGroup("s1", ("VV", "VH"), 60, "float32", 10.0, None),
     )
 
+    _parameter_constraints = {
+        "n": [Interval(int, 1, MAX_PATCHES)],
+        "seed": [SEED],
+        "noise_rate": [Interval(float, 0, 0.5, closed="left")],
+    }
+
     def __init__(self, root=None, *, n: int = 6000, seed: int = 0, noise_rate: float = 0.08):
         super().__init__(root, metadata_only=False)
         self.n = n
@@ -82,19 +92,7 @@ class DemoDataset(PatchDataset):
 
     # ------------------------------------------------------------------ scan
     def _validate(self) -> None:
-        if isinstance(self.n, bool) or not isinstance(self.n, (int, np.integer)) or self.n < 1:
-            raise ValueError(f"demo: n must be an integer >= 1, got {self.n!r}")
-        capacity = sum(len(_allowed_cells(t)) for t in load_tiles())
-        if self.n > capacity:
-            raise ValueError(f"demo: n={self.n} is more than the {capacity} grid cells of the demo tiles")
-        if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ValueError(f"demo: seed must be a non-negative integer, got {self.seed!r}")
-        try:
-            rate = float(self.noise_rate)
-        except (TypeError, ValueError):
-            raise ValueError(f"demo: noise_rate must be a number, got {self.noise_rate!r}") from None
-        if not 0 <= rate < 0.5:
-            raise ValueError(f"demo: noise_rate must be in [0, 0.5), got {self.noise_rate!r}")
+        validate_params(self)
 
     def _tables(self) -> _Spectra:
         with self._lock:

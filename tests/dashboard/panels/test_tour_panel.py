@@ -261,7 +261,7 @@ def test_tour_plays_moves_the_highlight_and_the_url_replays_it(page, browser):
 def test_exported_tour_plays_offline_from_a_file(browser, demo_ws, tmp_path):
     from click.testing import CliRunner
 
-    from mining.cli import main
+    from eomine.cli import main
 
     out = tmp_path / "tour.html"
     res = CliRunner().invoke(main, ["tour", str(demo_ws), "--strategy", "grand", "--export", str(out),
