@@ -52,7 +52,9 @@ def test_save_knn_round_trips_and_closes_its_files(tmp_path):
     import warnings
 
     graph = KNNGraph(5, method="exact", device="cpu").fit(_clusters(n=200, d=8))
-    ws = types.SimpleNamespace(path=tmp_path)  # save_knn / load_knn read only the folder
+    from mining.layout import WorkspaceFiles
+
+    ws = types.SimpleNamespace(path=tmp_path, files=WorkspaceFiles(tmp_path))  # save_knn / load_knn: only files
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         save_knn(ws, graph, embeddings_key="k")
