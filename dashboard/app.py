@@ -16,7 +16,8 @@ from dash import dcc, html
 from . import ids
 from .access import register_access
 from .data import AppData, AppState
-from .panels import curate, detail, filters, grid, map_panel, review, scatter, tour
+from .panels import curate, detail, filters, find, grid, history, map_panel, review, scatter, tour
+from .panels import help as help_panel
 from .routes import register_routes
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -71,7 +72,7 @@ def _job_manager():
 
 
 def work_tabs(data: AppData) -> dcc.Tabs:
-    """The bottom-left work area: one tab per workflow (patch grid, tour, review queue); the grid is the default."""
+    """The bottom-left work area: one tab per workflow (patch grid, tour, review queue, edit history)."""
     slots = {"scatter": len(scatter.TRACES), "map": len(map_panel.TRACES)}  # where the tour's overlays sit
     tabs = [
         dcc.Tab(label="Patches", value="grid", children=grid.layout(data), className="tab",
@@ -80,20 +81,27 @@ def work_tabs(data: AppData) -> dcc.Tabs:
                 selected_className="tab--selected"),
         dcc.Tab(label="Review", value="review", children=review.layout(data), className="tab",
                 selected_className="tab--selected"),
+        dcc.Tab(label="History", value="history", children=history.layout(data), className="tab",
+                selected_className="tab--selected"),
     ]
     return dcc.Tabs(id=ids.WORK_TABS, value="grid", children=tabs, className="work-tabs",
                     parent_className="work-tabs-parent", content_className="work-tabs-content")
 
 
 def build_layout(data: AppData) -> html.Div:
-    """The page: header, sidebar (filters, curation), scatter and map, work tabs and the patch detail."""
+    """The page: top bar (find, curator, help), sidebar (view, filters, selection), scatter and map, the curation
+    toolbar right under them, work tabs and the patch detail; sized so that at 1366x768 the scatter, the map and
+    every curation control are on screen together."""
     n_proj = int((data.px == data.px).sum())
     overlays = tour.overlay_traces()  # the tour draws its path on both figures
     header = html.Header(className="topbar", children=[
-        html.Div([html.Span("eomine", className="brand"), html.Span(data.ws.name, className="ws-name")]),
-        html.Div(className="counts", children=[
-            f"{data.n:,} patches · {len(data.classes)} classes · {n_proj:,} in the embedding",
-            html.Span(" · read-only" if data.read_only else "", className="ro")]),
+        html.Div(className="topbar-left", children=[
+            html.Span("eomine", className="brand"), html.Span(data.ws.name, className="ws-name"),
+            html.Span(className="counts", children=[
+                f"{data.n:,} patches · {len(data.classes)} classes · {n_proj:,} in the embedding",
+                html.Span(" · read-only" if data.read_only else "", className="ro")])]),
+        html.Div(className="topbar-right", children=[*find.layout(data), *curate.author_layout(data),
+                                                     *help_panel.button()]),
     ])
     return html.Div(className="app", children=[
         dcc.Location(id=ids.URL, refresh=False),
@@ -107,13 +115,15 @@ def build_layout(data: AppData) -> html.Div:
         header,
         html.Div(id=ids.MESSAGE, className="message", role="status"),
         html.Div(className="body", children=[
-            html.Aside(className="sidebar", children=filters.layout(data) + curate.layout(data)),
+            html.Aside(className="sidebar", children=filters.layout(data)),
             html.Main(className="main", children=[
                 html.Div(className="row top", children=[scatter.layout(data, overlays=overlays),
                                                         map_panel.layout(data, overlays=overlays)]),
+                *curate.layout(data),
                 html.Div(className="row bottom", children=[work_tabs(data), detail.layout(data)]),
             ]),
         ]),
+        *help_panel.layout(data),
     ])
 
 

@@ -8,12 +8,11 @@ Projection
     and the map's box selection stay in lon/lat degrees.
 
 Layers, bottom to top
-    plot background (water) -> basemap (one SVG path layout shape, ``layer="below"``) -> the patch raster
-    (a layout image, ``layer="below"``; plotly draws below-images over below-shapes) -> the traces of
-    :mod:`dashboard.figures` (hover grid, box-select helper, then this figure's footprint rectangles:
-    ``FOOTPRINT_SLOTS`` ``fill="toself"`` traces, one per colour; kNN neighbours, the patch in focus; the
-    overlays passed in). The basemap is a shape, not a trace: a trace would hide a below-image, and an
-    above-image would hide the focus markers.
+    one layout image (``layer="below"``) drawn on the server: water, land and borders of the basemap
+    (:func:`dashboard.geo.basemap_image`, simplified for the zoom) with the patch raster composited over it ->
+    the traces of :mod:`dashboard.figures` (hover grid, box-select helper, then this figure's footprint
+    rectangles: ``FOOTPRINT_SLOTS`` ``fill="toself"`` traces, one per colour; kNN neighbours, the patch in
+    focus; the overlays passed in). The browser lays out no vector basemap: a zoom costs one image swap.
 
 Everything works offline: no tiles, no topojson, no fonts are fetched. Optional online tiles are not offered.
 """
@@ -25,7 +24,7 @@ import time
 
 import numpy as np
 import plotly.graph_objects as go
-from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
+from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from mining.raster import Viewport, hex_to_rgb, image_uri, render_categorical
 
@@ -44,13 +43,21 @@ from ..figures import (
     relayout_ranges,
     trace_index,
 )
-from ..geo import basemap_path, footprint_bounds, from_plot, has_coordinates, lat_of, map_xy, merc_y, to_plot
+from ..geo import (
+    WATER,
+    basemap_image,
+    footprint_bounds,
+    from_plot,
+    has_coordinates,
+    lat_of,
+    map_xy,
+    merc_y,
+    over,
+    to_plot,
+)
 from ..selection import selection_mask
 from ..views import GREY, nearest, scheme_for
 
-WATER = "#dbe9f4"
-LAND = "#efeadf"
-BORDER = "#9a9a9a"
 DENSITY_COLOR = "#d9480f"
 EUROPE = {"x": [-25.0, 45.0], "y": [34.0, 72.0]}
 
@@ -63,6 +70,11 @@ CLICK_PX = 12.0
 FOOTPRINT_MAX = 3000   # draw footprints when fewer patches than this touch the view
 FOOTPRINT_MIN_PX = 3.0  # ... and when a typical footprint is at least this wide on screen
 FOOTPRINT_SLOTS = 32   # footprint traces (one per colour); the rest share the last one
+#: the selection kinds drawn on this figure (their outline stays while they are the selection)
+OWN_SELECTIONS = ("map",)
+#: plotly config: a new box always starts a new selection (old outlines cannot be dragged)
+CONFIG = {"scrollZoom": True, "displaylogo": False, "doubleClick": "reset", "editSelection": False,
+          "modeBarButtonsToRemove": ["toImage", "autoScale2d", "lasso2d"]}
 
 #: the figure's traces before its overlays
 TRACES = base_trace_names([f"footprints {i}" for i in range(FOOTPRINT_SLOTS)])
@@ -161,8 +173,8 @@ def render_map(data: AppData, view: dict, color: str = "label", filters: dict | 
     Returns
     -------
     dict
-        ``box`` (plot-coordinate box the raster and hover grid cover), ``rgba`` (uint8 (H, W, 4), or None when
-        nothing is rasterised), ``footprints`` (list of (hex colour, rows), empty in raster mode),
+        ``box`` (plot-coordinate box the image and hover grid cover), ``rgba`` (uint8 (H, W, 4): the basemap with
+        the patches over it), ``points`` (bool: whether any patch is in the raster), ``footprints`` (list of (hex colour, rows), empty in raster mode),
         ``in_view`` (patches passing the filters whose centre is in ``view``), ``selected`` (selected patches
         passing the filters, or None), ``mode`` ("raster" | "footprints"), ``ms`` (render time).
     """
@@ -209,12 +221,15 @@ def render_map(data: AppData, view: dict, color: str = "label", filters: dict | 
                                        density=color == "density" and mode == "raster")
         if not cnt.any():
             rgba = None
+    points = rgba is not None
+    rgba = over(rgba, basemap_image(data, box, W, H))
     if mode == "footprints" and len(rows_fp):
         footprints = _group_by_colour(codes[rows_fp], rows_fp, colors)
     selected = None
     if smask is not None:
         selected = int((smask & fmask).sum() if fmask is not None else smask.sum())
-    return {"box": box, "rgba": rgba, "footprints": footprints, "in_view": in_view, "selected": selected,
+    return {"box": box, "rgba": rgba, "points": points, "footprints": footprints, "in_view": in_view,
+            "selected": selected,
             "mode": mode, "ms": round((time.perf_counter() - t0) * 1e3, 1)}
 
 
@@ -292,8 +307,8 @@ def focus_xy(data: AppData, selected: str | None) -> tuple[list, list, list, lis
 
 
 def figure(data: AppData, view: dict, image_uri: str | None = None, *, overlays=()) -> go.Figure:
-    """The map figure for a lon/lat view (basemap, empty raster, empty footprint slots, empty markers), traces in
-    :data:`TRACES` order, then ``overlays``."""
+    """The map figure for a lon/lat view (an image slot for the basemap and the patches, empty footprint slots,
+    empty markers), traces in :data:`TRACES` order, then ``overlays``."""
     pview = to_plot(view)
     box = render_box(pview)
     own = [go.Scatter(x=[], y=[], mode="lines", fill="toself", hoverinfo="skip", showlegend=False,
@@ -308,19 +323,17 @@ def figure(data: AppData, view: dict, image_uri: str | None = None, *, overlays=
         xaxis={**axis, "range": pview["x"], "tickvals": t["xvals"], "ticktext": t["xtext"]},
         yaxis={**axis, "range": pview["y"], "tickvals": t["yvals"], "ticktext": t["ytext"], "scaleanchor": "x",
                "scaleratio": 1},
-        shapes=[{"type": "path", "path": basemap_path(data), "xref": "x", "yref": "y", "layer": "below",
-                 "fillcolor": LAND, "line": {"color": BORDER, "width": 0.6}}],
         images=[image_spec(box, image_uri)], uirevision="keep", hovermode="closest", showlegend=False,
     )
     return fig
 
 
-def update_patch(data: AppData, view: dict, result: dict, selected: str | None) -> Patch:
+def update_patch(data: AppData, view: dict, result: dict, selected: str | None, sel: dict | None = None) -> Patch:
     """The dash.Patch that brings the map figure to ``view`` and ``result`` (from :func:`render_map`)."""
     pview = to_plot(view)
     box = result["box"]
     p = Patch()
-    p["layout"]["images"][0] = image_spec(box, image_uri(result["rgba"]) if result["rgba"] is not None else None)
+    p["layout"]["images"][0] = image_spec(box, image_uri(result["rgba"]))
     t = axis_ticks(pview)
     p["layout"]["xaxis"]["range"] = pview["x"]
     p["layout"]["yaxis"]["range"] = pview["y"]
@@ -341,6 +354,8 @@ def update_patch(data: AppData, view: dict, result: dict, selected: str | None) 
     fx, fy, nx, ny = focus_xy(data, selected)
     p["data"][T_NEIGHBOURS]["x"], p["data"][T_NEIGHBOURS]["y"] = nx, ny
     p["data"][T_FOCUS]["x"], p["data"][T_FOCUS]["y"] = fx, fy
+    if not sel or sel.get("kind") not in OWN_SELECTIONS:  # the outline stays only on the figure that drew it
+        p["layout"]["selections"] = []
     return p
 
 
@@ -365,15 +380,13 @@ def map_update(data: AppData, from_relayout: bool, relayout, color, filters, sel
     view = view if view and view.get("x") and view.get("y") else full
     new_view = view_from_relayout(relayout, view, full) if from_relayout else None
     if from_relayout and new_view is None and not only_autosize(relayout):
-        # selection drawing, drag-mode switch...: nothing to redraw. (autosize, sent once the graph is first
-        # laid out, DOES redraw: Dash drops the still-pending initial render when it arrives.)
-        return no_update, no_update, no_update
+        return no_update, no_update, no_update  # selection drawing, drag-mode switch...: nothing to redraw
     view = new_view or view
     try:
         result = render_map(data, view, color or "label", filters, sel)
     except ValueError as exc:
         return no_update, no_update, f"Cannot draw this view: {exc}"
-    return update_patch(data, view, result, selected), (new_view or no_update), info_text(data, result)
+    return update_patch(data, view, result, selected, sel), (new_view or no_update), info_text(data, result)
 
 
 def nearest_patch(data: AppData, lon: float, y: float, view: dict, filters: dict | None = None) -> int | None:
@@ -415,8 +428,7 @@ def selection_from_box(selected_data: dict | None) -> dict | None:
 def layout(data: AppData, *, overlays=()) -> html.Section:
     """The panel; ``overlays`` are other panels' traces drawn on the map (see :mod:`dashboard.figures`)."""
     view = full_view(data)
-    config = {"scrollZoom": True, "displaylogo": False, "doubleClick": "reset",
-              "modeBarButtonsToRemove": ["toImage", "autoScale2d", "lasso2d"]}
+    config = CONFIG
     if has_coordinates(data):
         body = dcc.Graph(id=ids.MAP, figure=figure(data, view, overlays=overlays), className="graph", config=config)
     else:
@@ -431,25 +443,44 @@ def layout(data: AppData, *, overlays=()) -> html.Section:
         dcc.Loading(body, id=ids.MAP_LOADING, type="dot", delay_show=400,
                     overlay_style={"visibility": "visible", "opacity": 0.6}),
         dcc.Store(id=ids.MAP_VIEW, data=view),
+        dcc.Store(id=ids.MAP_RELAYOUT, data=None),
     ])
+
+
+# only the relayouts that move the view reach the server (see the scatter's twin)
+clientside_callback(
+    """function(r) {
+        if (!r) { return window.dash_clientside.no_update; }
+        const moved = Object.keys(r).some(k => k.startsWith('xaxis.range') || k.startsWith('yaxis.range')
+                                                || k.endsWith('autorange'));
+        return moved ? r : window.dash_clientside.no_update; }""",
+    Output(ids.MAP_RELAYOUT, "data"), Input(ids.MAP, "relayoutData"), prevent_initial_call=True)
 
 
 @callback(Output(ids.MAP, "figure"), Output(ids.MAP_VIEW, "data", allow_duplicate=True),
           Output(ids.MAP_INFO, "children"),
-          Input(ids.MAP, "relayoutData"), Input(ids.COLOR_BY, "value"), Input(ids.FILTERS, "data"),
+          Input(ids.MAP_RELAYOUT, "data"), Input(ids.COLOR_BY, "value"), Input(ids.FILTERS, "data"),
           Input(ids.SELECTION, "data"), Input(ids.SELECTED, "data"), Input(ids.MAP_VIEW, "data"),
-          Input(ids.EDITS_VERSION, "data"), Input(ids.SCORES_VERSION, "data"),
-          prevent_initial_call="initial_duplicate")
-def update_map(relayout, color, filters, sel, selected, view, _edits_version=None, _scores_version=None):
-    from_relayout = f"{ids.MAP}.relayoutData" in (ctx.triggered_prop_ids or {})
+          Input(ids.EDITS_VERSION, "data"), Input(ids.SCORES_VERSION, "data"), Input(ids.URL_READY, "data"),
+          prevent_initial_call=True)
+def update_map(relayout, color, filters, sel, selected, view, _edits_version=None, _scores_version=None,
+               ready=True):
+    if not ready:  # the first render waits for the URL's state: one render per page load
+        return no_update, no_update, no_update
+    from_relayout = f"{ids.MAP_RELAYOUT}.data" in (ctx.triggered_prop_ids or {})
     return map_update(get_data(), from_relayout, relayout, color, filters, sel, selected, view)
 
 
-@callback(Output(ids.SELECTION, "data", allow_duplicate=True), Input(ids.MAP, "selectedData"),
-          prevent_initial_call=True)
-def map_select(selected_data):
-    sel = selection_from_box(selected_data)
-    return sel if sel is not None else no_update
+# a box on the map becomes the selection in the browser (Mercator y back to latitude there too)
+clientside_callback(
+    """function(sd) {
+        if (!sd || !sd.range) { return window.dash_clientside.no_update; }
+        const lat = y => Math.atan(Math.sinh(y * Math.PI / 180)) * 180 / Math.PI;
+        const r7 = v => Math.round(v * 1e7) / 1e7;
+        const xs = sd.range.x.map(Number).sort((a, b) => a - b).map(r7);
+        const ys = sd.range.y.map(Number).map(lat).sort((a, b) => a - b).map(r7);
+        return {kind: 'map', range: [xs, ys]}; }""",
+    Output(ids.SELECTION, "data", allow_duplicate=True), Input(ids.MAP, "selectedData"), prevent_initial_call=True)
 
 
 @callback(Output(ids.SELECTED, "data", allow_duplicate=True), Input(ids.MAP, "clickData"),

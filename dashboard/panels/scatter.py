@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
+from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from mining.raster import image_uri
 
@@ -33,6 +33,11 @@ from ..views import IMG_H, IMG_W, full_view, legend_counts, nearest, render_poin
 
 HOVER_SIZE = (192, 128)
 TRACES = base_trace_names()
+#: the selection kinds drawn on this figure (their outline stays while they are the selection)
+OWN_SELECTIONS = ("lasso", "box")
+#: plotly config: a new lasso / box always starts a new selection (old outlines cannot be dragged)
+CONFIG = {"scrollZoom": True, "displaylogo": False, "doubleClick": "reset", "editSelection": False,
+          "modeBarButtonsToRemove": ["toImage", "autoScale2d"]}
 
 
 # --------------------------------------------------------------------------- plain functions (tested directly)
@@ -70,7 +75,11 @@ def legend_items(data: AppData, color: str, filters: dict | None, limit: int = 2
 
 
 def update(data: AppData, relayout, color, filters, sel, selected, view, *, from_relayout: bool) -> tuple:
-    """Body of the scatter callback: (figure Patch, new view, info text, legend), ``no_update`` where unchanged."""
+    """Body of the scatter callback: (figure Patch, new view, info text, legend), ``no_update`` where unchanged.
+
+    The selection outline plotly drew stays only while the selection is this figure's own (a lasso or box on
+    the embedding); a cleared selection or one made on the map removes it.
+    """
     full = full_view(data.px, data.py)
     view = view if view and view.get("x") and view.get("y") else full
     new_view = view_from_relayout(relayout, view, full) if from_relayout else None
@@ -96,6 +105,8 @@ def update(data: AppData, relayout, color, filters, sel, selected, view, *, from
     i_nb, i_focus = trace_index(TRACES, NEIGHBOURS), trace_index(TRACES, FOCUS)
     p["data"][i_nb]["x"], p["data"][i_nb]["y"] = nx, ny
     p["data"][i_focus]["x"], p["data"][i_focus]["y"] = fx, fy
+    if not sel or sel.get("kind") not in OWN_SELECTIONS:
+        p["layout"]["selections"] = []
     text = f"{info['in_view']:,} patches in view"
     if info["selected"] is not None:
         text += f" · {info['selected']:,} selected"
@@ -128,9 +139,7 @@ def layout(data: AppData, *, overlays=()) -> html.Section:
             dcc.Graph(id=ids.SCATTER, figure=figure(view, None, overlays=overlays), style={"display": "none"})])
     else:
         body = dcc.Graph(id=ids.SCATTER, figure=figure(view, None, overlays=overlays), className="graph",
-                         clear_on_unhover=True,
-                         config={"scrollZoom": True, "displaylogo": False, "doubleClick": "reset",
-                                 "modeBarButtonsToRemove": ["toImage", "autoScale2d"]})
+                         clear_on_unhover=True, config=CONFIG)
     return html.Section(className="panel scatter-panel", children=[
         html.Div(className="panel-head", children=[html.H2("Embedding"), html.Span(id=ids.SCATTER_INFO)]),
         # the spinner layer lets the mouse through (assets/eomine.css): a curator can keep zooming or lasso while
@@ -139,19 +148,34 @@ def layout(data: AppData, *, overlays=()) -> html.Section:
                     overlay_style={"visibility": "visible", "opacity": 0.6}),
         dcc.Tooltip(id=ids.SCATTER_TIP, direction="right"),
         dcc.Store(id=ids.SCATTER_VIEW, data=view),
+        dcc.Store(id=ids.SCATTER_RELAYOUT, data=None),
         html.Div(id=ids.SCATTER_LEGEND, className="legend"),
     ])
 
 
+# only the relayouts that move the view reach the server (zoom, pan, reset): plotly's autosize on first layout,
+# drawing a selection or switching the drag mode would otherwise each cost a render
+clientside_callback(
+    """function(r) {
+        if (!r) { return window.dash_clientside.no_update; }
+        const moved = Object.keys(r).some(k => k.startsWith('xaxis.range') || k.startsWith('yaxis.range')
+                                                || k.endsWith('autorange'));
+        return moved ? r : window.dash_clientside.no_update; }""",
+    Output(ids.SCATTER_RELAYOUT, "data"), Input(ids.SCATTER, "relayoutData"), prevent_initial_call=True)
+
+
 @callback(Output(ids.SCATTER, "figure"), Output(ids.SCATTER_VIEW, "data", allow_duplicate=True),
           Output(ids.SCATTER_INFO, "children"), Output(ids.SCATTER_LEGEND, "children"),
-          Input(ids.SCATTER, "relayoutData"), Input(ids.COLOR_BY, "value"), Input(ids.FILTERS, "data"),
+          Input(ids.SCATTER_RELAYOUT, "data"), Input(ids.COLOR_BY, "value"), Input(ids.FILTERS, "data"),
           Input(ids.SELECTION, "data"), Input(ids.SELECTED, "data"), Input(ids.SCATTER_VIEW, "data"),
-          Input(ids.EDITS_VERSION, "data"), Input(ids.SCORES_VERSION, "data"),
-          prevent_initial_call="initial_duplicate")
-def update_scatter(relayout, color, filters, sel, selected, view, _edits_version=None, _scores_version=None):
+          Input(ids.EDITS_VERSION, "data"), Input(ids.SCORES_VERSION, "data"), Input(ids.URL_READY, "data"),
+          prevent_initial_call=True)
+def update_scatter(relayout, color, filters, sel, selected, view, _edits_version=None, _scores_version=None,
+                   ready=True):
+    if not ready:  # the first render waits for the URL's view, colour and filters: one render per page load
+        return no_update, no_update, no_update, no_update
     return update(get_data(), relayout, color, filters, sel, selected, view,
-                  from_relayout=ctx.triggered_id == ids.SCATTER)
+                  from_relayout=ctx.triggered_id == ids.SCATTER_RELAYOUT)
 
 
 def _row_text(data: AppData, row: int) -> list:
@@ -177,11 +201,19 @@ def hover(hover_data, view, filters):
     return True, pt.get("bbox"), children
 
 
-@callback(Output(ids.SELECTION, "data", allow_duplicate=True), Input(ids.SCATTER, "selectedData"),
-          prevent_initial_call=True)
-def select(selected_data):
-    sel = selection_from_event(selected_data)
-    return sel if sel is not None else no_update
+# a lasso / box becomes the selection in the browser: every panel's update starts at once, no round trip first
+clientside_callback(
+    """function(sd) {
+        const nu = window.dash_clientside.no_update;
+        if (!sd) { return nu; }
+        if (sd.lassoPoints) {
+            const x = sd.lassoPoints.x, y = sd.lassoPoints.y;
+            return {kind: 'lasso', points: x.map((v, i) => [Number(v), Number(y[i])])};
+        }
+        if (sd.range) { return {kind: 'box', range: [sd.range.x.map(Number), sd.range.y.map(Number)]}; }
+        return nu; }""",
+    Output(ids.SELECTION, "data", allow_duplicate=True), Input(ids.SCATTER, "selectedData"),
+    prevent_initial_call=True)
 
 
 @callback(Output(ids.SELECTED, "data", allow_duplicate=True), Input(ids.SCATTER, "clickData"),
