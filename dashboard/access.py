@@ -141,8 +141,9 @@ def commit_edits(state: AppState, edits: list[Edit], *, author: str, note: str =
     return {"batch": batch, "version": state.sync().labels.version, "n": len(edits), "duplicate": False}
 
 
-def undo_redo(state: AppState, which: str, *, author: str | None, request_id: str | None = None) -> dict:
-    """Undo or redo the latest batch of ``author`` (read-only checked here).
+def undo_redo(state: AppState, which: str, *, author: str | None, request_id: str | None = None,
+              target: int | None = None) -> dict:
+    """Undo or redo the latest batch of ``author``, or the batch ``target`` (read-only checked here).
 
     Returns
     -------
@@ -160,7 +161,7 @@ def undo_redo(state: AppState, which: str, *, author: str | None, request_id: st
     duplicate = False
     try:
         batch = (data.edits.undo if which == "undo" else data.edits.redo)(author=author or None,
-                                                                          request_id=request_id)
+                                                                          request_id=request_id, target=target)
     except DuplicateRequest as dup:
         batch, duplicate = dup.batch, True
     except DataError as exc:

@@ -24,7 +24,7 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
 def create_app(workspace, *, read_only: bool = False, state: AppState | None = None,
-               credentials=None) -> dash.Dash:
+               credentials=None, confirm_above: int = 1000) -> dash.Dash:
     """Build the app for one workspace.
 
     Parameters
@@ -37,8 +37,10 @@ def create_app(workspace, *, read_only: bool = False, state: AppState | None = N
         The server state, when the caller loaded it already (tests).
     credentials : dashboard.access.Credentials, optional
         When given, every request needs HTTP basic auth with them (``eomine serve --auth``).
+    confirm_above : int
+        Edits of more patches than this ask for confirmation first.
     """
-    state = state or AppState.load(workspace, read_only=read_only)
+    state = state or AppState.load(workspace, read_only=read_only, confirm_above=confirm_above)
     data = state.current
     app = dash.Dash(__name__, title=f"eomine: {data.ws.name}", assets_folder=str(ASSETS), update_title=None,
                     background_callback_manager=_job_manager())
@@ -97,8 +99,8 @@ def build_layout(data: AppData) -> html.Div:
     header = html.Header(className="topbar", children=[
         html.Div(className="topbar-left", children=[
             html.Span("eomine", className="brand"), html.Span(data.ws.name, className="ws-name"),
-            html.Span(className="counts", children=[
-                f"{data.n:,} patches · {len(data.classes)} classes · {n_proj:,} in the embedding",
+            html.Span(className="counts", title=f"{n_proj:,} of them in the embedding", children=[
+                f"{data.n:,} patches · {len(data.classes)} classes",
                 html.Span(" · read-only" if data.read_only else "", className="ro")])]),
         html.Div(className="topbar-right", children=[*find.layout(data), *curate.author_layout(data),
                                                      *help_panel.button()]),
@@ -140,13 +142,13 @@ def _exit_on_sigterm() -> None:
 
 
 def serve(workspace, *, host: str = "127.0.0.1", port: int = 8050, read_only: bool = False,
-          debug: bool = False, credentials=None) -> None:
+          debug: bool = False, credentials=None, confirm_above: int = 1000) -> None:
     """Serve the app for ``workspace`` until interrupted.
 
     A production WSGI server (waitress, 8 worker threads) serves the app; ``debug=True`` uses Dash's
     development server with its reloader and in-browser error overlay instead.
     """
-    app = create_app(workspace, read_only=read_only, credentials=credentials)
+    app = create_app(workspace, read_only=read_only, credentials=credentials, confirm_above=confirm_above)
     _exit_on_sigterm()
     if debug:
         app.run(host=host, port=port, debug=True)

@@ -122,6 +122,8 @@ class AppData:
     caches : Caches
         Declared caches, shared by every snapshot.
     load_seconds : float
+    confirm_above : int
+        An edit of more patches than this asks the curator to confirm it first (``eomine serve --confirm-above``).
     """
 
     ws: Workspace
@@ -150,9 +152,10 @@ class AppData:
     scores: Scores
     caches: Caches
     load_seconds: float = 0.0
+    confirm_above: int = 1000
 
     @classmethod
-    def load(cls, path, *, read_only: bool = False) -> AppData:
+    def load(cls, path, *, read_only: bool = False, confirm_above: int = 1000) -> AppData:
         """Read everything the panels need from the workspace at ``path``."""
         from colorcet import glasbey_dark
 
@@ -214,7 +217,8 @@ class AppData:
             schemes=MappingProxyType(schemes), splits=tuple(sorted(cat["split"].dropna().unique().tolist())),
             countries=tuple(sorted(cat["country"].dropna().unique().tolist())), renderer=renderer,
             pixel_row=_readonly(cat["pixel_row"].to_numpy(np.int64)), edits=edits, labels=labels,
-            scores=Scores.load(ws, classes), caches=Caches(), load_seconds=time.perf_counter() - t0)
+            scores=Scores.load(ws, classes), caches=Caches(), load_seconds=time.perf_counter() - t0,
+            confirm_above=int(confirm_above))
 
     # ------------------------------------------------------------------ the snapshot's labels and scores
     @property
@@ -298,8 +302,8 @@ class AppState:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, path, *, read_only: bool = False) -> AppState:
-        return cls(AppData.load(path, read_only=read_only))
+    def load(cls, path, *, read_only: bool = False, confirm_above: int = 1000) -> AppState:
+        return cls(AppData.load(path, read_only=read_only, confirm_above=confirm_above))
 
     @property
     def current(self) -> AppData:

@@ -81,6 +81,7 @@ HISTORY_MESSAGE = "history-message"
 #: pattern-matching: {"type": HISTORY_ACTION, "op": "undo"|"redo", "index": batch id}
 HISTORY_ACTION = "history-action"
 SELECTION_NAME = "selection-name"          # dcc.Input: a name for the current selection (kept in the URL)
+SELECTION_OUTLINES = "selection-outlines"  # dcc.Store: output of the browser-side outline clean-up (unused)
 
 # tours (dashboard/panels/tour.py)
 TOUR = "tour-store"                # dcc.Store: {"params": {...}, "ids": [patch ids], "jumps": [bool]} or None

@@ -186,8 +186,7 @@ def run_action(state: AppState, target: str, op: str, *, author: str | None, not
             return {"message": "Nothing to change: " + describe(op, 0, label=label, labels=labels, skipped=skipped),
                     "version": None, "batch": None}
         what = describe(op, len(edits), label=label, labels=labels, skipped=skipped)
-        res = commit_edits(state, edits, author=author, note=note or "", source="app", request_id=request_id,
-                           summary=what)
+        res = commit_edits(state, edits, author=author, note=note or "", source="app", request_id=request_id)
     except (DataError, EditRefused) as exc:
         return {"message": str(exc), "version": None, "batch": None}
     again = " (this request was already saved)" if res.get("duplicate") else ""
@@ -268,8 +267,8 @@ def save_author(_n, _submit, name):
           Input(ids.AUTHOR, "data"))
 def show_author(author):
     if not author:
-        return "enter it once: saved in this browser, recorded with every edit", no_update
-    return f"editing as {author}", author
+        return "needed to edit (saved in this browser)", no_update
+    return "", author
 
 
 @callback(Output(ids.CURATE_TARGET_INFO, "children"), Input(ids.SELECTION, "data"), Input(ids.FILTERS, "data"),

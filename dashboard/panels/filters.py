@@ -56,6 +56,7 @@ def layout(data: AppData) -> list:
         dcc.Input(id=ids.SELECTION_NAME, type="text", placeholder="name this selection (kept in the link)",
                   maxLength=80, debounce=True, className="curate-input selection-name"),
         html.Button("Clear selection", id=ids.CLEAR_SELECTION, n_clicks=0, className="btn"),
+        dcc.Store(id=ids.SELECTION_OUTLINES, data=None),
     ]
 
 
@@ -72,6 +73,22 @@ clientside_callback("function(_n) { return [null, '']; }",
                     Output(ids.SELECTION, "data", allow_duplicate=True),
                     Output(ids.SELECTION_NAME, "value", allow_duplicate=True),
                     Input(ids.CLEAR_SELECTION, "n_clicks"), prevent_initial_call=True)
+
+# a selection's outline stays only on the figure that drew it: a cleared selection, or one made on the other
+# figure, removes it at once in the browser (never later, when a render in flight could remove a new one)
+clientside_callback(
+    """function(sel) {
+        const clear = (id, own) => {
+            const gd = document.querySelector('#' + id + ' .js-plotly-plot');
+            if (gd && window.Plotly && (!sel || !own.includes(sel.kind)) && (gd.layout.selections || []).length) {
+                window.Plotly.relayout(gd, {selections: []});
+            }
+        };
+        clear('scatter-graph', ['lasso', 'box']);
+        clear('map-graph', ['map']);
+        return window.dash_clientside.no_update; }""",
+    Output(ids.SELECTION_OUTLINES, "data"), Input(ids.SELECTION, "data"), prevent_initial_call=True)
+
 
 # a new selection starts unnamed (one restored from a link brings its name); the name lives in its input box,
 # so naming a selection redraws nothing

@@ -35,7 +35,7 @@ def find_patch(data: AppData, text: str | None) -> tuple[str | None, str]:
 def layout(data: AppData) -> list:
     return [html.Div(className="find", children=[
         dcc.Input(id=ids.FIND_INPUT, type="search", placeholder="find patch id…", debounce=True,
-                  className="find-input", **{"aria-label": "find a patch by its id"}),
+                  className="find-input"),
         html.Span(id=ids.FIND_MESSAGE, className="find-message", role="status")])]
 
 

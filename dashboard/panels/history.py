@@ -37,8 +37,8 @@ def history_rows(data: AppData, *, author: str | None = None, mine_only: bool = 
         if r.kind == "edit" and author and r.author == author and not data.read_only:
             can = "undo" if r.active else "redo"
         rows.append({"id": int(r.id), "time": str(r.time)[:16].replace("T", " "), "author": r.author, "kind": kind,
-                     "patches": int(r.n_events), "state": state, "what": data.edits.batch_summary(int(r.id)),
-                     "note": r.note if isinstance(r.note, str) else "", "can": can})
+                     "patches": int(r.n_events), "state": state, "what": data.edits.batch_info(int(r.id)).summary(),
+                     "note": r.note if isinstance(r.note, str) and r.kind == "edit" else "", "can": can})
     return rows
 
 

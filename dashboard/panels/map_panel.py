@@ -70,8 +70,6 @@ CLICK_PX = 12.0
 FOOTPRINT_MAX = 3000   # draw footprints when fewer patches than this touch the view
 FOOTPRINT_MIN_PX = 3.0  # ... and when a typical footprint is at least this wide on screen
 FOOTPRINT_SLOTS = 32   # footprint traces (one per colour); the rest share the last one
-#: the selection kinds drawn on this figure (their outline stays while they are the selection)
-OWN_SELECTIONS = ("map",)
 #: plotly config: a new box always starts a new selection (old outlines cannot be dragged)
 CONFIG = {"scrollZoom": True, "displaylogo": False, "doubleClick": "reset", "editSelection": False,
           "modeBarButtonsToRemove": ["toImage", "autoScale2d", "lasso2d"]}
@@ -174,7 +172,8 @@ def render_map(data: AppData, view: dict, color: str = "label", filters: dict | 
     -------
     dict
         ``box`` (plot-coordinate box the image and hover grid cover), ``rgba`` (uint8 (H, W, 4): the basemap with
-        the patches over it), ``points`` (bool: whether any patch is in the raster), ``footprints`` (list of (hex colour, rows), empty in raster mode),
+        the patches over it), ``layer`` (the patches alone, transparent elsewhere; None when no patch is in the
+        raster), ``footprints`` (list of (hex colour, rows), empty in raster mode),
         ``in_view`` (patches passing the filters whose centre is in ``view``), ``selected`` (selected patches
         passing the filters, or None), ``mode`` ("raster" | "footprints"), ``ms`` (render time).
     """
@@ -221,14 +220,14 @@ def render_map(data: AppData, view: dict, color: str = "label", filters: dict | 
                                        density=color == "density" and mode == "raster")
         if not cnt.any():
             rgba = None
-    points = rgba is not None
-    rgba = over(rgba, basemap_image(data, box, W, H))
+    layer = rgba
+    rgba = over(layer, basemap_image(data, box, W, H))
     if mode == "footprints" and len(rows_fp):
         footprints = _group_by_colour(codes[rows_fp], rows_fp, colors)
     selected = None
     if smask is not None:
         selected = int((smask & fmask).sum() if fmask is not None else smask.sum())
-    return {"box": box, "rgba": rgba, "points": points, "footprints": footprints, "in_view": in_view,
+    return {"box": box, "rgba": rgba, "layer": layer, "footprints": footprints, "in_view": in_view,
             "selected": selected,
             "mode": mode, "ms": round((time.perf_counter() - t0) * 1e3, 1)}
 
@@ -354,8 +353,6 @@ def update_patch(data: AppData, view: dict, result: dict, selected: str | None, 
     fx, fy, nx, ny = focus_xy(data, selected)
     p["data"][T_NEIGHBOURS]["x"], p["data"][T_NEIGHBOURS]["y"] = nx, ny
     p["data"][T_FOCUS]["x"], p["data"][T_FOCUS]["y"] = fx, fy
-    if not sel or sel.get("kind") not in OWN_SELECTIONS:  # the outline stays only on the figure that drew it
-        p["layout"]["selections"] = []
     return p
 
 

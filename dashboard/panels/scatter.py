@@ -33,8 +33,6 @@ from ..views import IMG_H, IMG_W, full_view, legend_counts, nearest, render_poin
 
 HOVER_SIZE = (192, 128)
 TRACES = base_trace_names()
-#: the selection kinds drawn on this figure (their outline stays while they are the selection)
-OWN_SELECTIONS = ("lasso", "box")
 #: plotly config: a new lasso / box always starts a new selection (old outlines cannot be dragged)
 CONFIG = {"scrollZoom": True, "displaylogo": False, "doubleClick": "reset", "editSelection": False,
           "modeBarButtonsToRemove": ["toImage", "autoScale2d"]}
@@ -75,11 +73,7 @@ def legend_items(data: AppData, color: str, filters: dict | None, limit: int = 2
 
 
 def update(data: AppData, relayout, color, filters, sel, selected, view, *, from_relayout: bool) -> tuple:
-    """Body of the scatter callback: (figure Patch, new view, info text, legend), ``no_update`` where unchanged.
-
-    The selection outline plotly drew stays only while the selection is this figure's own (a lasso or box on
-    the embedding); a cleared selection or one made on the map removes it.
-    """
+    """Body of the scatter callback: (figure Patch, new view, info text, legend), ``no_update`` where unchanged."""
     full = full_view(data.px, data.py)
     view = view if view and view.get("x") and view.get("y") else full
     new_view = view_from_relayout(relayout, view, full) if from_relayout else None
@@ -105,8 +99,6 @@ def update(data: AppData, relayout, color, filters, sel, selected, view, *, from
     i_nb, i_focus = trace_index(TRACES, NEIGHBOURS), trace_index(TRACES, FOCUS)
     p["data"][i_nb]["x"], p["data"][i_nb]["y"] = nx, ny
     p["data"][i_focus]["x"], p["data"][i_focus]["y"] = fx, fy
-    if not sel or sel.get("kind") not in OWN_SELECTIONS:
-        p["layout"]["selections"] = []
     text = f"{info['in_view']:,} patches in view"
     if info["selected"] is not None:
         text += f" · {info['selected']:,} selected"

@@ -197,23 +197,27 @@ class EditLog:
         note = str(note or "")
         return self._write("edit", None, author, note, source, rows, now, request_id=request_id)
 
-    def undo(self, *, author: str | None = None, request_id: str | None = None) -> int | None:
-        """Undo the latest active edit batch (of ``author`` when given).
+    def undo(self, *, author: str | None = None, request_id: str | None = None,
+             target: int | None = None) -> int | None:
+        """Undo the latest active edit batch (of ``author`` when given), or the active edit batch ``target``.
 
-        Returns the id of the new ``undo`` batch, or None when there is nothing to undo (nothing is written
-        then, and ``request_id`` is not recorded). :meth:`batch_info` of the new batch says which batch it
-        undid (``reverted``). A ``request_id`` already in the log raises :class:`DuplicateRequest`, as for
-        :meth:`commit`: the same request undoes once.
+        Returns the id of the new ``undo`` batch, or None when there is nothing to undo (``target`` is not an
+        active edit batch of ``author``: nothing is written then, and ``request_id`` is not recorded).
+        :meth:`batch_info` of the new batch says which batch it undid (``reverted``). A ``request_id`` already
+        in the log raises :class:`DuplicateRequest`, as for :meth:`commit`: the same request undoes once.
+        Undoing a batch that is not the latest leaves the later batches' events as they are (later events win).
         """
-        return self._undo_redo("undo", author, request_id)
+        return self._undo_redo("undo", author, request_id, target)
 
-    def redo(self, *, author: str | None = None, request_id: str | None = None) -> int | None:
-        """Redo the latest undone batch (of ``author`` when given), unless an edit was made since.
+    def redo(self, *, author: str | None = None, request_id: str | None = None,
+             target: int | None = None) -> int | None:
+        """Redo the latest undone batch (of ``author`` when given), or the undone batch ``target``, unless an
+        edit was made since.
 
         Returns the id of the new ``redo`` batch, or None when there is nothing to redo; ``request_id`` as for
         :meth:`undo`.
         """
-        return self._undo_redo("redo", author, request_id)
+        return self._undo_redo("redo", author, request_id, target)
 
     def batch_info(self, batch: int) -> BatchInfo:
         """One batch: its stored fields, what its events do (by op), and for an undo / redo the edit batch it
@@ -564,7 +568,8 @@ class EditLog:
         except sqlite3.DatabaseError as exc:
             raise WorkspaceError(f"{failure} {self.path_}: {exc}") from None
 
-    def _undo_redo(self, kind: str, author: str | None, request_id: str | None = None) -> int | None:
+    def _undo_redo(self, kind: str, author: str | None, request_id: str | None = None,
+                   target: int | None = None) -> int | None:
         who = check_author(author) if author is not None else None
         request_id = check_request_id(request_id)
 
@@ -573,6 +578,8 @@ class EditLog:
                               ["id", "author", "kind", "target"])
             undo_stack, redo_stack = undo_redo_stacks(df, who)
             stack = undo_stack if kind == "undo" else redo_stack
+            if target is not None:
+                return int(target) if int(target) in stack else None
             return stack[-1] if stack else None
 
         return self._write(kind, None, who or "(anonymous)", "", "app", [], _now(), precheck=pick,

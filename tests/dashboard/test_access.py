@@ -131,8 +131,8 @@ def test_read_only_refuses_every_edit_with_403(ws_copy):
                                          "property": "n_clicks", "value": 1}], "changedPropIds": [], "state": []}
     assert _post(c, "/_dash-update-component", forged).status_code == 403
     # the plain function refuses too (read-only is enforced on the server, not by hiding buttons)
-    msg, version = curate.run_action(state, "focus", "flag", author="x", selected=pid)
-    assert version is None and "read-only" in msg
+    res = curate.run_action(state, "focus", "flag", author="x", selected=pid)
+    assert res["version"] is None and "read-only" in res["message"]
     assert not (ws_copy / "edits.sqlite").exists()
     assert c.get("/_dash-layout").status_code == 200  # reading still works
 
