@@ -98,10 +98,13 @@ def tour_payload(tour: Tour, ws, *, composite: str = "true_color", size: int = 3
     def clean(v):
         return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
 
+    # without coordinates (EuroSAT RGB JPEGs) there is no ground distance: null in the JSON (NaN is not JSON)
+    located = bool(np.isfinite(stops[["lon", "lat"]].to_numpy()).all(1).any())
     rows = []
     for r, img in zip(stops.itertuples(index=False), images, strict=True):
         rows.append({"id": r.patch_id, "labels": list(r.labels), "gained": list(r.gained), "lost": list(r.lost),
-                     "km": round(float(r.km), 2), "km_total": round(float(r.km_total), 2),
+                     "km": clean(round(float(r.km), 2)),
+                     "km_total": clean(round(float(r.km_total), 2)) if located else None,
                      "emb": clean(round(float(r.embedding), 4)) if np.isfinite(r.embedding) else None,
                      "jump": bool(r.jump), "country": clean(r.country) if isinstance(r.country, str) else None,
                      "lon": clean(float(r.lon)), "lat": clean(float(r.lat)),

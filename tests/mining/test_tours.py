@@ -416,3 +416,17 @@ def test_cli_tour_label_accepts_the_short_name(demo_graph, tmp_path):
     res = CliRunner().invoke(main, ["tour", str(_ws_path(g)), "--strategy", "class", "--label", "Urbn fabrik",
                                     "--export", str(out)])
     assert res.exit_code == 2 and "closest: 'Urban fabric'" in res.output and "Traceback" not in res.output
+
+
+def test_a_tour_of_patches_without_coordinates_exports(demo_graph, tmp_path):
+    """EuroSAT RGB (JPEGs) has no coordinates: no ground distance (null, where NaN broke the JSON), no map."""
+    import dataclasses
+
+    from mining.tour_export import export_html
+    from mining.workspace import Workspace
+
+    g = dataclasses.replace(demo_graph, lonlat=np.full_like(demo_graph.lonlat, np.nan))
+    t = Tour("grand", by="class", seed=0).fit(g)
+    p = _payload(export_html(t, Workspace(_ws_path(demo_graph)), tmp_path / "t.html", size=32).read_text())
+    assert p["map"] is None and all(s["km_total"] is None for s in p["stops"])
+    assert all(s["km"] is None for s in p["stops"][1:])  # the first stop has come no distance: 0
