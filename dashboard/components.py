@@ -149,10 +149,11 @@ def action_button(label: str, target: str, op: str, **kw) -> html.Button:
 
 
 def patch_state(data: AppData, row: int) -> list[str]:
-    """Curation badges of one patch: "flagged", "excluded", "edited"."""
+    """Curation badges of one patch: "confirmed" (a reviewer's Confirm / Keep is its latest label decision),
+    "flagged", "excluded", "edited"."""
     lab = data.labels
-    return [name for name, on in (("flagged", lab.flagged[row]), ("excluded", lab.excluded[row]),
-                                  ("edited", lab.changed[row])) if on]
+    return [name for name, on in (("confirmed", lab.confirmed[row]), ("flagged", lab.flagged[row]),
+                                  ("excluded", lab.excluded[row]), ("edited", lab.changed[row])) if on]
 
 
 def patch_history(data: AppData, patch_id: str, limit: int = 5) -> list[str]:

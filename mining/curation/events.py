@@ -416,7 +416,9 @@ def encode_edits(edits: Sequence[Edit], index: pd.Index, nomenclature: Nomenclat
 
     Notes
     -----
-    An op given by another name (:data:`OP_ALIASES`: ``confirm``) is stored as the op it names (``keep``).
+    An op given by another name (:data:`OP_ALIASES`: ``confirm``) is stored as the op it names (``keep``), and
+    a class given by its short name or in another case (:meth:`Nomenclature.resolve`: ``"urban"``) as the
+    class it names (``"Urban fabric"``).
     """
     pids = [e.patch_id for e in edits]
     bad_type = next((p for p in pids if not isinstance(p, str)), None)
@@ -428,7 +430,18 @@ def encode_edits(edits: Sequence[Edit], index: pd.Index, nomenclature: Nomenclat
         raise DataError(f"patch {pids[int(np.argmax(missing))]!r} is not in workspace {workspace} "
                         f"({int(missing.sum())} unknown patch id(s) in the batch; nothing was saved)")
     nom = nomenclature
-    known = set(nom.classes)
+    resolved = {c: c for c in nom.classes}  # name given -> class (Nomenclature.resolve, once per distinct name)
+
+    def cls(pid, op, label):
+        if label not in resolved:
+            try:
+                resolved[label] = nom.resolve(label)
+            except DataError:
+                raise DataError(f"patch {pid}: {op} label {label!r} is not a class of the {nom.name} "
+                                f"nomenclature ({nom.suggest(label) if isinstance(label, str) else 'not a string'})"
+                                ) from None
+        return resolved[label]
+
     rows: list[EventRow] = []
     for e, r in zip(edits, prow.tolist(), strict=True):
         op = OP_ALIASES.get(e.op, e.op)
@@ -436,16 +449,10 @@ def encode_edits(edits: Sequence[Edit], index: pd.Index, nomenclature: Nomenclat
             names = [op_name(o) for o in OPS]
             raise DataError(f"patch {e.patch_id}: unknown edit op {e.op!r} (one of {', '.join(names)})")
         if op in ("add", "remove"):
-            if e.label not in known:
-                raise DataError(f"patch {e.patch_id}: {e.op} label {e.label!r} is not a class of the "
-                                f"{nom.name} nomenclature")
-            rows.append((e.patch_id, r, op, e.label))
+            rows.append((e.patch_id, r, op, cls(e.patch_id, e.op, e.label)))
         elif op == "set":
             labs = list(e.labels) if e.labels else ([] if e.label is None else [e.label])
-            bad = [lab for lab in labs if lab not in known]
-            if bad:
-                raise DataError(f"patch {e.patch_id}: set label {bad[0]!r} is not a class of the "
-                                f"{nom.name} nomenclature")
+            labs = [cls(e.patch_id, "set", lab) for lab in labs]
             rows.append((e.patch_id, r, "set", json.dumps(nom.validate(labs))))
         else:
             if e.label is not None or e.labels:
