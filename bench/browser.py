@@ -38,11 +38,15 @@ The server's share
 
 Diagnosis (printed after the table, all in ``--out``)
     Per action: callback requests and response bytes, basemap redraws (each synchronous redraw of a > 10,000
-    character SVG path of a plotly ``.shapelayer``), the time in ``Plotly.react``, and the chain of callbacks
-    that led to each panel's render. Per page load: the requests per callback, raster paints per panel. A
-    Chrome trace of one map zoom (``browser.start_tracing`` with the V8 sampling profiler): main-thread busy
-    time, long tasks, and the JS time per plotly function. And ``Plotly.relayout`` of the map with its basemap
-    and without (removed in the page only), and of the scatter.
+    character SVG path of a plotly ``.shapelayer``, attributed to ``Plotly.react`` or to plotly's own UI
+    handling), the time in ``Plotly.react``, where each panel's time went (before its render request was sent,
+    the server to first byte, the download, after it: the browser) and the chain of callbacks that led to the
+    render. Per page load: the navigation milestones, the requests per callback and what triggered each render,
+    raster paints per panel. Chrome traces (``browser.start_tracing`` with the V8 sampling profiler) of one page
+    load, one lasso and one map zoom: main-thread busy time, the long tasks and the JS in them per script and
+    per plotly function. Last, ``Plotly.relayout`` of the scatter, the map, and the map without its basemap
+    (removed in the page only). The N pages at once share the machine's cores with the server: their times
+    include N Chromium renderers; the server's part of each is printed beside it.
 
 Usage: python bench/browser.py [--workspace demo|reben|both] [--runs 7] [--warmup 1] [--concurrent 10]
 [--out FILE.json] [--trace-dir DIR]
@@ -203,8 +207,9 @@ def densest(ws: Path) -> tuple[float, float]:
     return float((xe[i] + xe[i + 1]) / 2), float((ye[j] + ye[j + 1]) / 2)
 
 
-def session(tab: Tab, dense: tuple[float, float], runs: int, warmup: int, rng: random.Random) -> dict:
-    """The interactions on one loaded page; {row: [records of the timed runs]}."""
+def session(tab: Tab, dense: tuple[float, float], runs: int, warmup: int, rng: random.Random, trace) -> dict:
+    """The interactions on one loaded page; {row: [records of the timed runs]}; one more lasso under
+    ``trace(fn, marks, name)``."""
     page, out = tab.page, {}
 
     def repeat(key, fn, panels):
@@ -279,6 +284,9 @@ def session(tab: Tab, dense: tuple[float, float], runs: int, warmup: int, rng: r
         return act
 
     repeat("lasso", lasso, ["scatter", "map", "grid"])
+    act = lasso(warmup + runs)
+    out["lasso_trace"] = trace(lambda: tab.measure("trace-lasso", act, ["scatter", "map", "grid"]),
+                               ("eb:trace-lasso", "eb:painted"), "lasso")
     page.click("#clear-selection")
 
     def map_centre():
@@ -359,7 +367,7 @@ def concurrent(browser, server: Server, n: int) -> dict:
         for t in tabs:
             t.page.evaluate("([u, at]) => { setTimeout(() => { location.href = u; }, at - Date.now()); }",
                             [server.url, start])
-        ms, deadline = [None] * n, time.time() + 180
+        ms, deadline = [None] * n, time.time() + 300
         while any(v is None for v in ms) and time.time() < deadline:
             server.check()
             for k, t in enumerate(tabs):
@@ -371,9 +379,13 @@ def concurrent(browser, server: Server, n: int) -> dict:
                     except Exception:  # noqa: BLE001 - the page is between documents
                         pass
             tabs[0].page.wait_for_timeout(200)
+        loads = []
         for t in tabs:
-            t.log.quiet(400, timeout=180, server=server)
-        return {"ms": ms, "n_over_10s": sum(v is None or v > 10_000 for v in ms)}
+            t.log.quiet(400, timeout=300, server=server)
+            if t.page.url != "about:blank":
+                t.origin = t.page.evaluate("performance.timeOrigin")
+                loads.append({k: v for k, v in t.collect_load().items() if k != "requests"})
+        return {"ms": ms, "n_over_10s": sum(v is None or v > 10_000 for v in ms), "loads": loads}
     finally:
         for t in tabs:
             t.close()
@@ -418,7 +430,8 @@ def run_workspace(pw, chromium: str, key: str, opts) -> dict:
             tab.page.wait_for_function("() => performance.now() > 6500", polling=200)  # past the first edit poll
             tab.settle()
             res["load_diagnosis"] = tab.collect_load()
-            res.update(session(tab, densest(ws), opts.runs, opts.warmup, random.Random(0)))
+            res.update(session(tab, densest(ws), opts.runs, opts.warmup, random.Random(0),
+                               lambda fn, marks, name: traced(browser, tab, fn, marks, opts.trace_dir, f"{name}-{key}")))
             res["trace"] = map_zoom_trace(browser, tab, opts.trace_dir, key)
             res["relayout_ms"] = relayout_costs(tab)
         finally:

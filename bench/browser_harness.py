@@ -423,8 +423,12 @@ def trace_summary(raw: bytes, mark: str, end_mark: str, source) -> dict:
                 if k is not e and e["ts"] <= k["ts"] and k["ts"] + k["dur"] <= e["ts"] + e["dur"] and \
                         k["name"] not in _GENERIC and not k["name"].startswith("V8.GC_"):
                     inner[k["name"]] += k["dur"]
-            long_tasks.append({"at_ms": (e["ts"] - t0) / 1e3, "ms": e["dur"] / 1e3,
+            long_tasks.append({"at_ms": (e["ts"] - t0) / 1e3, "ms": e["dur"] / 1e3, "ts": e["ts"], "dur": e["dur"],
                                "holds": {k: round(v / 1e3) for k, v in inner.most_common(4)}})
+    evaluate = Counter()  # compiling and running scripts' top-level code
+    for e in xs:
+        if e["name"] in ("EvaluateScript", "v8.compile", "v8.compileModule"):
+            evaluate[_script(((e.get("args") or {}).get("data") or {}).get("url", "")) or "?"] += e["dur"] / 1e3
     rendering = sum(e["dur"] for e in xs if e["name"] in RENDERING) / 1e3
     gc = sum(e["dur"] for e in xs if e["name"] in ("MinorGC", "MajorGC")) / 1e3
     # the sampling profiler: samples of this pid inside the window
@@ -442,7 +446,7 @@ def trace_summary(raw: bytes, mark: str, end_mark: str, source) -> dict:
             tcur = (tcur or e["ts"]) + dt
             samples.append((tcur, s))
     samples = [s for s in samples if t0 <= s[0] <= t1]
-    incl, buckets, scripts, selfs, js = Counter(), Counter(), Counter(), Counter(), 0.0
+    incl, buckets, scripts, selfs, js, per = Counter(), Counter(), Counter(), Counter(), 0.0, []
     texts: dict = {}
 
     def snippet(key):
@@ -462,7 +466,8 @@ def trace_summary(raw: bytes, mark: str, end_mark: str, source) -> dict:
             continue
         js += dt
         url = node["callFrame"].get("url", "")
-        scripts[_script(url) if url else node["callFrame"].get("functionName") or "(native)"] += dt
+        where = _script(url) if url else node["callFrame"].get("functionName") or "(native)"
+        scripts[where] += dt
         selfs[_frame_key(node["callFrame"])] += dt
         seen, hit = set(), set()
         while node is not None:
@@ -476,12 +481,23 @@ def trace_summary(raw: bytes, mark: str, end_mark: str, source) -> dict:
                 if label not in hit and key[1] and test(key[0], snippet(key)):
                     hit.add(label)
                     buckets[label] += dt
+        per.append((t, dt, where, hit))
+    for task in long_tasks:  # what each long task ran: JS per script, and the buckets
+        inside = [p for p in per if task["ts"] <= p[0] <= task["ts"] + task["dur"]]
+        by = Counter()
+        for _, dt, where, hit in inside:
+            by[where] += dt
+            for label in hit:
+                by[label] += dt
+        task["js"] = {k: round(v) for k, v in by.most_common(5)}
+        del task["ts"], task["dur"]
     frames = [{"function": k[0], "where": f"{_script(k[1])}:{k[2]}:{k[3]}",
                "ms": round(v, 1), "source": snippet(k)[:70]} for k, v in incl.most_common(14) if k[1]]
     return {"window_ms": (t1 - t0) / 1e3, "busy_ms": sum(e["dur"] for e in tops) / 1e3, "js_ms": round(js, 1),
             "rendering_ms": round(rendering, 1), "gc_ms": round(gc, 1), "long_tasks": long_tasks,
             "buckets": {k: round(v, 1) for k, v in buckets.items()}, "frames": frames,
             "self_by_script": {k: round(v, 1) for k, v in scripts.most_common(8)},
+            "evaluate_by_script": {k: round(v, 1) for k, v in evaluate.most_common(5)},
             "self_frames": [{"function": k[0], "where": f"{_script(k[1])}:{k[2]}:{k[3]}", "ms": round(v, 1),
                              "source": snippet(k)[:70]} for k, v in selfs.most_common(10)]}
 
@@ -531,8 +547,10 @@ NAV_JS = """() => {
 def stats(res: dict, key: str):
     """(median ms, max ms, median server ms) of a row, or None."""
     if key == "concurrent":
-        v = [x if x is not None else math.inf for x in res.get("concurrent", {}).get("ms", [])]
-        return (statistics.median(v), max(v), None) if v else None
+        c = res.get("concurrent", {})
+        v = [x if x is not None else math.inf for x in c.get("ms", [])]
+        share = [r["server_ms"] for r in c.get("loads", [])]
+        return (statistics.median(v), max(v), statistics.median(share) if share else None) if v else None
     src = {"colour_map": "colour", "lasso_all": "lasso"}.get(key, key)
     recs = [r for r in res.get(src, []) if "error" not in r]
     if not recs:
@@ -586,9 +604,12 @@ def _trace_lines(what: str, t: dict) -> list[str]:
     if "busy_ms" not in t:
         return [f"  trace of {what}: {t.get('error', 'none')}"]
     out = [f"  trace of {what}: window {t['window_ms']:,.0f} ms, main thread busy {t['busy_ms']:,.0f} ms "
-           f"(JS {t['js_ms']:,.0f}, rendering {t['rendering_ms']:,.0f}, GC {t['gc_ms']:,.0f}); long tasks: "
-           + ", ".join(f"{x['ms']:.0f}" for x in t["long_tasks"]) + " ms",
-           "    JS self time by script: " + ", ".join(f"{k} {v:,.0f}" for k, v in t["self_by_script"].items())]
+           f"(JS {t['js_ms']:,.0f}, rendering {t['rendering_ms']:,.0f}, GC {t['gc_ms']:,.0f})",
+           "    JS self time by script: " + ", ".join(f"{k} {v:,.0f}" for k, v in t["self_by_script"].items()),
+           "    script compile + top-level run: " + ", ".join(f"{k} {v:,.0f}" for k, v in
+                                                          t["evaluate_by_script"].items())]
+    out += [f"    long task at +{x['at_ms']:,.0f} ms: {x['ms']:,.0f} ms; JS " + ", ".join(f"{k} {v}" for k, v in x["js"].items())
+            for x in t["long_tasks"] if x["ms"] >= 100]
     out += [f"    {v:6,.0f} ms in {k}" for k, v in sorted(t["buckets"].items(), key=lambda kv: -kv[1])]
     out += ["    top JS self time: " + "; ".join(f"{f['function']} ({f['where']}) {f['ms']:,.0f}"
                                                for f in t["self_frames"][:6])]
@@ -624,7 +645,12 @@ def diagnosis(key: str, res: dict) -> list[str]:
                    f"{statistics.median(r['react_ms'] for r in recs):,.0f} ms; median run: {calls}")
         for p in med["ms"]:
             out.append(f"    {p}: {_med_phases(recs, p)}; chain {med['chains'][p]}")
+    out += _trace_lines("one lasso (until every panel painted)", res.get("lasso_trace", {}))
     out += _trace_lines("one map zoom", res.get("trace", {}))
+    c = res.get("concurrent", {}).get("loads")
+    if c:
+        out.append(f"  {len(c)} pages at once, first scatter of each, medians: " + _med_phases(c, None)
+                   + f"; server share {statistics.median(r['server_ms'] for r in c):,.0f} ms")
     rl = res.get("relayout_ms", {})
     out.append("  Plotly.relayout (a range change), ms: " + "; ".join(
         f"{k} {statistics.median(v):,.0f} (" + ", ".join(f"{x:.0f}" for x in v) + ")" for k, v in rl.items()))
