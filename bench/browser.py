@@ -5,8 +5,9 @@ What is measured
     the bench starts ``python -m eomine.cli serve WS --port <free>`` itself and drives the page with
     Playwright (sync API, Chromium headless, viewport 1600 x 1050):
 
-    * page load -> first scatter: a fresh browser context per run (empty HTTP cache), from navigation start
-      (``performance.timeOrigin``) to the first scatter raster painted;
+    * page load -> first scatter: from navigation start (``performance.timeOrigin``) to the first scatter
+      raster painted; a first visit (a fresh browser context per run: empty HTTP and V8 code caches), and a
+      visit again (the same context navigating again, after one untimed load);
     * zoom: one wheel notch over the scatter's plot area near its densest cell, alternately in and out, at a
       jittered point, so every run is a new view;
     * pan: a drag in pan mode (switched on with the modebar's Pan button, as a user does), alternating
@@ -60,6 +61,7 @@ import math
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -187,6 +189,7 @@ class Tab:
                                  if e["t"] <= done],
                 "rasters": {p: sum(e["panel"] == p for e in E["paints"]) for p in panels},
                 "phases": {p: phases(rr[p], t0, first[p]) for p in panels},
+                "selection": self.page.inner_text("#selection-info") if "grid" in panels else None,
                 "chains": {p: chain_text(chain(mine, rr[p]), t0) for p in panels}}
 
     def close(self) -> None:
@@ -261,14 +264,16 @@ def session(tab: Tab, dense: tuple[float, float], runs: int, warmup: int, rng: r
         return act
 
     repeat("colour", colour, ["scatter", "map"])
-    tab.settle()
-    page.dblclick("#scatter-graph .nsewdrag")  # back to the full view (untimed)
 
     def lasso(i):
+        # a double-click deselects (plotly keeps the last lasso outline otherwise, even after "Clear selection",
+        # and a lasso started inside it moves the old one) and resets the view; then the app's selection goes
+        b = tab.box("scatter-graph")
+        page.mouse.dblclick(b["x"] + 6, b["y"] + 6)
+        tab.settle()
         if "selected by" in page.inner_text("#selection-info"):
             page.click("#clear-selection")
             tab.settle()
-        b = tab.box("scatter-graph")
         cx, cy = jitter(tab.to_px("scatter-graph", *dense), 15)
         r = min(b["width"], b["height"]) * (0.10 + 0.025 * (i % 3))
         ph = rng.uniform(0, 6.3)
@@ -287,6 +292,9 @@ def session(tab: Tab, dense: tuple[float, float], runs: int, warmup: int, rng: r
     act = lasso(warmup + runs)
     out["lasso_trace"] = trace(lambda: tab.measure("trace-lasso", act, ["scatter", "map", "grid"]),
                                ("eb:trace-lasso", "eb:painted"), "lasso")
+    b = tab.box("scatter-graph")
+    page.mouse.dblclick(b["x"] + 6, b["y"] + 6)
+    tab.settle()
     page.click("#clear-selection")
 
     def map_centre():
@@ -414,15 +422,23 @@ def run_workspace(pw, chromium: str, key: str, opts) -> dict:
     browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
     res = {"workspace": str(ws), "n": n, "server_startup_s": server.startup_s, "chromium": browser.version}
     try:
-        loads = []
-        for i in range(opts.warmup + opts.runs):
+        loads, warm = [], []
+        for _ in range(opts.warmup + opts.runs):  # first visits: a fresh context (empty cache) each
             tab = Tab(browser, server)
             try:
                 loads.append(tab.load())
             finally:
                 tab.close()
-            print(f"  load {i}: {loads[-1]['ms']:,.0f} ms", flush=True)
         res["load"] = loads[opts.warmup:]
+        tab = Tab(browser, server)
+        try:  # visits again: one context, its first load warms the HTTP and V8 code caches
+            for _ in range(1 + opts.runs):
+                warm.append(tab.load())
+        finally:
+            tab.close()
+        res["load_warm"] = warm[1:]
+        print("  load   " + "  ".join(f"{r['ms']:,.0f}" for r in res["load"]) + "\n  reload "
+              + "  ".join(f"{r['ms']:,.0f}" for r in res["load_warm"]), flush=True)
         tab = Tab(browser, server)
         try:
             res["load_trace"] = traced(browser, tab, lambda: tab.load(collect=False), ("eb:start", "eb:first-scatter"),
@@ -440,7 +456,7 @@ def run_workspace(pw, chromium: str, key: str, opts) -> dict:
             res["concurrent"] = concurrent(browser, server, opts.concurrent)
             print("  concurrent: " + " ".join(f"{v:,.0f}" if v else "-" for v in res["concurrent"]["ms"]), flush=True)
     except Exception:
-        server.check()  # a dead server is the error to report
+        server.check(grace=5)  # a dead server is the error to report
         raise
     finally:
         browser.close()
@@ -459,6 +475,7 @@ def main() -> None:
     ap.add_argument("--trace-dir", type=Path, help="keep the Chrome trace of the map zoom here")
     ap.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser"))
     opts = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # kill: stop the server and Chromium on the way out
     if opts.runs < 7:
         print(f"note: --runs {opts.runs} < 7: a development run, not one to report", file=sys.stderr)
     if not opts.chromium or not Path(opts.chromium).exists():
