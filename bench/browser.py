@@ -65,7 +65,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -85,8 +84,11 @@ from bench.browser_harness import (  # noqa: E402
     diagnosis,
     machine,
     phases,
+    relayout_costs,
     render_request,
+    replay_loads,
     server_share,
+    source,
     table,
     trace_summary,
 )
@@ -311,15 +313,6 @@ def _short(r: dict) -> str:
     return "/".join(f"{v:.0f}" for v in r["ms"].values())
 
 
-_SOURCES: dict = {}
-
-
-def _source(url: str) -> str:
-    if url not in _SOURCES:
-        _SOURCES[url] = urllib.request.urlopen(url, timeout=30).read().decode("utf-8", "replace")
-    return _SOURCES[url]
-
-
 def traced(browser, tab: Tab, fn, marks: tuple[str, str], trace_dir: Path | None, name: str) -> dict:
     """``fn()`` under ``browser.start_tracing`` (with the V8 sampling profiler); where the main thread went
     between the two ``performance.mark``\\ s ``marks``."""
@@ -331,7 +324,7 @@ def traced(browser, tab: Tab, fn, marks: tuple[str, str], trace_dir: Path | None
     if trace_dir is not None:
         trace_dir.mkdir(parents=True, exist_ok=True)
         (trace_dir / f"{name}.json").write_bytes(raw)
-    return {"measure": rec, **trace_summary(raw, *marks, _source)}
+    return {"measure": rec, **trace_summary(raw, *marks, source)}
 
 
 def map_zoom_trace(browser, tab: Tab, trace_dir: Path | None, key: str) -> dict:
@@ -339,32 +332,6 @@ def map_zoom_trace(browser, tab: Tab, trace_dir: Path | None, key: str) -> dict:
     tab.page.mouse.move(b["x"] + b["width"] * 0.45, b["y"] + b["height"] * 0.5)
     return traced(browser, tab, lambda: tab.measure("trace", lambda: tab.page.mouse.wheel(0, -100), ["map"]),
                   ("eb:trace", "eb:painted"), trace_dir, f"mapzoom-{key}")
-
-
-RELAYOUT_JS = """async ([graph, drop]) => {
-  const gd = document.querySelector('#' + graph + ' .js-plotly-plot');
-  if (drop) await Plotly.relayout(gd, {shapes: []});
-  const [x0, x1] = gd._fullLayout.xaxis.range, [y0, y1] = gd._fullLayout.yaxis.range, out = [];
-  for (let i = 0; i < 6; i++) {
-    const f = i % 2 ? 1 / 0.9 : 0.9, cx = (x0 + x1) / 2, cy = (y0 + y1) / 2, w = (x1 - x0) / 2, h = (y1 - y0) / 2;
-    const t = performance.now();
-    Plotly.relayout(gd, {'xaxis.range': [cx - w * f, cx + w * f], 'yaxis.range': [cy - h * f, cy + h * f]});
-    out.push(performance.now() - t);
-    await new Promise(r => setTimeout(r, 400));
-  }
-  return out;
-}"""
-
-
-def relayout_costs(tab: Tab) -> dict:
-    """Synchronous ``Plotly.relayout`` (a range change) of the scatter, the map, and the map without basemap."""
-    out = {}
-    for key, graph, drop in (("scatter", "scatter-graph", False), ("map", "map-graph", False),
-                             ("map without basemap", "map-graph", True)):
-        tab.settle()
-        out[key] = tab.page.evaluate(RELAYOUT_JS, [graph, drop])
-    tab.settle()
-    return out
 
 
 def concurrent(browser, server: Server, n: int) -> dict:
@@ -454,7 +421,11 @@ def run_workspace(pw, chromium: str, key: str, opts) -> dict:
             tab.close()
         if opts.concurrent:
             res["concurrent"] = concurrent(browser, server, opts.concurrent)
-            print("  concurrent: " + " ".join(f"{v:,.0f}" if v else "-" for v in res["concurrent"]["ms"]), flush=True)
+            reqs = res["load_diagnosis"]["requests"]
+            res["replay"] = {"one": [replay_loads(server.url, reqs, 1)[0] for _ in range(3)],
+                             "n": replay_loads(server.url, reqs, opts.concurrent)}
+            print("  concurrent: " + " ".join(f"{v:,.0f}" if v else "-" for v in res["concurrent"]["ms"])
+                  + "\n  replayed: " + " ".join(f"{v:,.0f}" for v in res["replay"]["n"]), flush=True)
     except Exception:
         server.check(grace=5)  # a dead server is the error to report
         raise

@@ -42,7 +42,8 @@ ROWS = {"load": ("page load → first scatter (first visit)", 2000, "median"),
         "pan": ("pan (drag)", 150, "median"), "colour": ("colour-by → scatter", 250, "median"),
         "colour_map": ("colour-by → map", None, ""), "lasso": ("lasso → scatter / map / grid", None, ""),
         "lasso_all": ("lasso → every panel updated", 400, "median"), "mapzoom": ("map zoom (wheel)", 250, "median"),
-        "concurrent": ("pages at once → first scatter", 10000, "max")}
+        "concurrent": ("pages at once → first scatter", 10000, "max"),
+        "replay": ("page loads at once, server alone (replayed) → scatter response", 10000, "max")}
 
 PROBE_JS = r"""
 (() => {
@@ -306,7 +307,7 @@ class RequestLog:
                    "trigger": ",".join(body.get("changedPropIds") or []),
                    "outputs": [f"{_id_text(o.get('id'))}.{str(o.get('property')).split('@')[0]}" for o in outs
                                if isinstance(o, dict)],
-                   "sent": rs, "ttfb_end": t0 + tm["responseStart"], "end": t0 + tm["responseEnd"],
+                   "sent": rs, "ttfb_end": t0 + tm["responseStart"], "end": t0 + tm["responseEnd"], "body": req.post_data,
                    "queued": rs - t0, "failed": req.failure is not None}
             if rec["sent"] < t_from:
                 continue
@@ -320,6 +321,40 @@ class RequestLog:
             out.append(rec)
         self.done = []
         return sorted(out, key=lambda r: r["sent"])
+
+
+def replay_loads(url: str, reqs: list[dict], n: int, until: str = "scatter") -> list[float]:
+    """``n`` page loads at once against the server alone: each virtual user GETs the page, ``/_dash-layout``
+    and ``/_dash-dependencies``, then POSTs a real page load's callback requests (``reqs``, from
+    :meth:`RequestLog.take`) up to the first render request named ``until``, in waves as the browser sent them
+    (requests sent within 30 ms of each other at once, 6 connections per user). Returns each user's ms to the
+    end of that render's response. The JS bundles are not fetched."""
+    import concurrent.futures as cf
+
+    last, waves = None, []
+    for r in reqs[:next(i for i, r in enumerate(reqs) if r["name"] == until) + 1]:
+        if last is None or r["sent"] - last > 30:
+            waves.append([])
+        waves[-1].append(r["body"] or "{}")
+        last = r["sent"]
+
+    def get(path, body=None):
+        rq = urllib.request.Request(url + path, data=body.encode() if body else None,
+                                    headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(rq, timeout=600) as f:
+            f.read()
+
+    def user(_):
+        t = time.perf_counter()
+        for path in ("/", "/_dash-layout", "/_dash-dependencies"):
+            get(path)
+        with cf.ThreadPoolExecutor(6) as ex:
+            for w in waves:
+                list(ex.map(lambda b: get("/_dash-update-component", b), w))
+        return (time.perf_counter() - t) * 1e3
+
+    with cf.ThreadPoolExecutor(n) as ex:
+        return list(ex.map(user, range(n)))
 
 
 def union_ms(intervals) -> float:
@@ -516,6 +551,42 @@ def _script(url: str) -> str:
     return re.sub(r"\.v\d[\w]*m\d+", "", name)
 
 
+_SOURCES: dict = {}
+
+
+def source(url: str) -> str:
+    """The text of a script the page loaded (cached), to label the frames of a trace."""
+    if url not in _SOURCES:
+        _SOURCES[url] = urllib.request.urlopen(url, timeout=30).read().decode("utf-8", "replace")
+    return _SOURCES[url]
+
+
+RELAYOUT_JS = """async ([graph, drop]) => {
+  const gd = document.querySelector('#' + graph + ' .js-plotly-plot');
+  if (drop) await Plotly.relayout(gd, {shapes: []});
+  const [x0, x1] = gd._fullLayout.xaxis.range, [y0, y1] = gd._fullLayout.yaxis.range, out = [];
+  for (let i = 0; i < 6; i++) {
+    const f = i % 2 ? 1 / 0.9 : 0.9, cx = (x0 + x1) / 2, cy = (y0 + y1) / 2, w = (x1 - x0) / 2, h = (y1 - y0) / 2;
+    const t = performance.now();
+    Plotly.relayout(gd, {'xaxis.range': [cx - w * f, cx + w * f], 'yaxis.range': [cy - h * f, cy + h * f]});
+    out.push(performance.now() - t);
+    await new Promise(r => setTimeout(r, 400));
+  }
+  return out;
+}"""
+
+
+def relayout_costs(tab) -> dict:
+    """Synchronous ``Plotly.relayout`` (a range change) of the scatter, the map, and the map without basemap."""
+    out = {}
+    for key, graph, drop in (("scatter", "scatter-graph", False), ("map", "map-graph", False),
+                             ("map without basemap", "map-graph", True)):
+        tab.settle()
+        out[key] = tab.page.evaluate(RELAYOUT_JS, [graph, drop])
+    tab.settle()
+    return out
+
+
 def machine() -> str:
     """CPU model, cores and memory of this machine, in words."""
     import platform
@@ -552,6 +623,9 @@ NAV_JS = """() => {
 # --------------------------------------------------------------------------- report
 def stats(res: dict, key: str):
     """(median ms, max ms, median server ms) of a row, or None."""
+    if key == "replay":
+        v = res.get("replay", {}).get("n") or []
+        return (statistics.median(v), max(v), statistics.median(res["replay"]["one"])) if v else None
     if key == "concurrent":
         c = res.get("concurrent", {})
         v = [x if x is not None else math.inf for x in c.get("ms", [])]
@@ -575,6 +649,8 @@ def cell(s, key) -> str:
     if key == "lasso":
         return " / ".join(f"{v:,.0f}" for v in s)
     text = f"{s[0]:,.0f} / {s[1]:,.0f}"
+    if key == "replay":
+        return text + f" (one alone: {s[2]:,.0f})"
     return text + (f" ({s[2]:,.0f})" if s[2] is not None else "")
 
 
@@ -584,9 +660,10 @@ def table(results: dict) -> list[str]:
     lines = ["| action | " + " | ".join(head) + " | target at 549,488 | result |",
              "| --- | " + " | ".join("---:" for _ in cols) + " | --- | --- |"]
     for key, (label, target, on) in ROWS.items():
-        if key == "concurrent":
-            n = max((len(results[k].get("concurrent", {}).get("ms", [])) for k in cols), default=0)
-            label = f"{n} pages at once → first scatter"
+        if key in ("concurrent", "replay"):
+            n = max((len(results[k].get(key, {}).get("ms" if key == "concurrent" else "n", []))
+                     for k in cols), default=0)
+            label = f"{n} {label}"
         cells = [cell(stats(results[k], key), key) for k in cols]
         verdict = "-"
         s = stats(results["reben"], key) if "reben" in results else None
