@@ -137,6 +137,7 @@ class Tab:
                 "by_callback": count_by_name(reqs), "requests": reqs,
                 "paints": {p: sum(e["panel"] == p for e in E["paints"]) for p in ("scatter", "map", "grid")},
                 "basemap_draws": len(E["shapes"]), "basemap_via": dict(Counter(s["via"] for s in E["shapes"])),
+                "plotly_calls": [[e["graph"], e["fn"], round(e["t"]), round(e["ms"])] for e in E["plotly"]],
                 "react_ms": sum(e["ms"] for e in E["plotly"])}
 
     def settle(self) -> None:

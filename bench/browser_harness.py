@@ -712,9 +712,17 @@ def diagnosis(key: str, res: dict) -> list[str]:
            "  visit again: nav " + ", ".join(f"{k} {statistics.median(r['nav'][k] for r in res['load_warm']):,.0f}"
                                           for k in nav) + "; first scatter = render request "
            + _med_phases(res["load_warm"], None) if res.get("load_warm") else "",
+           "  per load, medians of the first visits: render requests " + ", ".join(
+               f"{p} {statistics.median(r['by_callback'].get(p, (0, 0))[0] for r in loads):.0f} "
+               f"({statistics.median(r['by_callback'].get(p, (0, 0))[1] for r in loads) / 1024:,.0f} KiB)"
+               for p in ("scatter", "map", "grid")) + "; Plotly.react " + ", ".join(
+               f"{g} {statistics.median(sum(c[0] == g for c in r.get('plotly_calls', [])) for r in loads):.0f}"
+               for g in ("scatter-graph", "map-graph"))
+           + f"; basemap draws {statistics.median(r['basemap_draws'] for r in loads):.0f}",
            f"  one load, first 6.5 s: {sum(n for n, _ in d['by_callback'].values())} callback requests: {calls}",
-           f"  rasters painted {d['paints']}, basemap draws {d['basemap_draws']} {d['basemap_via']}, Plotly.react "
-           f"{d['react_ms']:,.0f} ms; render requests (sent ms, server ms, KiB, changed props):"]
+           f"  new rasters {d['paints']}, basemap draws {d['basemap_draws']} {d['basemap_via']}, Plotly.react "
+           f"{d['react_ms']:,.0f} ms: " + ", ".join(f"{g} at {t:,} ({ms} ms)" for g, _, t, ms in d["plotly_calls"]),
+           "  render requests (sent ms, server ms, KiB, changed props):"]
     out += [f"    {r['name']:<8} {r['sent']:7,.0f} {r['ttfb_end'] - r['sent']:6,.0f} {r.get('bytes', 0) / 1024:6,.0f}"
             f"  {r['trigger'][:100]}" for r in d["requests"] if r["name"] in ("scatter", "map", "grid")]
     out += _trace_lines("that load (to the first scatter)", res.get("load_trace", {}))
