@@ -134,6 +134,8 @@ class Tab:
         return {"ms": sc["painted"], "first": {p: e and e["painted"] for p, e in first.items()},
                 "server_ms": server_share(before), "phases": phases(r, 0.0, sc),
                 "chain": chain_text(chain(reqs, r), 0.0), "nav": self.page.evaluate(NAV_JS),
+                "scripts": self.page.evaluate("() => performance.getEntriesByType('resource')"
+                                              ".filter(r => r.initiatorType === 'script').map(r => r.name)"),
                 "by_callback": count_by_name(reqs), "requests": reqs,
                 "paints": {p: sum(e["panel"] == p for e in E["paints"]) for p in ("scatter", "map", "grid")},
                 "basemap_draws": len(E["shapes"]), "basemap_via": dict(Counter(s["via"] for s in E["shapes"])),
@@ -423,8 +425,9 @@ def run_workspace(pw, chromium: str, key: str, opts) -> dict:
         if opts.concurrent:
             res["concurrent"] = concurrent(browser, server, opts.concurrent)
             reqs = res["load_diagnosis"]["requests"]
-            res["replay"] = {"one": [replay_loads(server.url, reqs, 1)[0] for _ in range(3)],
-                             "n": replay_loads(server.url, reqs, opts.concurrent)}
+            js = res["load_diagnosis"]["scripts"]
+            res["replay"] = {"one": [replay_loads(server.url, reqs, 1, js)[0] for _ in range(3)],
+                             "n": replay_loads(server.url, reqs, opts.concurrent, js)}
             print("  concurrent: " + " ".join(f"{v:,.0f}" if v else "-" for v in res["concurrent"]["ms"])
                   + "\n  replayed: " + " ".join(f"{v:,.0f}" for v in res["replay"]["n"]), flush=True)
     except Exception:

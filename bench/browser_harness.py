@@ -323,12 +323,12 @@ class RequestLog:
         return sorted(out, key=lambda r: r["sent"])
 
 
-def replay_loads(url: str, reqs: list[dict], n: int, until: str = "scatter") -> list[float]:
-    """``n`` page loads at once against the server alone: each virtual user GETs the page, ``/_dash-layout``
-    and ``/_dash-dependencies``, then POSTs a real page load's callback requests (``reqs``, from
-    :meth:`RequestLog.take`) up to the first render request named ``until``, in waves as the browser sent them
-    (requests sent within 30 ms of each other at once, 6 connections per user). Returns each user's ms to the
-    end of that render's response. The JS bundles are not fetched."""
+def replay_loads(url: str, reqs: list[dict], n: int, scripts=(), until: str = "scatter") -> list[float]:
+    """``n`` page loads at once against the server alone: each virtual user GETs the page, the ``scripts`` (the
+    JS bundles a first visit fetches), ``/_dash-layout`` and ``/_dash-dependencies``, then POSTs a real page
+    load's callback requests (``reqs``, from :meth:`RequestLog.take`) up to the first render request named
+    ``until``, in waves as the browser sent them (requests sent within 30 ms of each other at once), 6
+    connections per user like a browser. Returns each user's ms to the end of that render's response."""
     import concurrent.futures as cf
 
     last, waves = None, []
@@ -339,16 +339,17 @@ def replay_loads(url: str, reqs: list[dict], n: int, until: str = "scatter") -> 
         last = r["sent"]
 
     def get(path, body=None):
-        rq = urllib.request.Request(url + path, data=body.encode() if body else None,
-                                    headers={"Content-Type": "application/json"})
+        rq = urllib.request.Request(path if path.startswith("http") else url + path,
+                                    data=body.encode() if body else None, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(rq, timeout=600) as f:
             f.read()
 
     def user(_):
         t = time.perf_counter()
-        for path in ("/", "/_dash-layout", "/_dash-dependencies"):
-            get(path)
+        get("/")
         with cf.ThreadPoolExecutor(6) as ex:
+            list(ex.map(get, [s for s in scripts if s.startswith(url)]))
+            list(ex.map(get, ["/_dash-layout", "/_dash-dependencies"]))
             for w in waves:
                 list(ex.map(lambda b: get("/_dash-update-component", b), w))
         return (time.perf_counter() - t) * 1e3
