@@ -13,11 +13,14 @@ What is measured
     * pan: a drag in pan mode (switched on with the modebar's Pan button, as a user does), alternating
       directions and lengths;
     * colour-by: another option of ``#color-by`` clicked (scatter, and map in the JSON);
-    * lasso -> scatter / map / grid: a wobbly lasso over the densest cell (radius and centre jittered), the
-      selection cleared (untimed) before each run;
+    * lasso -> scatter / map / grid: a wobbly lasso over the densest cell (radius and centre jittered); before
+      each run (untimed) a double-click clears plotly's lasso outline and resets the view, and *Clear selection*
+      the app's selection;
     * map zoom: one wheel notch over the map, alternately in and out, at a jittered point;
     * 10 pages at once: 10 contexts whose navigations start at the same instant; each page's time to its
-      first scatter raster, and how many took over 10 s.
+      first scatter raster, and how many took over 10 s. The pages share the machine's cores with the server,
+      so the same 10 loads are also replayed against the server alone: each virtual user fetches the page, the
+      JS bundles, the layout and the callback requests of a real page load up to the first scatter render.
 
     Each action runs ``--warmup`` times untimed, then ``--runs`` times; the table gives the median / max.
     Before each run the page is settled: no Dash callback in flight for 400 ms, then an idle callback.
@@ -46,8 +49,7 @@ Diagnosis (printed after the table, all in ``--out``)
     raster paints per panel. Chrome traces (``browser.start_tracing`` with the V8 sampling profiler) of one page
     load, one lasso and one map zoom: main-thread busy time, the long tasks and the JS in them per script and
     per plotly function. Last, ``Plotly.relayout`` of the scatter, the map, and the map without its basemap
-    (removed in the page only). The N pages at once share the machine's cores with the server: their times
-    include N Chromium renderers; the server's part of each is printed beside it.
+    (removed in the page only). For the N pages at once, the phases of each page's first scatter.
 
 Usage: python bench/browser.py [--workspace demo|reben|both] [--runs 7] [--warmup 1] [--concurrent 10]
 [--out FILE.json] [--trace-dir DIR]
@@ -440,14 +442,14 @@ def run_workspace(pw, chromium: str, key: str, opts) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+    ap = argparse.ArgumentParser(description=__doc__.split("\nUsage:")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workspace", choices=["demo", "reben", "both"], default="both")
     ap.add_argument("--runs", type=int, default=7, help="timed runs per action (≥ 7 for a reported run)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs before them")
     ap.add_argument("--concurrent", type=int, default=10, help="pages loading at once (0: skip)")
     ap.add_argument("--out", type=Path, help="write the raw numbers here (JSON)")
-    ap.add_argument("--trace-dir", type=Path, help="keep the Chrome trace of the map zoom here")
+    ap.add_argument("--trace-dir", type=Path, help="keep the Chrome traces (page load, lasso, map zoom) here")
     ap.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser"))
     opts = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # kill: stop the server and Chromium on the way out
