@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from dash import dcc, html
 
+from mining.curation.events import OP_NAMES
+
 from . import ids
 from .data import AppData
 from .routes import thumb_url
@@ -171,7 +173,8 @@ def patch_history(data: AppData, patch_id: str, limit: int = 5) -> list[str]:
         lab = e.label if isinstance(e.label, str) else ""  # None (NaN in the frame) for ops without a label
         if e.op == "set":
             lab = ", ".join(json.loads(lab or "[]")) or "(no label)"
-        text = f"{e.time[:16].replace('T', ' ')} · {e.author} · {e.op}{' ' + lab if lab else ''}"
+        op = OP_NAMES.get(e.op, e.op)  # a reviewer's confirmation is stored as "keep", shown as "confirm"
+        text = f"{e.time[:16].replace('T', ' ')} · {e.author} · {op}{' ' + lab if lab else ''}"
         if e.op not in ("undo", "redo") and e.batch not in active:
             text += " (undone)"
         note = e.note if isinstance(e.note, str) else ""
