@@ -1,7 +1,7 @@
 /* Keyboard shortcuts of the whole page (not while typing in a text field):
    ? shows / hides the help overlay, Esc or a click on its background closes it, / focuses the find box,
    Ctrl+Z undoes your latest batch, Ctrl+Shift+Z (or Ctrl+Y) redoes it. The buttons do the work, so the
-   shortcuts go through exactly the same path as a click. */
+   shortcuts go through exactly the same path as a click. A click on a thumbnail tile puts its patch in focus. */
 (function () {
   "use strict";
   function typing(t) { return t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.isContentEditable); }
@@ -28,6 +28,12 @@
     }
   });
   document.addEventListener("click", function (ev) {
-    if (ev.target && ev.target.id === "help-overlay") click("help-close");
+    if (ev.target && ev.target.id === "help-overlay") { click("help-close"); return; }
+    // a thumbnail tile (grid, neighbours) puts its patch in focus: one listener for every tile, instead of one
+    // pattern-matching callback input per tile
+    var tile = ev.target && ev.target.closest && ev.target.closest("button.thumb[data-patch]");
+    if (tile && window.dash_clientside && window.dash_clientside.set_props) {
+      window.dash_clientside.set_props("selected-store", {data: tile.getAttribute("data-patch")});
+    }
   });
 })();

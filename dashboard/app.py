@@ -15,7 +15,7 @@ from dash import dcc, html
 
 from . import ids
 from .access import register_access
-from .data import AppData, AppState
+from .data import AppData, AppState, Filters
 from .panels import curate, detail, filters, find, grid, history, map_panel, review, scatter, tour
 from .panels import help as help_panel
 from .routes import register_routes
@@ -107,7 +107,7 @@ def build_layout(data: AppData) -> html.Div:
     ])
     return html.Div(className="app", children=[
         dcc.Location(id=ids.URL, refresh=False),
-        dcc.Store(id=ids.FILTERS, data={}),
+        dcc.Store(id=ids.FILTERS, data=Filters().to_dict()),
         dcc.Store(id=ids.SELECTION, data=None),
         dcc.Store(id=ids.SELECTED, data=None),
         dcc.Store(id=ids.URL_READY, data=False),

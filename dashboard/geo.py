@@ -100,6 +100,11 @@ def basemap_image(data: AppData, box: dict, width: int, height: int) -> np.ndarr
     -------
     ndarray of uint8, shape (height, width, 4)
     """
+    key = (tuple(round(float(v), 9) for v in (*box["x"], *box["y"])), int(width), int(height))
+    return data.caches.basemap_image.get(key, lambda: _draw_basemap(data, box, width, height))
+
+
+def _draw_basemap(data: AppData, box: dict, width: int, height: int) -> np.ndarray:
     from PIL import Image, ImageDraw
 
     (x0, x1), (y0, y1) = box["x"], box["y"]
@@ -119,7 +124,9 @@ def basemap_image(data: AppData, box: dict, width: int, height: int) -> np.ndarr
             pts = np.c_[(part[:, 0] - x0) * sx, (y1 - part[:, 1]) * sy].ravel().tolist()
             if len(pts) >= 6:
                 draw.polygon(pts, fill=LAND, outline=BORDER)
-    return np.asarray(img)
+    out = np.asarray(img)
+    out.setflags(write=False)
+    return out
 
 
 def over(top: np.ndarray | None, base: np.ndarray) -> np.ndarray:

@@ -29,11 +29,13 @@ MAP_LOADING = "map-loading"          # dcc.Loading around the map: likewise
 SCATTER_VIEW = "scatter-view-store"  # dcc.Store: {"x": [x0, x1], "y": [y0, y1]} current zoom
 SCATTER_LEGEND = "scatter-legend"  # html.Div: colour legend with counts
 SCATTER_RELAYOUT = "scatter-relayout-store"  # dcc.Store: the scatter's relayoutData, only when the view moved
+SCATTER_SIZE = "scatter-size-store"  # dcc.Store: {"w", "h"}: the plot area in device pixels (assets/plots.js)
 
 MAP = "map-graph"
 MAP_INFO = "map-info"
 MAP_VIEW = "map-view-store"
 MAP_RELAYOUT = "map-relayout-store"  # dcc.Store: the map's relayoutData, only when the view moved
+MAP_SIZE = "map-size-store"          # dcc.Store: {"w", "h"}: the plot area in device pixels (assets/plots.js)
 
 GRID = "grid"
 GRID_PAGE = "grid-page"
@@ -81,7 +83,6 @@ HISTORY_MESSAGE = "history-message"
 #: pattern-matching: {"type": HISTORY_ACTION, "op": "undo"|"redo", "index": batch id}
 HISTORY_ACTION = "history-action"
 SELECTION_NAME = "selection-name"          # dcc.Input: a name for the current selection (kept in the URL)
-SELECTION_OUTLINES = "selection-outlines"  # dcc.Store: output of the browser-side outline clean-up (unused)
 
 # tours (dashboard/panels/tour.py)
 TOUR = "tour-store"                # dcc.Store: {"params": {...}, "ids": [patch ids], "jumps": [bool]} or None

@@ -233,6 +233,19 @@ class Memo:
                 self._items.pop(next(iter(self._items)))
             return value
 
+    def peek(self, key: Hashable, default: Any = None) -> Any:
+        """The value for ``key`` if it is kept, else ``default`` (nothing is built)."""
+        with self._lock:
+            return self._items.get(key, default)
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Keep ``value`` for ``key`` (the newest; the oldest beyond ``size`` is dropped)."""
+        with self._lock:
+            self._items.pop(key, None)
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.pop(next(iter(self._items)))
+
     def __repr__(self) -> str:
         return f"Memo({self.name!r}, {len(self._items)}/{self.size})"
 
@@ -250,3 +263,9 @@ class Caches:
     tour_graph: Memo = field(default_factory=lambda: Memo("tour_graph"))      # [None] (labels passed per tour)
     tour_mini: Memo = field(default_factory=lambda: Memo("tour_mini", size=2))  # [labels version]
     embedding_name: Memo = field(default_factory=lambda: Memo("embedding_name"))  # [None]
+    selection: Memo = field(default_factory=lambda: Memo("selection", size=4))  # [the selection's JSON]
+    basemap_image: Memo = field(default_factory=lambda: Memo("basemap_image", size=4))  # [(box, width, height)]
+    #: the curation toolbar's latest actions: a repeat of the same action by the same curator within a couple of
+    #: seconds (a double click whose first request came back before the second click) is answered with the first
+    #: result instead of a second batch or a "nothing to change"
+    recent_actions: Memo = field(default_factory=lambda: Memo("recent_actions", size=64))  # [(author, action)]

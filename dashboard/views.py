@@ -16,8 +16,10 @@ from mining.raster import Viewport, render_categorical
 from .data import AppData, Filters, Scheme
 from .selection import selection_mask
 
-__all__ = ["IMG_W", "IMG_H", "GREY", "full_view", "scheme_for", "render_points", "nearest", "legend_counts"]
+__all__ = ["IMG_W", "IMG_H", "GREY", "full_view", "scheme_for", "render_points", "nearest", "legend_counts",
+           "raster_size"]
 
+#: the raster when the browser has not said how large the plot is (assets/plots.js does, in device pixels)
 IMG_W, IMG_H = 960, 640
 #: patches outside the selection
 GREY = "#d0d4da"
@@ -33,6 +35,16 @@ def full_view(x: np.ndarray, y: np.ndarray, margin: float = 0.03) -> dict:
     y0, y1 = float(y[ok].min()), float(y[ok].max())
     dx, dy = max(x1 - x0, 1e-6) * margin, max(y1 - y0, 1e-6) * margin
     return {"x": [x0 - dx, x1 + dx], "y": [y0 - dy, y1 + dy]}
+
+
+def raster_size(size: dict | None, default: tuple[int, int] = (IMG_W, IMG_H)) -> tuple[int, int]:
+    """(width, height) of a raster for a plot area of ``size`` ({"w", "h"} device pixels, from the browser):
+    one image pixel per screen pixel, 64-1600 per side (``default`` when the size is unknown)."""
+    try:
+        w, h = int(size["w"]), int(size["h"])
+    except (TypeError, KeyError, ValueError):
+        return default
+    return min(max(w, 64), 1600), min(max(h, 64), 1600)
 
 
 def scheme_for(data: AppData, color: str) -> Scheme:

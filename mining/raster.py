@@ -218,8 +218,9 @@ def spread(rgba: np.ndarray, px: int = 1) -> np.ndarray:
 def encode_image(rgba: np.ndarray, fmt: str = "webp") -> tuple[bytes, str]:
     """Encode an RGBA image losslessly with Pillow.
 
-    ``webp`` (fastest method) takes about half the time of PNG at the same size for these rasters; ``png`` is for
-    files that must open everywhere (the exported tour player, GIF frames).
+    ``webp``: lossless, method 1 / effort 10: half the bytes of the fastest setting for a few ms more (the full
+    549,488-point scatter: 239 KB in 21 ms against 464 KB in 11 ms), which the browser gets back in parsing and
+    decoding; ``png`` is for files that must open everywhere (the exported tour player, GIF frames).
 
     Returns
     -------
@@ -232,7 +233,7 @@ def encode_image(rgba: np.ndarray, fmt: str = "webp") -> tuple[bytes, str]:
 
     buf = io.BytesIO()
     if fmt == "webp":
-        Image.fromarray(rgba).save(buf, format="WEBP", lossless=True, method=0, quality=0)
+        Image.fromarray(rgba).save(buf, format="WEBP", lossless=True, method=1, quality=10)
     elif fmt == "png":
         Image.fromarray(rgba).save(buf, format="PNG", optimize=True)
     else:

@@ -317,6 +317,9 @@ def act(clicks, author, note, label, set_labels, focus_labels, filters, sel, sel
     state = get_state()
     action = {"target": target, "op": op, "label": label, "labels": list(labels or ()), "note": note or "",
               "filters": filters, "sel": sel, "selected": selected, "rid": rid}
+    repeat = _repeat(state, action, author) if target != "log" else None
+    if repeat is not None:
+        return repeat
     if target == "selection":
         plan = plan_action(state, target, op, author=author, label=label, labels=labels or (), filters=filters,
                            sel=sel, selected=selected)
@@ -329,10 +332,38 @@ def act(clicks, author, note, label, set_labels, focus_labels, filters, sel, sel
     return _commit(state, action, author)
 
 
+#: seconds within which the same action by the same curator is one intent (a double click)
+REPEAT_S = 2.0
+
+
+def _action_key(action: dict, author) -> tuple:
+    import json
+
+    return (str(author or "").strip(), json.dumps({k: v for k, v in action.items() if k not in ("rid", "n")},
+                                                  sort_keys=True, default=str))
+
+
+def _repeat(state: AppState, action: dict, author) -> tuple | None:
+    """The outputs of the same action by the same curator a moment ago (a double click), or None."""
+    import time
+
+    prev = state.current.caches.recent_actions.peek(_action_key(action, author))
+    if prev is None or time.monotonic() - prev[0] >= REPEAT_S or prev[1]["batch"] is None:
+        return None
+    if state.sync().labels.version != prev[1]["version"]:  # anything happened since (an undo): a new intent
+        return None
+    res = {**prev[1], "message": prev[1]["message"].rstrip(".") + " (the repeated click changed nothing)."}
+    return res["version"], message_view(res), "", False, no_update, None
+
+
 def _commit(state: AppState, action: dict, author) -> tuple:
+    import time
+
     res = run_action(state, action["target"], action["op"], author=author, note=action["note"],
                      label=action["label"], labels=tuple(action["labels"]), filters=action["filters"],
                      sel=action["sel"], selected=action["selected"], request_id=action["rid"])
+    if res["batch"] is not None:
+        state.current.caches.recent_actions.put(_action_key(action, author), (time.monotonic(), res))
     done = res["version"] is not None
     return ((res["version"] if done else no_update), message_view(res), ("" if done else no_update), False,
             no_update, None)

@@ -56,16 +56,19 @@ def layout(data: AppData) -> list:
         dcc.Input(id=ids.SELECTION_NAME, type="text", placeholder="name this selection (kept in the link)",
                   maxLength=80, debounce=True, className="curate-input selection-name"),
         html.Button("Clear selection", id=ids.CLEAR_SELECTION, n_clicks=0, className="btn"),
-        dcc.Store(id=ids.SELECTION_OUTLINES, data=None),
     ]
 
 
-@callback(Output(ids.FILTERS, "data"),
-          Input(ids.FILTER_LABELS, "value"), Input(ids.FILTER_LABEL_MODE, "value"), Input(ids.FILTER_SPLITS, "value"),
-          Input(ids.FILTER_COUNTRIES, "value"), Input(ids.FILTER_FLAGS, "value"))
-def update_filters(labels, mode, splits, countries, flags):
-    return {"labels": labels or [], "label_mode": mode or "any", "splits": splits or [],
-            "countries": countries or [], "flags": flags or []}
+# the filters store is written in the browser, and only when the filters really changed (the URL restore setting
+# the controls to what they already were must not cost every panel a render)
+clientside_callback(
+    """function(labels, mode, splits, countries, flags, current) {
+        const f = {labels: labels || [], label_mode: mode || 'any', splits: splits || [], countries: countries || [],
+                   flags: flags || []};
+        return JSON.stringify(f) === JSON.stringify(current) ? window.dash_clientside.no_update : f; }""",
+    Output(ids.FILTERS, "data"),
+    Input(ids.FILTER_LABELS, "value"), Input(ids.FILTER_LABEL_MODE, "value"), Input(ids.FILTER_SPLITS, "value"),
+    Input(ids.FILTER_COUNTRIES, "value"), Input(ids.FILTER_FLAGS, "value"), State(ids.FILTERS, "data"))
 
 
 # Clear selection empties the store and the name box (both figures drop their outlines when the store is empty)
@@ -74,8 +77,10 @@ clientside_callback("function(_n) { return [null, '']; }",
                     Output(ids.SELECTION_NAME, "value", allow_duplicate=True),
                     Input(ids.CLEAR_SELECTION, "n_clicks"), prevent_initial_call=True)
 
-# a selection's outline stays only on the figure that drew it: a cleared selection, or one made on the other
-# figure, removes it at once in the browser (never later, when a render in flight could remove a new one)
+# on a new selection, in the browser: its outline stays only on the figure that drew it (a cleared selection, or
+# one made on the other figure, removes it at once, never later, when a render in flight could remove a new one);
+# and it starts unnamed (one restored from a link brings its name; the name lives in its input box, so naming a
+# selection redraws nothing)
 clientside_callback(
     """function(sel) {
         const clear = (id, own) => {
@@ -86,14 +91,8 @@ clientside_callback(
         };
         clear('scatter-graph', ['lasso', 'box']);
         clear('map-graph', ['map']);
-        return window.dash_clientside.no_update; }""",
-    Output(ids.SELECTION_OUTLINES, "data"), Input(ids.SELECTION, "data"), prevent_initial_call=True)
-
-
-# a new selection starts unnamed (one restored from a link brings its name); the name lives in its input box,
-# so naming a selection redraws nothing
-clientside_callback("function(sel) { return (sel && sel.name) ? sel.name : ''; }",
-                    Output(ids.SELECTION_NAME, "value"), Input(ids.SELECTION, "data"), prevent_initial_call=True)
+        return (sel && sel.name) ? sel.name : ''; }""",
+    Output(ids.SELECTION_NAME, "value"), Input(ids.SELECTION, "data"), prevent_initial_call=True)
 
 
 @callback(Output(ids.SELECTION_INFO, "children"), Input(ids.SELECTION, "data"), Input(ids.FILTERS, "data"),
@@ -123,11 +122,11 @@ def selection_info(sel, filters, name=None):
     Output(ids.MAP_VIEW, "data", allow_duplicate=True), Output(ids.GRID_PAGE, "data", allow_duplicate=True),
     Output(ids.SELECTION, "data", allow_duplicate=True), Output(ids.MESSAGE, "children", allow_duplicate=True),
     Output(ids.URL_READY, "data"),
-    Input(ids.URL, "search"), State(ids.URL_READY, "data"), State(ids.COMPOSITE, "options"),
-    prevent_initial_call="initial_duplicate")
-def restore_from_url(search, ready, comp_options):
-    """Apply the URL's state once, when the page loads (later URL writes come from the app itself); say what of
-    it could not be applied."""
+    Input(ids.URL, "pathname"), State(ids.URL, "search"), State(ids.URL_READY, "data"),
+    State(ids.COMPOSITE, "options"), prevent_initial_call="initial_duplicate")
+def restore_from_url(_path, search, ready, comp_options):
+    """Apply the URL's state once, when the page loads (the pathname is set then and never again: the app's own
+    URL writes change only the search); say what of it could not be applied."""
     if ready:
         return (no_update,) * 13 + (True,)
     data = get_data()

@@ -26,11 +26,11 @@ import json
 import logging
 
 import numpy as np
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 from numba import njit
 
 from .. import ids
-from ..components import clicked_index, error_box, label_chip, thumb
+from ..components import error_box, label_chip, thumb
 from ..data import AppData, Filters, get_data
 from ..selection import combined_mask, selection_mask
 
@@ -267,10 +267,3 @@ def update_grid(_prev, _next, filters, sel, ready, page, composite, selected, _e
     new_page = g["page"] if g["page"] != page else no_update
     return (g["tiles"], g["info"], g["summary"], g["prev_disabled"], g["next_disabled"], new_page,
             (no_update if k is None else k))
-
-
-@callback(Output(ids.SELECTED, "data", allow_duplicate=True), Input({"type": ids.THUMB, "index": ALL}, "n_clicks"),
-          prevent_initial_call=True)
-def click_thumb(_clicks):
-    pid = clicked_index(ctx.triggered, ids.THUMB)
-    return pid if pid is not None and get_data().find(pid) is not None else no_update

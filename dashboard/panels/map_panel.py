@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 import plotly.graph_objects as go
-from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 
 from mining.raster import Viewport, hex_to_rgb, image_uri, render_categorical
 
@@ -56,7 +56,7 @@ from ..geo import (
     to_plot,
 )
 from ..selection import selection_mask
-from ..views import GREY, nearest, scheme_for
+from ..views import GREY, nearest, raster_size, scheme_for
 
 DENSITY_COLOR = "#d9480f"
 EUROPE = {"x": [-25.0, 45.0], "y": [34.0, 72.0]}
@@ -369,7 +369,8 @@ def info_text(data: AppData, result: dict) -> str:
     return text
 
 
-def map_update(data: AppData, from_relayout: bool, relayout, color, filters, sel, selected, view):
+def map_update(data: AppData, from_relayout: bool, relayout, color, filters, sel, selected, view,
+               size: dict | None = None):
     """Body of the map callback: (figure Patch | no_update, new view | no_update, info text | no_update)."""
     if not has_coordinates(data):
         return no_update, no_update, "no patch has coordinates"
@@ -380,7 +381,8 @@ def map_update(data: AppData, from_relayout: bool, relayout, color, filters, sel
         return no_update, no_update, no_update  # selection drawing, drag-mode switch...: nothing to redraw
     view = new_view or view
     try:
-        result = render_map(data, view, color or "label", filters, sel)
+        w, h = raster_size(size, (IMG_LONG, IMG_LONG))
+        result = render_map(data, view, color or "label", filters, sel, long_side=max(w, h))
     except ValueError as exc:
         return no_update, no_update, f"Cannot draw this view: {exc}"
     return update_patch(data, view, result, selected, sel), (new_view or no_update), info_text(data, result)
@@ -441,17 +443,10 @@ def layout(data: AppData, *, overlays=()) -> html.Section:
                     overlay_style={"visibility": "visible", "opacity": 0.6}),
         dcc.Store(id=ids.MAP_VIEW, data=view),
         dcc.Store(id=ids.MAP_RELAYOUT, data=None),
+        dcc.Store(id=ids.MAP_SIZE, data=None),
     ])
 
 
-# only the relayouts that move the view reach the server (see the scatter's twin)
-clientside_callback(
-    """function(r) {
-        if (!r) { return window.dash_clientside.no_update; }
-        const moved = Object.keys(r).some(k => k.startsWith('xaxis.range') || k.startsWith('yaxis.range')
-                                                || k.endsWith('autorange'));
-        return moved ? r : window.dash_clientside.no_update; }""",
-    Output(ids.MAP_RELAYOUT, "data"), Input(ids.MAP, "relayoutData"), prevent_initial_call=True)
 
 
 @callback(Output(ids.MAP, "figure"), Output(ids.MAP_VIEW, "data", allow_duplicate=True),
@@ -459,25 +454,15 @@ clientside_callback(
           Input(ids.MAP_RELAYOUT, "data"), Input(ids.COLOR_BY, "value"), Input(ids.FILTERS, "data"),
           Input(ids.SELECTION, "data"), Input(ids.SELECTED, "data"), Input(ids.MAP_VIEW, "data"),
           Input(ids.EDITS_VERSION, "data"), Input(ids.SCORES_VERSION, "data"), Input(ids.URL_READY, "data"),
-          prevent_initial_call=True)
+          Input(ids.MAP_SIZE, "data"), prevent_initial_call=True)
 def update_map(relayout, color, filters, sel, selected, view, _edits_version=None, _scores_version=None,
-               ready=True):
-    if not ready:  # the first render waits for the URL's state: one render per page load
+               ready=True, size=None):
+    if not ready or not size:  # the first render waits for the URL's state and the plot's size: one per load
         return no_update, no_update, no_update
     from_relayout = f"{ids.MAP_RELAYOUT}.data" in (ctx.triggered_prop_ids or {})
-    return map_update(get_data(), from_relayout, relayout, color, filters, sel, selected, view)
+    return map_update(get_data(), from_relayout, relayout, color, filters, sel, selected, view, size)
 
 
-# a box on the map becomes the selection in the browser (Mercator y back to latitude there too)
-clientside_callback(
-    """function(sd) {
-        if (!sd || !sd.range) { return window.dash_clientside.no_update; }
-        const lat = y => Math.atan(Math.sinh(y * Math.PI / 180)) * 180 / Math.PI;
-        const r7 = v => Math.round(v * 1e7) / 1e7;
-        const xs = sd.range.x.map(Number).sort((a, b) => a - b).map(r7);
-        const ys = sd.range.y.map(Number).map(lat).sort((a, b) => a - b).map(r7);
-        return {kind: 'map', range: [xs, ys]}; }""",
-    Output(ids.SELECTION, "data", allow_duplicate=True), Input(ids.MAP, "selectedData"), prevent_initial_call=True)
 
 
 @callback(Output(ids.SELECTED, "data", allow_duplicate=True), Input(ids.MAP, "clickData"),

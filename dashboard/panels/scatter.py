@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 
 from mining.raster import image_uri
 
@@ -29,7 +29,7 @@ from ..figures import (
     trace_index,
 )
 from ..routes import thumb_url
-from ..views import IMG_H, IMG_W, full_view, legend_counts, nearest, render_points
+from ..views import full_view, legend_counts, nearest, raster_size, render_points
 
 HOVER_SIZE = (192, 128)
 TRACES = base_trace_names()
@@ -72,7 +72,8 @@ def legend_items(data: AppData, color: str, filters: dict | None, limit: int = 2
         for name, colour, count in legend_counts(data, color, filters, limit)]
 
 
-def update(data: AppData, relayout, color, filters, sel, selected, view, *, from_relayout: bool) -> tuple:
+def update(data: AppData, relayout, color, filters, sel, selected, view, *, from_relayout: bool,
+           size: dict | None = None) -> tuple:
     """Body of the scatter callback: (figure Patch, new view, info text, legend), ``no_update`` where unchanged."""
     full = full_view(data.px, data.py)
     view = view if view and view.get("x") and view.get("y") else full
@@ -81,7 +82,8 @@ def update(data: AppData, relayout, color, filters, sel, selected, view, *, from
         return no_update, no_update, no_update, no_update  # selection drawing, drag-mode switch...
     view = new_view or view
     try:
-        rgba, info = render_points(data, view, color or "label", filters, sel)
+        w, h = raster_size(size)
+        rgba, info = render_points(data, view, color or "label", filters, sel, width=w, height=h)
     except ValueError as exc:
         return no_update, no_update, f"Cannot draw this view: {exc}", no_update
     p = Patch()
@@ -141,19 +143,11 @@ def layout(data: AppData, *, overlays=()) -> html.Section:
         dcc.Tooltip(id=ids.SCATTER_TIP, direction="right"),
         dcc.Store(id=ids.SCATTER_VIEW, data=view),
         dcc.Store(id=ids.SCATTER_RELAYOUT, data=None),
+        dcc.Store(id=ids.SCATTER_SIZE, data=None),
         html.Div(id=ids.SCATTER_LEGEND, className="legend"),
     ])
 
 
-# only the relayouts that move the view reach the server (zoom, pan, reset): plotly's autosize on first layout,
-# drawing a selection or switching the drag mode would otherwise each cost a render
-clientside_callback(
-    """function(r) {
-        if (!r) { return window.dash_clientside.no_update; }
-        const moved = Object.keys(r).some(k => k.startsWith('xaxis.range') || k.startsWith('yaxis.range')
-                                                || k.endsWith('autorange'));
-        return moved ? r : window.dash_clientside.no_update; }""",
-    Output(ids.SCATTER_RELAYOUT, "data"), Input(ids.SCATTER, "relayoutData"), prevent_initial_call=True)
 
 
 @callback(Output(ids.SCATTER, "figure"), Output(ids.SCATTER_VIEW, "data", allow_duplicate=True),
@@ -161,13 +155,15 @@ clientside_callback(
           Input(ids.SCATTER_RELAYOUT, "data"), Input(ids.COLOR_BY, "value"), Input(ids.FILTERS, "data"),
           Input(ids.SELECTION, "data"), Input(ids.SELECTED, "data"), Input(ids.SCATTER_VIEW, "data"),
           Input(ids.EDITS_VERSION, "data"), Input(ids.SCORES_VERSION, "data"), Input(ids.URL_READY, "data"),
-          prevent_initial_call=True)
+          Input(ids.SCATTER_SIZE, "data"), prevent_initial_call=True)
 def update_scatter(relayout, color, filters, sel, selected, view, _edits_version=None, _scores_version=None,
-                   ready=True):
-    if not ready:  # the first render waits for the URL's view, colour and filters: one render per page load
+                   ready=True, size=None):
+    if not ready or not size:
+        # the first render waits for the URL's view, colour and filters and for the plot's size on screen
+        # (assets/plots.js): one render per page load
         return no_update, no_update, no_update, no_update
     return update(get_data(), relayout, color, filters, sel, selected, view,
-                  from_relayout=ctx.triggered_id == ids.SCATTER_RELAYOUT)
+                  from_relayout=ctx.triggered_id == ids.SCATTER_RELAYOUT, size=size)
 
 
 def _row_text(data: AppData, row: int) -> list:
@@ -178,13 +174,13 @@ def _row_text(data: AppData, row: int) -> list:
 
 @callback(Output(ids.SCATTER_TIP, "show"), Output(ids.SCATTER_TIP, "bbox"), Output(ids.SCATTER_TIP, "children"),
           Input(ids.SCATTER, "hoverData"), State(ids.SCATTER_VIEW, "data"), State(ids.FILTERS, "data"),
-          prevent_initial_call=True)
-def hover(hover_data, view, filters):
+          State(ids.SCATTER_SIZE, "data"), prevent_initial_call=True)
+def hover(hover_data, view, filters, size=None):
     if not hover_data or not hover_data.get("points"):
         return False, no_update, no_update
     pt = hover_data["points"][0]
     data = get_data()
-    row = nearest(data, pt["x"], pt["y"], view, filters=filters, size=(IMG_W, IMG_H))
+    row = nearest(data, pt["x"], pt["y"], view, filters=filters, size=raster_size(size))
     if row is None:
         return False, no_update, no_update
     children = _row_text(data, row)
@@ -193,27 +189,15 @@ def hover(hover_data, view, filters):
     return True, pt.get("bbox"), children
 
 
-# a lasso / box becomes the selection in the browser: every panel's update starts at once, no round trip first
-clientside_callback(
-    """function(sd) {
-        const nu = window.dash_clientside.no_update;
-        if (!sd) { return nu; }
-        if (sd.lassoPoints) {
-            const x = sd.lassoPoints.x, y = sd.lassoPoints.y;
-            return {kind: 'lasso', points: x.map((v, i) => [Number(v), Number(y[i])])};
-        }
-        if (sd.range) { return {kind: 'box', range: [sd.range.x.map(Number), sd.range.y.map(Number)]}; }
-        return nu; }""",
-    Output(ids.SELECTION, "data", allow_duplicate=True), Input(ids.SCATTER, "selectedData"),
-    prevent_initial_call=True)
 
 
 @callback(Output(ids.SELECTED, "data", allow_duplicate=True), Input(ids.SCATTER, "clickData"),
-          State(ids.SCATTER_VIEW, "data"), State(ids.FILTERS, "data"), prevent_initial_call=True)
-def click(click_data, view, filters):
+          State(ids.SCATTER_VIEW, "data"), State(ids.FILTERS, "data"), State(ids.SCATTER_SIZE, "data"),
+          prevent_initial_call=True)
+def click(click_data, view, filters, size=None):
     if not click_data or not click_data.get("points"):
         return no_update
     pt = click_data["points"][0]
     data = get_data()
-    row = nearest(data, pt["x"], pt["y"], view, filters=filters)
+    row = nearest(data, pt["x"], pt["y"], view, filters=filters, size=raster_size(size))
     return data.ids[row] if row is not None else no_update

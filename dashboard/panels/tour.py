@@ -364,8 +364,9 @@ def start_tour(_n, strategy, label, mode, steps, seed, selected):
           Output(ids.TOUR_URL_DONE, "data"), Output(ids.WORK_TABS, "value", allow_duplicate=True),
           Output(ids.TOUR_STRATEGY, "value"), Output(ids.TOUR_LABEL, "value"), Output(ids.TOUR_STEPS, "value"),
           Output(ids.TOUR_SEED, "value"), Output(ids.TOUR_INFO, "children", allow_duplicate=True),
-          Input(ids.URL, "search"), State(ids.TOUR_URL_DONE, "data"), prevent_initial_call="initial_duplicate")
-def replay_from_url(search, done):
+          Input(ids.URL, "pathname"), State(ids.URL, "search"), State(ids.TOUR_URL_DONE, "data"),
+          prevent_initial_call="initial_duplicate")
+def replay_from_url(_path, search, done):
     """A link with a tour replays it once, when the page loads (later URL writes come from the app)."""
     if done:
         return (no_update,) * 9

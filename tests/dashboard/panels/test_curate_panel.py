@@ -143,3 +143,19 @@ def test_the_same_request_id_commits_once(demo_ws, copy_ws):
     words = curate.scope_words(state.sync(), {"labels": ["__no_label__", "Urban fabric"], "countries": ["Austria"]},
                                {"kind": "lasso", "points": [[0, 0], [1, 0], [1, 1]], "name": "towns"})
     assert words == "selection “towns” ∧ label no label or Urban fabric ∧ country Austria"
+
+
+def test_a_repeated_click_is_one_intent_until_something_else_happens(demo_ws, copy_ws):
+    app = create_app(copy_ws(demo_ws))
+    state = app.server.extensions["eomine"]
+    f = {"splits": ["test"]}
+    label = state.current.classes[0]
+    first = _act(app, "selection", "add", label=label, filters=f, rid="a")
+    again = _act(app, "selection", "add", label=label, filters=f, rid="b")  # the first came back already
+    assert first[0] == again[0] == 1 and "repeated click changed nothing" in str(again[1])
+    assert len(state.current.edits.batches()) == 1
+    from dashboard.access import undo_redo
+
+    undo_redo(state, "undo", author="ana")
+    third = _act(app, "selection", "add", label=label, filters=f, rid="c")  # after an undo: a new edit
+    assert third[0] == 3 and "Batch 3" in str(third[1])

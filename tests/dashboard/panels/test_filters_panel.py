@@ -56,12 +56,12 @@ def test_filters_without_values_are_left_out(state):
 def test_the_url_restore_says_what_it_could_not_apply(demo_ws, copy_ws):
     app = create_app(copy_ws(demo_ws))
     data = app.server.extensions["eomine"].current
-    out = run_callback(app, filters.restore_from_url, "?patch=NOPE_1&labels=Lava|Urban%20fabric&sel=box%3A0%2C1%2C0%2C1",
+    out = run_callback(app, filters.restore_from_url, "/", "?patch=NOPE_1&labels=Lava|Urban%20fabric&sel=box%3A0%2C1%2C0%2C1",
                        False, [{"value": "true_color"}])
     color, comp, labels, mode, splits, countries, flags, selected, sv, mv, page, sel, message, ready = out
     assert selected is None and labels == ["Urban fabric"] and ready is True
     assert "NOPE_1" in message and "Lava" in message
     assert sel == {"kind": "box", "range": [[0.0, 1.0], [0.0, 1.0]]}
     pid = str(data.ids[3])
-    out = run_callback(app, filters.restore_from_url, f"?patch={pid}&seln=x", False, [])
+    out = run_callback(app, filters.restore_from_url, "/", f"?patch={pid}&seln=x", False, [])
     assert out[7] == pid and out[12] is not None and out[11] is not None  # no selection in the link: left alone

@@ -3,8 +3,6 @@ without a browser: plain functions, and callbacks called in a request context.""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,7 +11,7 @@ from dash import html, no_update
 
 from dashboard import ids
 from dashboard.app import create_app
-from dashboard.components import THUMB_SIZE, clicked_index, short_id
+from dashboard.components import THUMB_SIZE, short_id
 from dashboard.panels import grid
 from dashboard.routes import thumb_url
 from mining.datasets import ReBEN
@@ -216,15 +214,11 @@ def test_next_page_keeps_the_url_page_on_load_then_resets():
         grid.state_key({"labels": ["a", "b"]}, {"kind": "box", "range": [[0, 1], [0, 1]]})
 
 
-def test_clicked_index_ignores_unclicked_tiles():
-    pid = "S2A_x_1"
-    prop = json.dumps({"index": pid, "type": ids.THUMB}, separators=(",", ":")) + ".n_clicks"
-    assert clicked_index([{"prop_id": prop, "value": 1}], ids.THUMB) == pid
-    assert clicked_index([{"prop_id": prop, "value": None}], ids.THUMB) is None
-    assert clicked_index([{"prop_id": prop, "value": 0}], ids.THUMB) is None
-    assert clicked_index([{"prop_id": prop, "value": 2}], ids.NEIGHBOUR) is None
-    assert clicked_index([{"prop_id": ".", "value": None}], ids.THUMB) is None
-    assert clicked_index([], ids.THUMB) is None
+def test_a_tile_carries_its_patch_for_the_one_click_listener(eu):
+    _, data = eu
+    g = grid.render_grid(data, {}, None, 0, "true_color", None)
+    for t in with_id_type(g["tiles"], ids.THUMB):
+        assert t.to_plotly_json()["props"]["data-patch"] == t.id["index"] and "thumb" in t.className.split()
 
 
 
@@ -258,10 +252,6 @@ def test_grid_callbacks_in_a_request_context(eu):
     # a composite change keeps the page
     out = _grid(app, f"{ids.COMPOSITE}.value", page=1, key=key0, composite="false_color")
     assert out[5] is no_update and "/false_color/" in str(out[0])
-    pid = str(data.ids[7])
-    prop = json.dumps({"index": pid, "type": ids.THUMB}) + ".n_clicks"
-    assert run_callback(app, grid.click_thumb, [0, 1], triggered=[{"prop_id": prop, "value": 1}]) == pid
-    assert run_callback(app, grid.click_thumb, [None], triggered=[{"prop_id": prop, "value": None}]) is no_update
 
 
 def test_grid_errors_become_messages_not_blank_panels(eu):

@@ -246,12 +246,16 @@ def test_full_view_defaults_to_europe_without_coordinates(data):
 
 
 # --------------------------------------------------------------------------- callbacks
+#: edits version, scores version, URL applied, plot size on screen (assets/plots.js): what the first render waits for
+READY = (0, 0, True, {"w": 960, "h": 640})
+
+
 def test_update_map_callback_zoom_and_url_view(app, data):
     lon0, lon1, lat0, lat1 = box_around(data, (0.1, 0.6))
     ys = [float(v) for v in merc_y([lat0, lat1])]
     relayout = {"xaxis.range[0]": lon0, "xaxis.range[1]": lon1, "yaxis.range[0]": ys[0], "yaxis.range[1]": ys[1]}
     fig, view, info = run_callback(app, M.update_map, relayout, "label", None, None, None, M.full_view(data),
-                                   triggered=[f"{ids.MAP_RELAYOUT}.data"])
+                                   *READY, triggered=[f"{ids.MAP_RELAYOUT}.data"])
     assert view["x"] == [lon0, lon1] and view["y"] == pytest.approx([lat0, lat1], abs=1e-6)
     ops = patch_ops(fig)
     assert ops[("layout", "images", 0)]["source"].startswith("data:image/webp;base64,")
@@ -259,14 +263,17 @@ def test_update_map_callback_zoom_and_url_view(app, data):
     n = int(((data.lon >= lon0) & (data.lon <= lon1) & (data.lat >= lat0) & (data.lat <= lat1)).sum())
     assert info.startswith(f"{n:,} patches in view")
     # a selection-drawing relayout changes nothing
-    assert run_callback(app, M.update_map, {"selections": []}, "label", None, None, None, view,
+    assert run_callback(app, M.update_map, {"selections": []}, "label", None, None, None, view, *READY,
                         triggered=[f"{ids.MAP_RELAYOUT}.data"]) == (no_update, no_update, no_update)
     # before the URL's state is applied, nothing is drawn (one render per page load, once it is)
-    assert run_callback(app, M.update_map, None, "label", None, None, None, view, 0, 0, False,
+    assert run_callback(app, M.update_map, None, "label", None, None, None, view, 0, 0, False, READY[3],
+                        triggered=[f"{ids.FILTERS}.data"]) == (no_update, no_update, no_update)
+    # nor before the plot has a size on screen
+    assert run_callback(app, M.update_map, None, "label", None, None, None, view, 0, 0, True, None,
                         triggered=[f"{ids.FILTERS}.data"]) == (no_update, no_update, no_update)
     # a view set from the URL is applied (and not written back)
     url_view = {"x": [5.0, 7.0], "y": [45.0, 46.0]}
-    fig, view, info = run_callback(app, M.update_map, None, "country", None, None, None, url_view,
+    fig, view, info = run_callback(app, M.update_map, None, "country", None, None, None, url_view, *READY,
                                    triggered=[f"{ids.MAP_VIEW}.data"])
     assert view is no_update
     ops = patch_ops(fig)
@@ -278,7 +285,7 @@ def test_update_map_callback_focus_neighbours_and_selection(app, data):
     pid = str(data.ids[r])
     lon0, lon1, lat0, lat1 = box_around(data)
     sel = {"kind": "map", "range": [[lon0, lon1], [lat0, lat1]]}
-    fig, _, info = run_callback(app, M.update_map, None, "label", None, sel, pid, None,
+    fig, _, info = run_callback(app, M.update_map, None, "label", None, sel, pid, None, *READY,
                                 triggered=[f"{ids.SELECTED}.data"])
     ops = patch_ops(fig)
     assert ops[("data", M.T_FOCUS, "x")] == [pytest.approx(float(data.lon[r]))]
