@@ -38,16 +38,16 @@
   var RELAYOUT = {"scatter-graph": "scatter-relayout-store", "map-graph": "map-relayout-store"};
   var SIZE = {"scatter-graph": "scatter-size-store", "map-graph": "map-size-store"};
   var sized = {};
-  function report(id) {  // the graph's box in device pixels, in steps of 32 (a small resize redraws nothing)
+  function report(id) {  // the graph's box in device pixels, in steps of 8 (a tiny resize redraws nothing)
     var el = document.getElementById(id);
     if (!el) return;
     var r = el.getBoundingClientRect();
     if (!r.width || !r.height) return;  // hidden (no layout or no coordinates): nothing to draw
     var dpr = Math.min(window.devicePixelRatio || 1, 2);
-    var w = Math.ceil(r.width * dpr / 32) * 32, h = Math.ceil(r.height * dpr / 32) * 32;
+    var w = Math.round(r.width * dpr / 8) * 8, h = Math.round(r.height * dpr / 8) * 8;
     if (sized[id] && sized[id].w === w && sized[id].h === h) return;
     sized[id] = {w: w, h: h};
-    set(SIZE[id], {w: w, h: h});
+    set(SIZE[id], {w: w, h: h, dpr: dpr});
   }
   var observed = {};
   function watchSize() {  // as soon as the graph's box is laid out, before plotly has drawn anything

@@ -65,6 +65,8 @@ IMG_LONG = 960         # raster pixels on the long side of the rendered box
 ASPECT = 1.25          # width / height of the map panel's plot area, roughly (initial view only)
 ASPECT_RANGE = (1.0, 1.6)  # the raster covers at least this range of aspects (plotly widens one axis to fit)
 HOVER_SIZE = (192, 160)
+#: the figure's margins (CSS px): the raster covers the plot area inside them
+MARGIN = {"l": 44, "r": 8, "t": 8, "b": 26}
 PLOT_PX = 480          # on-screen width of the plot area, roughly (click tolerance only)
 CLICK_PX = 12.0
 FOOTPRINT_MAX = 3000   # draw footprints when fewer patches than this touch the view
@@ -103,12 +105,13 @@ def full_view(data: AppData, margin: float = 0.05) -> dict:
     return from_plot({"x": [cx - dx, cx + dx], "y": [cy - dy, cy + dy]})
 
 
-def render_box(pview: dict) -> dict:
-    """The plot-coordinate box the raster covers: ``pview`` widened (shorter side only) to an aspect inside
-    ``ASPECT_RANGE``, so a view plotly widens to fit the panel is still fully drawn."""
+def render_box(pview: dict, aspect: float | None = None) -> dict:
+    """The plot-coordinate box the raster covers: ``pview`` widened (shorter side only) to the plot area's
+    ``aspect`` (width / height; ``yaxis.scaleanchor`` makes plotly widen the view the same way), or, when the
+    aspect is unknown, to one inside ``ASPECT_RANGE``; so the whole plot area is drawn."""
     (x0, x1), (y0, y1) = pview["x"], pview["y"]
     w, h = x1 - x0, y1 - y0
-    lo, hi = ASPECT_RANGE
+    lo, hi = ASPECT_RANGE if not aspect or aspect <= 0 else (aspect, aspect)
     if w < lo * h:
         cx, w = (x0 + x1) / 2, lo * h
         x0, x1 = cx - w / 2, cx + w / 2
@@ -160,7 +163,7 @@ def _palette_codes(data: AppData, color: str, smask: np.ndarray | None):
 
 
 def render_map(data: AppData, view: dict, color: str = "label", filters: dict | None = None,
-               sel: dict | None = None, *, long_side: int = IMG_LONG,
+               sel: dict | None = None, *, long_side: int = IMG_LONG, aspect: float | None = None,
                footprint_max: int = FOOTPRINT_MAX) -> dict:
     """Everything the map draws for a lon/lat ``view``.
 
@@ -179,7 +182,7 @@ def render_map(data: AppData, view: dict, color: str = "label", filters: dict | 
     """
     t0 = time.perf_counter()
     pview = to_plot(view)
-    box = render_box(pview)
+    box = render_box(pview, aspect)
     W, H = image_size(box, long_side)
     vp = Viewport(box["x"], box["y"], W, H)
     lon, y = map_xy(data)
@@ -318,7 +321,7 @@ def figure(data: AppData, view: dict, image_uri: str | None = None, *, overlays=
     axis = {"showgrid": False, "zeroline": False, "title": None, "tickmode": "array", "ticks": "outside",
             "ticklen": 3, "showline": True, "linecolor": "#b8c2cc", "mirror": True, "tickfont": {"size": 10}}
     fig.update_layout(
-        margin={"l": 44, "r": 8, "t": 8, "b": 26}, dragmode="select", plot_bgcolor=WATER, paper_bgcolor="white",
+        margin=MARGIN, dragmode="select", plot_bgcolor=WATER, paper_bgcolor="white",
         xaxis={**axis, "range": pview["x"], "tickvals": t["xvals"], "ticktext": t["xtext"]},
         yaxis={**axis, "range": pview["y"], "tickvals": t["yvals"], "ticktext": t["ytext"], "scaleanchor": "x",
                "scaleratio": 1},
@@ -370,19 +373,24 @@ def info_text(data: AppData, result: dict) -> str:
 
 
 def map_update(data: AppData, from_relayout: bool, relayout, color, filters, sel, selected, view,
-               size: dict | None = None):
-    """Body of the map callback: (figure Patch | no_update, new view | no_update, info text | no_update)."""
+               size: dict | None = None, *, only_relayout: bool | None = None):
+    """Body of the map callback: (figure Patch | no_update, new view | no_update, info text | no_update).
+
+    ``from_relayout``: the relayout store is among the triggers (its view is applied); ``only_relayout`` (default:
+    ``from_relayout``): it is the only one, so a relayout that does not move the view draws nothing."""
     if not has_coordinates(data):
         return no_update, no_update, "no patch has coordinates"
     full = full_view(data)
     view = view if view and view.get("x") and view.get("y") else full
     new_view = view_from_relayout(relayout, view, full) if from_relayout else None
-    if from_relayout and new_view is None and not only_autosize(relayout):
+    only_relayout = from_relayout if only_relayout is None else only_relayout
+    if only_relayout and new_view is None and not only_autosize(relayout):
         return no_update, no_update, no_update  # selection drawing, drag-mode switch...: nothing to redraw
     view = new_view or view
     try:
-        w, h = raster_size(size, (IMG_LONG, IMG_LONG))
-        result = render_map(data, view, color or "label", filters, sel, long_side=max(w, h))
+        area = raster_size(size, None, margin=MARGIN)  # the plot area in device pixels, when known
+        result = render_map(data, view, color or "label", filters, sel, long_side=max(area or (IMG_LONG,)),
+                            aspect=area[0] / area[1] if area else None)
     except ValueError as exc:
         return no_update, no_update, f"Cannot draw this view: {exc}"
     return update_patch(data, view, result, selected, sel), (new_view or no_update), info_text(data, result)
@@ -459,8 +467,11 @@ def update_map(relayout, color, filters, sel, selected, view, _edits_version=Non
                ready=True, size=None):
     if not ready or not size:  # the first render waits for the URL's state and the plot's size: one per load
         return no_update, no_update, no_update
-    from_relayout = f"{ids.MAP_RELAYOUT}.data" in (ctx.triggered_prop_ids or {})
-    return map_update(get_data(), from_relayout, relayout, color, filters, sel, selected, view, size)
+    # on page load Dash may list the (empty) relayout store among the triggers: the render must still happen
+    trig = set(ctx.triggered_prop_ids or ())
+    key = f"{ids.MAP_RELAYOUT}.data"
+    return map_update(get_data(), key in trig and relayout is not None, relayout, color, filters, sel, selected,
+                      view, size, only_relayout=trig == {key})
 
 
 

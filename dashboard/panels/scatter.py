@@ -32,6 +32,8 @@ from ..routes import thumb_url
 from ..views import full_view, legend_counts, nearest, raster_size, render_points
 
 HOVER_SIZE = (192, 128)
+#: the figure's margins (CSS px): the raster covers the plot area inside them
+MARGIN = {"l": 40, "r": 10, "t": 10, "b": 30}
 TRACES = base_trace_names()
 #: plotly config: a new lasso / box always starts a new selection (old outlines cannot be dragged)
 CONFIG = {"scrollZoom": True, "displaylogo": False, "doubleClick": "reset", "editSelection": False,
@@ -43,7 +45,7 @@ def figure(view: dict, image_uri: str | None, *, dragmode: str = "lasso", overla
     """The scatter figure for ``view``: traces in :data:`TRACES` order, then ``overlays``."""
     fig = raster_figure(view, hover_size=HOVER_SIZE, overlays=overlays)
     fig.update_layout(
-        margin={"l": 40, "r": 10, "t": 10, "b": 30}, dragmode=dragmode, plot_bgcolor="white", paper_bgcolor="white",
+        margin=MARGIN, dragmode=dragmode, plot_bgcolor="white", paper_bgcolor="white",
         xaxis={"range": view["x"], "showgrid": False, "zeroline": False, "title": None},
         yaxis={"range": view["y"], "showgrid": False, "zeroline": False, "title": None},
         images=[image_spec(view, image_uri)], uirevision="keep", hovermode="closest", showlegend=False,
@@ -73,16 +75,20 @@ def legend_items(data: AppData, color: str, filters: dict | None, limit: int = 2
 
 
 def update(data: AppData, relayout, color, filters, sel, selected, view, *, from_relayout: bool,
-           size: dict | None = None) -> tuple:
-    """Body of the scatter callback: (figure Patch, new view, info text, legend), ``no_update`` where unchanged."""
+           size: dict | None = None, only_relayout: bool | None = None) -> tuple:
+    """Body of the scatter callback: (figure Patch, new view, info text, legend), ``no_update`` where unchanged.
+
+    ``from_relayout``: the relayout store is among the triggers (its view is applied); ``only_relayout`` (default:
+    ``from_relayout``): it is the only one, so a relayout that does not move the view draws nothing."""
     full = full_view(data.px, data.py)
     view = view if view and view.get("x") and view.get("y") else full
     new_view = view_from_relayout(relayout, view, full) if from_relayout else None
-    if from_relayout and new_view is None and not only_autosize(relayout):
+    only_relayout = from_relayout if only_relayout is None else only_relayout
+    if only_relayout and new_view is None and not only_autosize(relayout):
         return no_update, no_update, no_update, no_update  # selection drawing, drag-mode switch...
     view = new_view or view
     try:
-        w, h = raster_size(size)
+        w, h = raster_size(size, margin=MARGIN)
         rgba, info = render_points(data, view, color or "label", filters, sel, width=w, height=h)
     except ValueError as exc:
         return no_update, no_update, f"Cannot draw this view: {exc}", no_update
@@ -162,8 +168,11 @@ def update_scatter(relayout, color, filters, sel, selected, view, _edits_version
         # the first render waits for the URL's view, colour and filters and for the plot's size on screen
         # (assets/plots.js): one render per page load
         return no_update, no_update, no_update, no_update
+    # on page load Dash may list the (empty) relayout store among the triggers: the render must still happen
+    trig = set(ctx.triggered_prop_ids or ())
+    key = f"{ids.SCATTER_RELAYOUT}.data"
     return update(get_data(), relayout, color, filters, sel, selected, view,
-                  from_relayout=ctx.triggered_id == ids.SCATTER_RELAYOUT, size=size)
+                  from_relayout=key in trig and relayout is not None, size=size, only_relayout=trig == {key})
 
 
 def _row_text(data: AppData, row: int) -> list:
@@ -180,7 +189,7 @@ def hover(hover_data, view, filters, size=None):
         return False, no_update, no_update
     pt = hover_data["points"][0]
     data = get_data()
-    row = nearest(data, pt["x"], pt["y"], view, filters=filters, size=raster_size(size))
+    row = nearest(data, pt["x"], pt["y"], view, filters=filters, size=raster_size(size, margin=MARGIN))
     if row is None:
         return False, no_update, no_update
     children = _row_text(data, row)
@@ -199,5 +208,5 @@ def click(click_data, view, filters, size=None):
         return no_update
     pt = click_data["points"][0]
     data = get_data()
-    row = nearest(data, pt["x"], pt["y"], view, filters=filters, size=raster_size(size))
+    row = nearest(data, pt["x"], pt["y"], view, filters=filters, size=raster_size(size, margin=MARGIN))
     return data.ids[row] if row is not None else no_update

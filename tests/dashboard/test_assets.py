@@ -35,4 +35,4 @@ def test_vendored_plotly_is_the_version_plotly_py_ships():
 def test_vendored_bundle_has_the_trace_types_the_dashboard_draws():
     text = _bundles()[0].read_text(encoding="utf-8")
     for trace in ("scatter", "heatmap", "image"):
-        assert re.search(r'name:\s*"%s"' % trace, text), f"trace type {trace!r} missing"
+        assert re.search(rf'name:\s*"{trace}"', text), f"trace type {trace!r} missing"

@@ -45,6 +45,14 @@ def _count(text: str) -> int:
 def test_app_loads_without_console_errors(page):
     _open(page)
     assert _image_source(page, "scatter-graph").startswith("data:image/webp;base64,")
+    # the map is drawn on page load too (countries and patches in one raster), over its whole plot area
+    page.wait_for_function("/in view/.test(document.querySelector('#map-info').innerText)", timeout=45000)
+    assert _image_source(page, "map-graph").startswith("data:image/webp;base64,")
+    img, xr, yr = page.evaluate(f"""(() => {{ const l = {_gd('map-graph')}._fullLayout;  // ranges as drawn
+        return [l.images[0], l.xaxis.range, l.yaxis.range]; }})()""")
+    tx, ty = (xr[1] - xr[0]) * 0.01, (yr[1] - yr[0]) * 0.01  # a pixel or two of rounding
+    assert img["x"] <= xr[0] + tx and img["x"] + img["sizex"] >= xr[1] - tx
+    assert img["y"] >= yr[1] - ty and img["y"] - img["sizey"] <= yr[0] + ty
     page.wait_for_function("document.querySelectorAll(" + repr(THUMB) + ").length > 0", timeout=45000)
     assert page.locator(THUMB).count() == 48
     assert page.console_errors == []

@@ -323,3 +323,29 @@ def test_layout_holds_graph_and_view_store(data):
     assert {ids.MAP, ids.MAP_INFO, ids.MAP_VIEW} <= set(found)
     assert found[ids.MAP_VIEW].data == M.full_view(data)
     assert found[ids.MAP].config["scrollZoom"]
+
+
+def test_the_raster_covers_the_whole_plot_area_plotly_shows(app, data):
+    """yaxis.scaleanchor makes plotly widen the view to the plot area's shape; the raster is drawn for that."""
+    pview = {"x": [0.0, 10.0], "y": [40.0, 50.0]}
+    assert M.render_box(pview, 0.5) == {"x": [0.0, 10.0], "y": [35.0, 55.0]}  # a tall panel: more latitude
+    assert M.render_box(pview, 2.0) == {"x": [-5.0, 15.0], "y": [40.0, 50.0]}
+    assert M.render_box(pview) == {"x": [0.0, 10.0], "y": [40.0, 50.0]}  # size unknown: aspects 1 to 1.6
+    # a tall panel, 520 x 560 CSS px at 2 device pixels per CSS pixel
+    size = {"w": 1040, "h": 1120, "dpr": 2}
+    fig, _, _ = run_callback(app, M.update_map, None, "label", None, None, None, M.full_view(data), 0, 0, True, size,
+                             triggered=[f"{ids.URL_READY}.data"])
+    img = patch_ops(fig)[("layout", "images", 0)]
+    w_px = 1040 - (M.MARGIN["l"] + M.MARGIN["r"]) * 2
+    h_px = 1120 - (M.MARGIN["t"] + M.MARGIN["b"]) * 2
+    assert img["sizex"] / img["sizey"] == pytest.approx(w_px / h_px, rel=1e-6)
+    import base64
+    import io
+
+    from PIL import Image
+    pic = Image.open(io.BytesIO(base64.b64decode(img["source"].split(",", 1)[1])))
+    assert max(pic.size) == max(w_px, h_px)  # one image pixel per device pixel
+    # on page load Dash lists the empty relayout store among the triggers: the map is drawn all the same
+    fig, _, info = run_callback(app, M.update_map, None, "label", None, None, None, None, 0, 0, True, size,
+                                triggered=[f"{ids.MAP_RELAYOUT}.data", f"{ids.URL_READY}.data"])
+    assert fig is not no_update and "in view" in info

@@ -46,14 +46,18 @@ def _render(app, view, *, relayout=None, trig=ids.SCATTER_VIEW, color="label", f
 
 def test_the_raster_has_one_pixel_per_screen_pixel_of_the_plot(app, data):
     fig, view, info, legend = _render(app, full_view(data.px, data.py))
-    assert _image(patch_ops(fig)).size == (704, 480)
+    m = S.MARGIN  # the plot area is the graph's box less the margins
+    assert _image(patch_ops(fig)).size == (704 - m["l"] - m["r"], 480 - m["t"] - m["b"])
     assert info.startswith(f"{int(np.isfinite(data.px).sum()):,} patches in view")
     assert legend  # one entry per label in view
+    # a high-density screen: two image pixels per CSS pixel, margins included
+    fig, *_ = _render(app, full_view(data.px, data.py), size={"w": 1408, "h": 960, "dpr": 2})
+    assert _image(patch_ops(fig)).size == (1408 - 2 * (m["l"] + m["r"]), 960 - 2 * (m["t"] + m["b"]))
     # a laptop's smaller plot gets a smaller raster; an absurd size is clamped, an unknown one falls back
-    fig, *_ = _render(app, full_view(data.px, data.py), size={"w": 320, "h": 224})
+    fig, *_ = _render(app, full_view(data.px, data.py), size={"w": 370, "h": 264})
     assert _image(patch_ops(fig)).size == (320, 224)
     assert raster_size({"w": 10**6, "h": 2}) == (1600, 64)
-    assert raster_size(None) == raster_size({"w": "x"})
+    assert raster_size(None) == raster_size({"w": "x"}) == raster_size({"w": 800, "h": 600, "dpr": 9})
 
 
 def test_nothing_is_drawn_before_the_url_is_applied_and_the_plot_has_a_size(app, data):
