@@ -10,11 +10,18 @@
 
 Endpoints (JSON)::
 
-    POST /eomine/api/edits  {"author": str, "note": str, "edits": [{"patch_id", "op", "label"?, "labels"?}]}
-                            -> {"batch": int, "version": int, "n": int}
-    POST /eomine/api/undo   {"author": str}  -> {"batch": int | null, "version": int}
-    POST /eomine/api/redo   {"author": str}  -> {"batch": int | null, "version": int}
-    GET  /eomine/api/history                 -> {"batches": [...]}
+    POST /eomine/api/edits  {"author": str, "note": str, "edits": [{"patch_id", "op", "label"?, "labels"?}],
+                             "request_id": str?}
+                            -> {"batch": int, "version": int, "n": int, "duplicate": bool}
+    POST /eomine/api/undo   {"author": str, "request_id": str?}
+                            -> {"batch": int | null, "version": int, "duplicate": bool, "message": str,
+                                "target": int | null, "reverted": {...} | null}
+    POST /eomine/api/redo   (the same as undo)
+    GET  /eomine/api/history                 -> {"batches": [...], "version": int}
+
+``request_id`` (optional, at most 200 characters) is the client's own id of the request: a batch is written
+once per id, and a request that repeats one (a double click, a retry after a lost response, two tabs
+replaying) gets the first one's result with ``"duplicate": true`` instead of writing it again.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mining.curation import MAX_BATCH, Edit
+from mining.curation import MAX_BATCH, DuplicateRequest, Edit
 from mining.errors import DataError, EomineError
 
 from . import ids
@@ -101,14 +108,22 @@ class EditRefused(EomineError):
         self.status = status
 
 
-def commit_edits(state: AppState, edits: list[Edit], *, author: str, note: str = "", source: str = "app") -> dict:
+def commit_edits(state: AppState, edits: list[Edit], *, author: str, note: str = "", source: str = "app",
+                 request_id: str | None = None) -> dict:
     """Commit one batch for the app (read-only checked here, on the server), then swap in the snapshot with the
     labels after it. This is the app's one edit path: the panels and the HTTP API all come through here.
+
+    Parameters
+    ----------
+    request_id : str or None
+        The client's id of this request. When the log already holds a batch of that id, nothing is written
+        and the result is that batch's (``duplicate`` True): a retried or doubled request is harmless.
 
     Returns
     -------
     dict
-        ``batch`` (id), ``version`` (the log version the app's snapshot now shows), ``n`` (edits written).
+        ``batch`` (id), ``version`` (the log version the app's snapshot now shows), ``n`` (edits written; for
+        a duplicate, the events of the batch the first request wrote), ``duplicate`` (bool).
     """
     data = state.current
     if data.read_only:
@@ -116,24 +131,48 @@ def commit_edits(state: AppState, edits: list[Edit], *, author: str, note: str =
     if len(edits) > MAX_BATCH:
         raise EditRefused(f"{len(edits):,} edits in one batch is too many (at most {MAX_BATCH:,})", 413)
     try:
-        batch = data.edits.commit(edits, author=author, note=note, source=_with_login(source))
+        batch = data.edits.commit(edits, author=author, note=note, source=_with_login(source),
+                                  request_id=request_id)
+    except DuplicateRequest as dup:
+        info = data.edits.batch_info(dup.batch)
+        return {"batch": dup.batch, "version": state.sync().labels.version, "n": info.n_events, "duplicate": True}
     except DataError as exc:
         raise EditRefused(str(exc), 400) from None
-    return {"batch": batch, "version": state.sync().labels.version, "n": len(edits)}
+    return {"batch": batch, "version": state.sync().labels.version, "n": len(edits), "duplicate": False}
 
 
-def undo_redo(state: AppState, which: str, *, author: str | None) -> dict:
-    """Undo or redo the latest batch of ``author`` (read-only checked here); ``batch`` None = nothing to do."""
+def undo_redo(state: AppState, which: str, *, author: str | None, request_id: str | None = None,
+              target: int | None = None) -> dict:
+    """Undo or redo the latest batch of ``author``, or the batch ``target`` (read-only checked here).
+
+    Returns
+    -------
+    dict
+        ``batch`` (the new undo / redo batch; None = nothing to do), ``version``, ``duplicate`` (``request_id``
+        had already done it: ``batch`` is that earlier batch), ``target`` (the edit batch reverted / re-applied,
+        or None), ``reverted`` (that batch: ``batch, author, note, summary, n_patches, ...``, or None) and
+        ``message``: "Undid batch 3 (Add label 'Urban fabric' to 120 patches, ana)", or "Nothing to undo ...".
+    """
     data = state.current
     if data.read_only:
         raise EditRefused("this server is read-only (presentation mode): edits are disabled", 403)
     if which not in ("undo", "redo"):
         raise EditRefused(f"unknown action {which!r}", 400)
+    duplicate = False
     try:
-        batch = (data.edits.undo if which == "undo" else data.edits.redo)(author=author or None)
+        batch = (data.edits.undo if which == "undo" else data.edits.redo)(author=author or None,
+                                                                          request_id=request_id, target=target)
+    except DuplicateRequest as dup:
+        batch, duplicate = dup.batch, True
     except DataError as exc:
         raise EditRefused(str(exc), 400) from None
-    return {"batch": batch, "version": state.sync().labels.version}
+    res = {"batch": batch, "version": state.sync().labels.version, "duplicate": duplicate, "target": None,
+           "reverted": None, "message": f"Nothing to {which}" + (f" for {author}." if author else ".")}
+    if batch is not None:
+        info = data.edits.batch_info(batch)
+        res.update(target=info.target, message=info.message(),
+                   reverted=info.reverted.to_dict() if info.reverted is not None else None)
+    return res
 
 
 def _with_login(source: str) -> str:
@@ -193,6 +232,12 @@ def register_access(server, state: AppState, *, credentials: Credentials | None 
             raise EditRefused("expected a JSON object")
         return body
 
+    def _request_id(body) -> str | None:
+        rid = body.get("request_id")
+        if rid is not None and not isinstance(rid, str):
+            raise EditRefused("'request_id' must be a string (the client's id of this request)")
+        return rid
+
     def _source(body) -> str:
         src = str(body.get("source") or "api")[:40]
         return f"{src} (login {g.eomine_user})" if g.eomine_user else src
@@ -204,7 +249,8 @@ def register_access(server, state: AppState, *, credentials: Credentials | None 
                 raise EditRefused("this server is read-only (presentation mode): edits are disabled", 403)
             body = _payload()
             res = commit_edits(state, edits_from_json(body.get("edits")), author=str(body.get("author") or ""),
-                               note=str(body.get("note") or ""), source=_source(body))
+                               note=str(body.get("note") or ""), source=_source(body),
+                               request_id=_request_id(body))
         except EditRefused as exc:
             return jsonify(error=str(exc)), exc.status
         return jsonify(res)
@@ -214,7 +260,8 @@ def register_access(server, state: AppState, *, credentials: Credentials | None 
             if data.read_only:
                 raise EditRefused("this server is read-only (presentation mode): edits are disabled", 403)
             body = _payload()
-            res = undo_redo(state, which, author=body.get("author") if isinstance(body.get("author"), str) else None)
+            res = undo_redo(state, which, author=body.get("author") if isinstance(body.get("author"), str) else None,
+                            request_id=_request_id(body))
         except EditRefused as exc:
             return jsonify(error=str(exc)), exc.status
         return jsonify(res)
@@ -230,5 +277,5 @@ def register_access(server, state: AppState, *, credentials: Credentials | None 
     @server.route(f"{API}/history")
     def api_history():
         h = data.edits.batches()
-        h["target"] = h["target"].astype(object).where(h["target"].notna(), None)
+        h = h.astype(object).where(h.notna(), None)  # <NA> / NaN (target, request_id) as JSON null
         return jsonify(batches=h.to_dict(orient="records"), version=data.edits.version())

@@ -15,15 +15,16 @@ from dash import dcc, html
 
 from . import ids
 from .access import register_access
-from .data import AppData, AppState
-from .panels import curate, detail, filters, grid, map_panel, review, scatter, tour
+from .data import AppData, AppState, Filters
+from .panels import curate, detail, filters, find, grid, history, map_panel, review, scatter, tour
+from .panels import help as help_panel
 from .routes import register_routes
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
 def create_app(workspace, *, read_only: bool = False, state: AppState | None = None,
-               credentials=None) -> dash.Dash:
+               credentials=None, confirm_above: int = 1000) -> dash.Dash:
     """Build the app for one workspace.
 
     Parameters
@@ -36,8 +37,10 @@ def create_app(workspace, *, read_only: bool = False, state: AppState | None = N
         The server state, when the caller loaded it already (tests).
     credentials : dashboard.access.Credentials, optional
         When given, every request needs HTTP basic auth with them (``eomine serve --auth``).
+    confirm_above : int
+        Edits of more patches than this ask for confirmation first.
     """
-    state = state or AppState.load(workspace, read_only=read_only)
+    state = state or AppState.load(workspace, read_only=read_only, confirm_above=confirm_above)
     data = state.current
     app = dash.Dash(__name__, title=f"eomine: {data.ws.name}", assets_folder=str(ASSETS), update_title=None,
                     background_callback_manager=_job_manager())
@@ -71,7 +74,7 @@ def _job_manager():
 
 
 def work_tabs(data: AppData) -> dcc.Tabs:
-    """The bottom-left work area: one tab per workflow (patch grid, tour, review queue); the grid is the default."""
+    """The bottom-left work area: one tab per workflow (patch grid, tour, review queue, edit history)."""
     slots = {"scatter": len(scatter.TRACES), "map": len(map_panel.TRACES)}  # where the tour's overlays sit
     tabs = [
         dcc.Tab(label="Patches", value="grid", children=grid.layout(data), className="tab",
@@ -80,24 +83,31 @@ def work_tabs(data: AppData) -> dcc.Tabs:
                 selected_className="tab--selected"),
         dcc.Tab(label="Review", value="review", children=review.layout(data), className="tab",
                 selected_className="tab--selected"),
+        dcc.Tab(label="History", value="history", children=history.layout(data), className="tab",
+                selected_className="tab--selected"),
     ]
     return dcc.Tabs(id=ids.WORK_TABS, value="grid", children=tabs, className="work-tabs",
                     parent_className="work-tabs-parent", content_className="work-tabs-content")
 
 
 def build_layout(data: AppData) -> html.Div:
-    """The page: header, sidebar (filters, curation), scatter and map, work tabs and the patch detail."""
+    """The page: top bar (find, curator, help), sidebar (view, filters, selection), scatter and map, the curation
+    toolbar right under them, work tabs and the patch detail; sized so that at 1366x768 the scatter, the map and
+    every curation control are on screen together."""
     n_proj = int((data.px == data.px).sum())
     overlays = tour.overlay_traces()  # the tour draws its path on both figures
     header = html.Header(className="topbar", children=[
-        html.Div([html.Span("eomine", className="brand"), html.Span(data.ws.name, className="ws-name")]),
-        html.Div(className="counts", children=[
-            f"{data.n:,} patches · {len(data.classes)} classes · {n_proj:,} in the embedding",
-            html.Span(" · read-only" if data.read_only else "", className="ro")]),
+        html.Div(className="topbar-left", children=[
+            html.Span("eomine", className="brand"), html.Span(data.ws.name, className="ws-name"),
+            html.Span(className="counts", title=f"{n_proj:,} of them in the embedding", children=[
+                f"{data.n:,} patches · {len(data.classes)} classes",
+                html.Span(" · read-only" if data.read_only else "", className="ro")])]),
+        html.Div(className="topbar-right", children=[*find.layout(data), *curate.author_layout(data),
+                                                     *help_panel.button()]),
     ])
     return html.Div(className="app", children=[
         dcc.Location(id=ids.URL, refresh=False),
-        dcc.Store(id=ids.FILTERS, data={}),
+        dcc.Store(id=ids.FILTERS, data=Filters().to_dict()),
         dcc.Store(id=ids.SELECTION, data=None),
         dcc.Store(id=ids.SELECTED, data=None),
         dcc.Store(id=ids.URL_READY, data=False),
@@ -107,13 +117,15 @@ def build_layout(data: AppData) -> html.Div:
         header,
         html.Div(id=ids.MESSAGE, className="message", role="status"),
         html.Div(className="body", children=[
-            html.Aside(className="sidebar", children=filters.layout(data) + curate.layout(data)),
+            html.Aside(className="sidebar", children=filters.layout(data)),
             html.Main(className="main", children=[
                 html.Div(className="row top", children=[scatter.layout(data, overlays=overlays),
                                                         map_panel.layout(data, overlays=overlays)]),
+                *curate.layout(data),
                 html.Div(className="row bottom", children=[work_tabs(data), detail.layout(data)]),
             ]),
         ]),
+        *help_panel.layout(data),
     ])
 
 
@@ -130,13 +142,13 @@ def _exit_on_sigterm() -> None:
 
 
 def serve(workspace, *, host: str = "127.0.0.1", port: int = 8050, read_only: bool = False,
-          debug: bool = False, credentials=None) -> None:
+          debug: bool = False, credentials=None, confirm_above: int = 1000) -> None:
     """Serve the app for ``workspace`` until interrupted.
 
     A production WSGI server (waitress, 8 worker threads) serves the app; ``debug=True`` uses Dash's
     development server with its reloader and in-browser error overlay instead.
     """
-    app = create_app(workspace, read_only=read_only, credentials=credentials)
+    app = create_app(workspace, read_only=read_only, credentials=credentials, confirm_above=confirm_above)
     _exit_on_sigterm()
     if debug:
         app.run(host=host, port=port, debug=True)

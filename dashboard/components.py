@@ -13,12 +13,14 @@ import numpy as np
 import pandas as pd
 from dash import dcc, html
 
+from mining.curation.events import OP_NAMES
+
 from . import ids
 from .data import AppData
 from .routes import thumb_url
 
 __all__ = ["text_color", "label_chip", "label_chips", "chips", "has_s1", "pixel_problem", "short_id", "lazy_img",
-           "thumb", "clicked_index", "error_box", "action_button", "patch_state", "patch_history",
+           "thumb", "error_box", "action_button", "patch_state", "patch_history",
            "patch_block", "THUMB_SIZE"]
 
 log = logging.getLogger(__name__)
@@ -111,26 +113,10 @@ def thumb(data: AppData, row: int, composite: str | None, *, focus: bool = False
         pic = placeholder(pid, why, "thumb-img")
     title = f"{pid}\n{', '.join(labels) if labels else '(no label)'}" + (f"\n{note}" if note else "")
     cls = "thumb" + (" focus" if focus else "") + (f" {extra_class}" if extra_class else "")
-    return html.Button(id={"type": id_type, "index": pid}, className=cls, title=title, n_clicks=0,
-                       children=[pic, label_chips(data, row)])
-
-
-def clicked_index(triggered, id_type: str) -> str | None:
-    """Patch id of the tile whose click triggered a callback (``ctx.triggered``), or None.
-
-    Tiles (re)created by a re-render arrive with ``n_clicks`` 0 / None and must not move the focus.
-    """
-    for t in triggered or []:
-        if not t or not t.get("value"):
-            continue
-        prop = str(t.get("prop_id", ""))
-        try:
-            cid = json.loads(prop.rsplit(".", 1)[0])
-        except ValueError:
-            continue
-        if isinstance(cid, dict) and cid.get("type") == id_type and cid.get("index") is not None:
-            return str(cid["index"])
-    return None
+    # a click puts the patch in focus through one listener in the browser (assets/keys.js reads data-patch):
+    # 48 tiles as pattern-matching callback inputs made Dash's renderer work for a second per page of tiles
+    return html.Button(id={"type": id_type, "index": pid}, className=cls, title=title,
+                       children=[pic, label_chips(data, row)], **{"data-patch": pid})
 
 
 def error_box(exc: BaseException, what: str) -> html.Div:
@@ -149,10 +135,11 @@ def action_button(label: str, target: str, op: str, **kw) -> html.Button:
 
 
 def patch_state(data: AppData, row: int) -> list[str]:
-    """Curation badges of one patch: "flagged", "excluded", "edited"."""
+    """Curation badges of one patch: "confirmed" (a reviewer's Confirm / Keep is its latest label decision),
+    "flagged", "excluded", "edited"."""
     lab = data.labels
-    return [name for name, on in (("flagged", lab.flagged[row]), ("excluded", lab.excluded[row]),
-                                  ("edited", lab.changed[row])) if on]
+    return [name for name, on in (("confirmed", lab.confirmed[row]), ("flagged", lab.flagged[row]),
+                                  ("excluded", lab.excluded[row]), ("edited", lab.changed[row])) if on]
 
 
 def patch_history(data: AppData, patch_id: str, limit: int = 5) -> list[str]:
@@ -170,7 +157,8 @@ def patch_history(data: AppData, patch_id: str, limit: int = 5) -> list[str]:
         lab = e.label if isinstance(e.label, str) else ""  # None (NaN in the frame) for ops without a label
         if e.op == "set":
             lab = ", ".join(json.loads(lab or "[]")) or "(no label)"
-        text = f"{e.time[:16].replace('T', ' ')} · {e.author} · {e.op}{' ' + lab if lab else ''}"
+        op = OP_NAMES.get(e.op, e.op)  # a reviewer's confirmation is stored as "keep", shown as "confirm"
+        text = f"{e.time[:16].replace('T', ' ')} · {e.author} · {op}{' ' + lab if lab else ''}"
         if e.op not in ("undo", "redo") and e.batch not in active:
             text += " (undone)"
         note = e.note if isinstance(e.note, str) else ""

@@ -25,7 +25,7 @@ from mining.workspace import Workspace
 
 from .snapshots import SUSPICION_COLORS, Caches, Labels, Scores
 
-__all__ = ["AppData", "AppState", "Filters", "Scheme", "get_data", "get_state", "COLOR_BY"]
+__all__ = ["AppData", "AppState", "Filters", "Scheme", "get_data", "get_state", "COLOR_BY", "NO_LABEL"]
 
 #: colour-by choices for the scatter and the map
 COLOR_BY = {
@@ -38,6 +38,10 @@ COLOR_BY = {
     "suspicion": "Noise suspicion (eomine score)",
 }
 
+#: the "no label" category: a value of the label filter, and a colour and legend entry of colour-by label
+NO_LABEL = "__no_label__"
+NO_LABEL_NAME = "(no label)"
+NO_LABEL_COLOR = "#5f6b7a"
 SPLIT_COLORS = {"train": "#1f77b4", "validation": "#ff7f0e", "test": "#2ca02c"}
 FLAG_COLORS = {"clear": "#9aa5b1", "cloud or shadow": "#6a3d9a", "seasonal snow": "#00bcd4"}
 SEASON_COLORS = {"Winter": "#4575b4", "Spring": "#91cf60", "Summer": "#fc8d59", "Fall": "#b35806"}
@@ -47,7 +51,7 @@ SEASON_COLORS = {"Winter": "#4575b4", "Spring": "#91cf60", "Summer": "#fc8d59", 
 class Filters:
     """Catalog filters applied to every panel (empty = no constraint)."""
 
-    labels: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()     # class names, and NO_LABEL for the patches without any label
     label_mode: str = "any"          # any: at least one of `labels`; all: every one of them
     splits: tuple[str, ...] = ()
     countries: tuple[str, ...] = ()
@@ -118,6 +122,8 @@ class AppData:
     caches : Caches
         Declared caches, shared by every snapshot.
     load_seconds : float
+    confirm_above : int
+        An edit of more patches than this asks the curator to confirm it first (``eomine serve --confirm-above``).
     """
 
     ws: Workspace
@@ -146,9 +152,10 @@ class AppData:
     scores: Scores
     caches: Caches
     load_seconds: float = 0.0
+    confirm_above: int = 1000
 
     @classmethod
-    def load(cls, path, *, read_only: bool = False) -> AppData:
+    def load(cls, path, *, read_only: bool = False, confirm_above: int = 1000) -> AppData:
         """Read everything the panels need from the workspace at ``path``."""
         from colorcet import glasbey_dark
 
@@ -210,7 +217,8 @@ class AppData:
             schemes=MappingProxyType(schemes), splits=tuple(sorted(cat["split"].dropna().unique().tolist())),
             countries=tuple(sorted(cat["country"].dropna().unique().tolist())), renderer=renderer,
             pixel_row=_readonly(cat["pixel_row"].to_numpy(np.int64)), edits=edits, labels=labels,
-            scores=Scores.load(ws, classes), caches=Caches(), load_seconds=time.perf_counter() - t0)
+            scores=Scores.load(ws, classes), caches=Caches(), load_seconds=time.perf_counter() - t0,
+            confirm_above=int(confirm_above))
 
     # ------------------------------------------------------------------ the snapshot's labels and scores
     @property
@@ -228,7 +236,7 @@ class AppData:
             return Scheme(self.scores.codes, SUSPICION_COLORS, self.scores.names)
         if color in self.schemes:
             return self.schemes[color]
-        return Scheme(self.labels.first, self.class_colors, self.short)
+        return Scheme(self.labels.codes, (*self.class_colors, NO_LABEL_COLOR), (*self.short, NO_LABEL_NAME))
 
     # ------------------------------------------------------------------ queries
     def find(self, patch_id) -> int | None:
@@ -245,9 +253,14 @@ class AppData:
             return None
         m = np.ones(self.n, bool)
         if f.labels:
+            Y = self.labels.Y
             idx = [self.classes.index(lab) for lab in f.labels if lab in self.classes]
-            sub = self.labels.Y[:, idx]
-            m &= sub.all(1) if f.label_mode == "all" else sub.any(1)
+            sub = Y[:, idx]
+            none = ~Y.any(1) if NO_LABEL in f.labels else None
+            if f.label_mode == "all":  # every chosen label (and "no label" only matches patches without any)
+                m &= sub.all(1) if none is None else (none if not idx else np.zeros(self.n, bool))
+            else:
+                m &= sub.any(1) if none is None else (sub.any(1) | none)
         if f.splits:
             m &= self.cat["split"].isin(f.splits).to_numpy()
         if f.countries:
@@ -289,8 +302,8 @@ class AppState:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, path, *, read_only: bool = False) -> AppState:
-        return cls(AppData.load(path, read_only=read_only))
+    def load(cls, path, *, read_only: bool = False, confirm_above: int = 1000) -> AppState:
+        return cls(AppData.load(path, read_only=read_only, confirm_above=confirm_above))
 
     @property
     def current(self) -> AppData:

@@ -13,9 +13,12 @@ import numpy as np
 from .data import AppData
 
 __all__ = ["LAT_MAX", "merc_y", "lat_of", "to_plot", "from_plot", "has_coordinates", "map_xy", "footprint_bounds",
-           "basemap_path"]
+           "basemap_image", "over", "WATER", "LAND", "BORDER"]
 
 LAT_MAX = 85.05112878  # Web Mercator's limit
+WATER = "#dbe9f4"
+LAND = "#efeadf"
+BORDER = "#9a9a9a"
 
 
 def merc_y(lat) -> np.ndarray:
@@ -76,35 +79,6 @@ def footprint_bounds(data: AppData) -> tuple[np.ndarray, np.ndarray]:
     return data.caches.footprints.get(None, build)
 
 
-def basemap_path(data: AppData, tolerance: float = 0.0) -> str:
-    """The Natural Earth basemap as one SVG path in plot coordinates (cached per ``tolerance``).
-
-    Parameters
-    ----------
-    tolerance : float
-        Douglas-Peucker tolerance in plot units (degrees); 0 keeps every vertex (rounded to 0.001).
-    """
-    def build():
-        from mining.basemap import load_basemap
-
-        parts = []
-        for _, r in load_basemap():
-            xy = np.c_[np.round(r[:, 0], 3), np.round(merc_y(r[:, 1]), 3)]
-            if tolerance > 0:
-                xy = _simplify(xy, tolerance)
-            if len(xy) < 3:  # simplified away (an islet smaller than the tolerance)
-                continue
-            keep = np.r_[True, (np.diff(xy, axis=0) != 0).any(1)]
-            xy = xy[keep]
-            if len(xy) < 3:
-                continue
-            pts = "L".join(f"{x:.3f},{y:.3f}".replace(".000", "") for x, y in xy)
-            parts.append(f"M{pts}Z")
-        return "".join(parts)
-
-    return data.caches.basemap.get(float(tolerance), build)
-
-
 def _simplify(xy: np.ndarray, tolerance: float) -> np.ndarray:
     """Douglas-Peucker simplification of a closed ring (shapely), keeping at least a triangle."""
     import shapely
@@ -112,3 +86,84 @@ def _simplify(xy: np.ndarray, tolerance: float) -> np.ndarray:
     ring = shapely.simplify(shapely.linearrings(xy), tolerance, preserve_topology=False)
     out = shapely.get_coordinates(ring)
     return out if len(out) >= 4 else xy[:0]
+
+
+def basemap_image(data: AppData, box: dict, width: int, height: int) -> np.ndarray:
+    """The basemap drawn for the plot-coordinate ``box``: water, land and borders, opaque.
+
+    The map's patches are composited over it (:func:`over`) into the one image the figure shows, so the browser
+    never lays out a vector basemap (a 377,510-character SVG path re-laid out on every zoom cost 250-300 ms).
+    Rings are simplified to about half a pixel of the current zoom (Douglas-Peucker, cached per zoom level) and
+    clipped to the box when they reach far beyond it.
+
+    Returns
+    -------
+    ndarray of uint8, shape (height, width, 4)
+    """
+    key = (tuple(round(float(v), 9) for v in (*box["x"], *box["y"])), int(width), int(height))
+    return data.caches.basemap_image.get(key, lambda: _draw_basemap(data, box, width, height))
+
+
+def _draw_basemap(data: AppData, box: dict, width: int, height: int) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    (x0, x1), (y0, y1) = box["x"], box["y"]
+    upp = max((x1 - x0) / width, (y1 - y0) / height)  # plot units per pixel
+    level = int(np.floor(np.log2(max(upp, 1e-9))))
+    img = Image.new("RGBA", (int(width), int(height)), WATER)
+    draw = ImageDraw.Draw(img)
+    sx, sy = width / (x1 - x0), height / (y1 - y0)
+    span = max(x1 - x0, y1 - y0)
+    for (rx0, ry0, rx1, ry1), xy in _rings_at(data, level):
+        if rx1 < x0 or rx0 > x1 or ry1 < y0 or ry0 > y1:
+            continue
+        pieces = [xy]
+        if max(rx1 - rx0, ry1 - ry0) > 8 * span:  # deep zoom into a large country: only the part in view
+            pieces = _clip(xy, x0 - span, y0 - span, x1 + span, y1 + span)
+        for part in pieces:
+            pts = np.c_[(part[:, 0] - x0) * sx, (y1 - part[:, 1]) * sy].ravel().tolist()
+            if len(pts) >= 6:
+                draw.polygon(pts, fill=LAND, outline=BORDER)
+    out = np.asarray(img)
+    out.setflags(write=False)
+    return out
+
+
+def over(top: np.ndarray | None, base: np.ndarray) -> np.ndarray:
+    """``top`` (RGBA with alpha) composited over the opaque ``base``; ``base`` when ``top`` is None."""
+    if top is None:
+        return base
+    a = top[..., 3:4].astype(np.uint16)
+    out = base.copy()
+    out[..., :3] = ((top[..., :3].astype(np.uint16) * a + base[..., :3].astype(np.uint16) * (255 - a)) // 255)
+    return out
+
+
+def _rings_at(data: AppData, level: int) -> list:
+    """[(bounding box, (m, 2) plot-coordinate vertices)] of every basemap ring, simplified to half a pixel at
+    zoom ``level`` (2**level plot units per pixel); cached per level."""
+    def build():
+        from mining.basemap import load_basemap
+
+        tol = 2.0 ** level / 2
+        out = []
+        for _, r in load_basemap():
+            xy = np.c_[r[:, 0], merc_y(r[:, 1])]
+            if tol > 1e-4:
+                xy = _simplify(xy, tol)
+            if len(xy) < 3:
+                continue
+            out.append(((xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max()), xy))
+        return out
+
+    return data.caches.basemap.get(("rings", level), build)
+
+
+def _clip(xy: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> list[np.ndarray]:
+    """The exteriors of a ring's pieces inside a rectangle (empty when nothing is left)."""
+    import shapely
+
+    poly = shapely.clip_by_rect(shapely.make_valid(shapely.polygons(xy)), x0, y0, x1, y1)
+    if poly.is_empty:
+        return []
+    return [np.asarray(g.exterior.coords) for g in getattr(poly, "geoms", [poly]) if g.geom_type == "Polygon"]

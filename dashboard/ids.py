@@ -28,10 +28,14 @@ SCATTER_LOADING = "scatter-loading"  # dcc.Loading around the scatter: its spinn
 MAP_LOADING = "map-loading"          # dcc.Loading around the map: likewise
 SCATTER_VIEW = "scatter-view-store"  # dcc.Store: {"x": [x0, x1], "y": [y0, y1]} current zoom
 SCATTER_LEGEND = "scatter-legend"  # html.Div: colour legend with counts
+SCATTER_RELAYOUT = "scatter-relayout-store"  # dcc.Store: the scatter's relayoutData, only when the view moved
+SCATTER_SIZE = "scatter-size-store"  # dcc.Store: {"w", "h"}: the plot area in device pixels (assets/plots.js)
 
 MAP = "map-graph"
 MAP_INFO = "map-info"
 MAP_VIEW = "map-view-store"
+MAP_RELAYOUT = "map-relayout-store"  # dcc.Store: the map's relayoutData, only when the view moved
+MAP_SIZE = "map-size-store"          # dcc.Store: {"w", "h"}: the plot area in device pixels (assets/plots.js)
 
 GRID = "grid"
 GRID_PAGE = "grid-page"
@@ -56,10 +60,29 @@ CURATE_SET_LABELS = "curate-set-labels"    # dcc.Dropdown(multi): the new label 
 CURATE_NOTE = "curate-note"
 CURATE_MESSAGE = "curate-message"
 CURATE_POLL = "curate-poll"                # dcc.Interval: picks up other sessions' edits
+CURATE_BAR = "curate-bar"                  # html.Section: the curation toolbar (class "busy" while a commit runs)
+CURATE_CONFIRM = "curate-confirm"          # dcc.ConfirmDialog: asks before an edit above the threshold
+CURATE_PENDING = "curate-pending-store"    # dcc.Store: the action awaiting confirmation, or None
+CURATE_RID = "curate-rid-store"            # dcc.Store: the request id of the next commit (made in the browser)
+#: pattern-matching: {"type": CURATE_UNDO_BATCH, "index": batch id}: Undo in the result message
+CURATE_UNDO_BATCH = "curate-undo-batch"
 #: pattern-matching: {"type": CURATE_ACTION, "target": "selection"|"focus"|"log", "op": op}
 CURATE_ACTION = "curate-action"
 #: pattern-matching: {"type": CURATE_FOCUS_LABELS, "index": patch_id} (labels of the patch in focus)
 CURATE_FOCUS_LABELS = "curate-focus-labels"
+
+# find, help, history (dashboard/panels/find.py, help.py, history.py)
+FIND_INPUT = "find-input"                  # dcc.Input in the top bar: a patch id (or part of one)
+FIND_MESSAGE = "find-message"
+HELP_BUTTON = "help-button"                # the top bar's "?" (assets/keys.js also opens it with the ? key)
+HELP_CLOSE = "help-close"                  # hidden button: Esc / a click outside closes the overlay
+HELP_OVERLAY = "help-overlay"
+HISTORY_BODY = "history-body"
+HISTORY_MINE = "history-mine"              # dcc.Checklist: only my batches
+HISTORY_MESSAGE = "history-message"
+#: pattern-matching: {"type": HISTORY_ACTION, "op": "undo"|"redo", "index": batch id}
+HISTORY_ACTION = "history-action"
+SELECTION_NAME = "selection-name"          # dcc.Input: a name for the current selection (kept in the URL)
 
 # tours (dashboard/panels/tour.py)
 TOUR = "tour-store"                # dcc.Store: {"params": {...}, "ids": [patch ids], "jumps": [bool]} or None

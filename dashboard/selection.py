@@ -6,6 +6,8 @@ Plotly cannot lasso an image, so the browser only sends the polygon; the points 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from numba import njit
 
@@ -60,17 +62,30 @@ KINDS = ("lasso", "box", "map")
 
 
 def selection_mask(data: AppData, sel: dict | None) -> np.ndarray | None:
-    """Rows selected by a lasso / box (scatter coordinates) or a map box (lon/lat); None = no selection."""
+    """Rows selected by a lasso / box (scatter coordinates) or a map box (lon/lat); None = no selection.
+
+    Cached per selection (read-only arrays): a new lasso asks the scatter, the map, the grid and the counts for
+    the same mask at once, and only the first computes it.
+    """
     if not sel:
         return None
     kind = sel.get("kind")
+    if kind not in ("lasso", "box", "map"):
+        raise ValueError(f"unknown selection kind {kind!r}")
+    key = json.dumps({k: sel.get(k) for k in ("kind", "points", "range")}, sort_keys=True, default=str)
+    return data.caches.selection.get(key, lambda: _mask(data, sel))
+
+
+def _mask(data: AppData, sel: dict) -> np.ndarray:
+    kind = sel["kind"]
     if kind == "lasso":
-        return points_in_polygon(data.px, data.py, sel["points"])
-    if kind in ("box", "map"):
+        m = points_in_polygon(data.px, data.py, sel["points"])
+    else:
         (x0, x1), (y0, y1) = sel["range"]
         x, y = (data.px, data.py) if kind == "box" else (data.lon, data.lat)
-        return (x >= min(x0, x1)) & (x <= max(x0, x1)) & (y >= min(y0, y1)) & (y <= max(y0, y1))
-    raise ValueError(f"unknown selection kind {kind!r}")
+        m = (x >= min(x0, x1)) & (x <= max(x0, x1)) & (y >= min(y0, y1)) & (y <= max(y0, y1))
+    m.setflags(write=False)
+    return m
 
 
 def combined_mask(data: AppData, filters: dict | None, sel: dict | None) -> np.ndarray | None:

@@ -43,7 +43,10 @@ class Labels:
         The edit log's last batch id these labels include (0: the catalog's labels).
     Y : ndarray of bool, shape (n, n_classes)
     first : ndarray of int16, shape (n,)
-        Index of the first label (colour-by "label"); -1 for a patch without any label.
+        Index of the first label; -1 for a patch without any label.
+    codes : ndarray of int16, shape (n,)
+        Colour-by "label": the first label's index, or ``n_classes`` ("no label", a category of its own that is
+        drawn, counted and filterable like the classes).
     flagged, excluded, confirmed, changed : ndarray of bool, shape (n,)
         Flagged doubtful; excluded from its split; a reviewer's ``keep`` is the latest label decision; labels
         differ from the catalog's.
@@ -52,6 +55,7 @@ class Labels:
     version: int
     Y: np.ndarray
     first: np.ndarray
+    codes: np.ndarray
     flagged: np.ndarray
     excluded: np.ndarray
     confirmed: np.ndarray
@@ -63,9 +67,11 @@ class Labels:
               confirmed: np.ndarray | None = None) -> Labels:
         n = len(Y)
         no = np.zeros(n, bool)
-        first = np.where(Y.any(1), Y.argmax(1), -1).astype(np.int16)
+        has = Y.any(1)
+        first = np.where(has, Y.argmax(1), -1).astype(np.int16)
+        codes = np.where(has, first, Y.shape[1]).astype(np.int16)
         changed = (Y != Y_original).any(1) if Y_original is not None else no.copy()
-        arrays = [Y, first, no if flagged is None else flagged, no if excluded is None else excluded,
+        arrays = [Y, first, codes, no if flagged is None else flagged, no if excluded is None else excluded,
                   no if confirmed is None else confirmed, changed]
         return cls(int(version), *(_frozen(np.asarray(a)) for a in arrays))
 
@@ -227,6 +233,19 @@ class Memo:
                 self._items.pop(next(iter(self._items)))
             return value
 
+    def peek(self, key: Hashable, default: Any = None) -> Any:
+        """The value for ``key`` if it is kept, else ``default`` (nothing is built)."""
+        with self._lock:
+            return self._items.get(key, default)
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Keep ``value`` for ``key`` (the newest; the oldest beyond ``size`` is dropped)."""
+        with self._lock:
+            self._items.pop(key, None)
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.pop(next(iter(self._items)))
+
     def __repr__(self) -> str:
         return f"Memo({self.name!r}, {len(self._items)}/{self.size})"
 
@@ -240,7 +259,13 @@ class Caches:
     grid_order: Memo = field(default_factory=lambda: Memo("grid_order"))      # [None]
     map_xy: Memo = field(default_factory=lambda: Memo("map_xy"))              # [None]
     footprints: Memo = field(default_factory=lambda: Memo("footprints"))      # [None]
-    basemap: Memo = field(default_factory=lambda: Memo("basemap", size=4))   # [level of detail]
+    basemap: Memo = field(default_factory=lambda: Memo("basemap", size=32))  # [("rings" | "path", level of detail)]
     tour_graph: Memo = field(default_factory=lambda: Memo("tour_graph"))      # [None] (labels passed per tour)
     tour_mini: Memo = field(default_factory=lambda: Memo("tour_mini", size=2))  # [labels version]
     embedding_name: Memo = field(default_factory=lambda: Memo("embedding_name"))  # [None]
+    selection: Memo = field(default_factory=lambda: Memo("selection", size=4))  # [the selection's JSON]
+    basemap_image: Memo = field(default_factory=lambda: Memo("basemap_image", size=4))  # [(box, width, height)]
+    #: the curation toolbar's latest actions: a repeat of the same action by the same curator within a couple of
+    #: seconds (a double click whose first request came back before the second click) is answered with the first
+    #: result instead of a second batch or a "nothing to change"
+    recent_actions: Memo = field(default_factory=lambda: Memo("recent_actions", size=64))  # [(author, action)]

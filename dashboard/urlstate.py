@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlencode
 
-__all__ = ["encode_state", "decode_state", "keep_other_keys"]
+__all__ = ["encode_state", "decode_state", "keep_other_keys", "encode_selection", "decode_selection"]
 
 _LIST_SEP = "|"
 
@@ -15,8 +15,43 @@ def _fmt_range(r) -> str | None:
     return ",".join(f"{float(v):.6g}" for v in r)
 
 
+def encode_selection(sel: dict | None) -> str | None:
+    """A selection as URL text: ``lasso:x,y;x,y;...``, ``box:x0,x1,y0,y1`` or ``map:lon0,lon1,lat0,lat1``
+    (6 significant digits: a link selects what its author saw)."""
+    if not sel or sel.get("kind") not in ("lasso", "box", "map"):
+        return None
+    if sel["kind"] == "lasso":
+        return "lasso:" + ";".join(f"{float(x):.6g},{float(y):.6g}" for x, y in sel.get("points") or [])
+    (x0, x1), (y0, y1) = sel["range"]
+    return f"{sel['kind']}:" + ",".join(f"{float(v):.6g}" for v in (x0, x1, y0, y1))
+
+
+def decode_selection(text: str | None, name: str | None = None) -> dict | None:
+    """Inverse of :func:`encode_selection` (None for anything malformed, never an exception)."""
+    if not text or ":" not in text:
+        return None
+    kind, _, body = text.partition(":")
+    try:
+        if kind == "lasso":
+            pts = [[float(a) for a in p.split(",")] for p in body.split(";") if p]
+            if len(pts) < 3 or any(len(p) != 2 for p in pts):
+                return None
+            sel = {"kind": "lasso", "points": pts}
+        elif kind in ("box", "map"):
+            x0, x1, y0, y1 = (float(v) for v in body.split(","))
+            sel = {"kind": kind, "range": [[x0, x1], [y0, y1]]}
+        else:
+            return None
+    except ValueError:
+        return None
+    if name:
+        sel["name"] = name[:80]
+    return sel
+
+
 def encode_state(state: dict) -> str:
-    """``?color=..&labels=a|b&...`` from a state dict (keys: color, composite, filters, selected, scatter, map)."""
+    """``?color=..&labels=a|b&...`` from a state dict (keys: color, composite, filters, selected, scatter, map,
+    page, selection)."""
     q: dict[str, str] = {}
     if state.get("color"):
         q["color"] = state["color"]
@@ -38,6 +73,11 @@ def encode_state(state: dict) -> str:
                 q[f"{prefix}{axis}"] = r
     if state.get("page"):
         q["page"] = str(int(state["page"]))
+    sel = encode_selection(state.get("selection"))
+    if sel:
+        q["sel"] = sel
+        if (state.get("selection") or {}).get("name"):
+            q["seln"] = state["selection"]["name"]
     return "?" + urlencode(q) if q else ""
 
 
@@ -63,7 +103,8 @@ def decode_state(search: str | None) -> dict:
     state = {"color": one("color"), "composite": one("comp"), "selected": one("patch"),
              "filters": {"labels": lst("labels"), "splits": lst("split"), "countries": lst("country"),
                          "flags": lst("flags"), "label_mode": "all" if one("lmode") == "all" else "any"},
-             "scatter": {"x": rng("sx"), "y": rng("sy")}, "map": {"x": rng("mx"), "y": rng("my")}}
+             "scatter": {"x": rng("sx"), "y": rng("sy")}, "map": {"x": rng("mx"), "y": rng("my")},
+             "selection": decode_selection(one("sel"), one("seln"))}
     try:
         state["page"] = max(int(one("page") or 0), 0)
     except ValueError:
@@ -73,7 +114,7 @@ def decode_state(search: str | None) -> dict:
 
 #: the keys :func:`encode_state` writes; other keys in the URL belong to panels that write them (tour)
 OWN_KEYS = frozenset({"color", "comp", "labels", "split", "country", "flags", "lmode", "patch", "sx", "sy", "mx",
-                      "my", "page"})
+                      "my", "page", "sel", "seln"})
 
 
 def keep_other_keys(search: str, current: str | None) -> str:

@@ -16,8 +16,10 @@ from mining.raster import Viewport, render_categorical
 from .data import AppData, Filters, Scheme
 from .selection import selection_mask
 
-__all__ = ["IMG_W", "IMG_H", "GREY", "full_view", "scheme_for", "render_points", "nearest", "legend_counts"]
+__all__ = ["IMG_W", "IMG_H", "GREY", "full_view", "scheme_for", "render_points", "nearest", "legend_counts",
+           "raster_size"]
 
+#: the raster when the browser has not said how large the plot is (assets/plots.js does, in device pixels)
 IMG_W, IMG_H = 960, 640
 #: patches outside the selection
 GREY = "#d0d4da"
@@ -33,6 +35,32 @@ def full_view(x: np.ndarray, y: np.ndarray, margin: float = 0.03) -> dict:
     y0, y1 = float(y[ok].min()), float(y[ok].max())
     dx, dy = max(x1 - x0, 1e-6) * margin, max(y1 - y0, 1e-6) * margin
     return {"x": [x0 - dx, x1 + dx], "y": [y0 - dy, y1 + dy]}
+
+
+def raster_size(size: dict | None, default: tuple[int, int] | None = (IMG_W, IMG_H), *,
+                margin: dict | None = None) -> tuple[int, int] | None:
+    """(width, height) of a raster for a graph of ``size`` on screen: one image pixel per screen pixel of its plot
+    area, 64-1600 per side (``default`` when the size is unknown).
+
+    Parameters
+    ----------
+    size : dict or None
+        ``{"w", "h"}``: the graph's box in device pixels, and ``"dpr"``: device pixels per CSS pixel (written by
+        ``assets/plots.js``).
+    margin : dict, optional
+        The figure's margins in CSS pixels (``l``, ``r``, ``t``, ``b``), taken off the box.
+    """
+    try:
+        w, h = float(size["w"]), float(size["h"])
+        dpr = float(size.get("dpr") or 1)
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return default
+    if not (w > 0 and h > 0 and 0.25 <= dpr <= 4):
+        return default
+    if margin:
+        w -= (margin.get("l", 0) + margin.get("r", 0)) * dpr
+        h -= (margin.get("t", 0) + margin.get("b", 0)) * dpr
+    return min(max(round(w), 64), 1600), min(max(round(h), 64), 1600)
 
 
 def scheme_for(data: AppData, color: str) -> Scheme:

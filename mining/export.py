@@ -17,7 +17,9 @@ Formats (``eomine export WS --format F --out PATH``):
     list and as text, and the curation state: QGIS / GDAL >= 3.5 open it.
 
 Every export writes the edit history beside the file (``<PATH>.history.parquet``, or ``.history.csv`` for csv:
-one row per event with its batch's kind, source, active state), and records its provenance (eomine version,
+one row per event with its batch's kind, the batch an undo / redo targets (an integer), source and active state;
+a reviewer's confirmation reads ``confirm`` in ``op``, the name people know for the stored ``keep``), and records
+its provenance (eomine version,
 workspace, log version, parameters, format version) in the Parquet key-value metadata under ``eomine``
 (``<PATH>.json`` for csv).
 """
@@ -34,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__
-from .curation import EditLog
+from .curation import EditLog, op_name
 from .errors import DataError, WorkspaceError
 from .workspace import Workspace, atomic_write
 
@@ -74,7 +76,9 @@ def curated_catalog(ws: Workspace, *, log: EditLog | None = None) -> pd.DataFram
 
 def history_table(log: EditLog, *, up_to: int | None = None) -> pd.DataFrame:
     """Every event with its batch's provenance: ``event, time, author, batch, kind, target, source, note,
-    patch_id, op, label, active`` (oldest first; ``label`` of ``set`` is the JSON list of the new labels).
+    patch_id, op, label, active`` (oldest first; ``target``: the edit batch of an undo / redo, integer, null
+    otherwise; ``op`` as people name it: ``confirm`` for the stored ``keep``; ``label`` of ``set`` is the JSON
+    list of the new labels).
 
     ``up_to``: only the batches up to that log version, ``active`` as of then (so an undo committed while an
     export runs does not contradict the labels the export read at ``up_to``).
@@ -85,6 +89,7 @@ def history_table(log: EditLog, *, up_to: int | None = None) -> pd.DataFrame:
         ev = ev[ev["batch"] <= up_to].reset_index(drop=True)
     out = ev.merge(b[["batch", "kind", "target", "source", "active"]], on="batch", how="left")
     out["active"] = out["active"].fillna(False).astype(bool)
+    out["op"] = out["op"].map(op_name)
     cols = ["event", "time", "author", "batch", "kind", "target", "source", "note", "patch_id", "op", "label",
             "active"]
     return out[cols]

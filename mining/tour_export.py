@@ -98,15 +98,19 @@ def tour_payload(tour: Tour, ws, *, composite: str = "true_color", size: int = 3
     def clean(v):
         return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
 
+    # without coordinates (EuroSAT RGB JPEGs) there is no ground distance: null in the JSON (NaN is not JSON)
+    located = bool(np.isfinite(stops[["lon", "lat"]].to_numpy()).all(1).any())
     rows = []
     for r, img in zip(stops.itertuples(index=False), images, strict=True):
         rows.append({"id": r.patch_id, "labels": list(r.labels), "gained": list(r.gained), "lost": list(r.lost),
-                     "km": round(float(r.km), 2), "km_total": round(float(r.km_total), 2),
+                     "km": clean(round(float(r.km), 2)),
+                     "km_total": clean(round(float(r.km_total), 2)) if located else None,
                      "emb": clean(round(float(r.embedding), 4)) if np.isfinite(r.embedding) else None,
                      "jump": bool(r.jump), "country": clean(r.country) if isinstance(r.country, str) else None,
                      "lon": clean(float(r.lon)), "lat": clean(float(r.lat)),
-                     "x": clean(float(r.x)), "y": clean(float(r.y)), "img": img})
-    p = tour.get_params()
+                     "x": clean(float(r.x)), "y": clean(float(r.y)), "img": img,
+                     "stands_for": r.stands_for if isinstance(r.stands_for, str) else None})
+    p = tour.card()["params"]  # the class of a class tour as resolved ("Urban fabric" for --label Urban)
     default_title = f"{ws.name}: {_strategy_title(p)}"
     return {"format": "eomine-tour", "version": TOUR_FORMAT_VERSION, "title": title or default_title,
             "params": p, "knn_key": tour.knn_key_, "composite": composite, "interval": float(interval),
@@ -282,8 +286,11 @@ def export_gif(tour: Tour, ws, out, *, composite: str = "true_color", size: int 
 
 
 def caption_lines(r, i: int, n: int, *, show_jump: bool = True) -> list[str]:
-    """The caption of one stop (a row of :func:`mining.tours.describe_stops`) as short lines of text."""
-    head = f"Stop {i + 1} of {n}" + (f" · {r.country}" if isinstance(r.country, str) else "")
+    """The caption of one stop (a row of :func:`mining.tours.describe_stops`) as short lines of text: the stop
+    and what it stands for (a grand tour's class or cluster), its id, its labels, and what changed."""
+    stands = getattr(r, "stands_for", None)
+    head = (f"Stop {i + 1} of {n}" + (f": {stands}" if isinstance(stands, str) else "")
+            + (f" · {r.country}" if isinstance(r.country, str) else ""))
     lines = [head, str(r.patch_id), ", ".join(r.labels) or "(no label)"]
     moved = []
     if i > 0:

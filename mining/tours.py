@@ -32,6 +32,7 @@ import pandas as pd
 
 from ._internal.validation import SEED, Instance, Interval, Options, validate_params
 from .errors import DataError, WorkspaceError
+from .nomenclature import Nomenclature
 
 __all__ = ["STRATEGIES", "TOUR_FORMAT_VERSION", "Tour", "TourGraph", "Walk", "boundary_tour", "class_tour",
            "grand_tour", "random_walk", "describe_stops", "border_scores", "short_path"]
@@ -287,7 +288,7 @@ def grand_tour(ind: np.ndarray, Y: np.ndarray, xy: np.ndarray | None, *, by: str
     -------
     walk : Walk
     groups : ndarray of int64, shape (m,)
-        The class column or cluster each stop represents (-1 for ``start``).
+        The class column or cluster each stop represents (-1 for a ``start`` that represents none).
     """
     rng = np.random.default_rng(seed)
     graph = ind[:, 0] >= 0
@@ -335,7 +336,8 @@ def grand_tour(ind: np.ndarray, Y: np.ndarray, xy: np.ndarray | None, *, by: str
     reps, groups = reps[order], groups[order]
     if start is not None:
         keep = reps != start
-        reps, groups = np.r_[int(start), reps[keep]], np.r_[-1, groups[keep]]
+        first = groups[~keep][0] if (~keep).any() else -1  # the start may be a representative itself
+        reps, groups = np.r_[int(start), reps[keep]], np.r_[first, groups[keep]]
     reps = reps.astype(np.int64)
     return Walk(reps, _jump_flags(ind, reps)), groups.astype(np.int64)
 
@@ -543,6 +545,9 @@ class TourGraph:
     metric : str
     knn_key : str
         Identity of the stored kNN graph (its card's key).
+    nomenclature : Nomenclature or None
+        The workspace's classes with their short names (resolves a class given by name, :meth:`label_index`);
+        None: the classes alone.
     """
 
     patch_ids: np.ndarray
@@ -557,6 +562,7 @@ class TourGraph:
     metric: str = "cosine"
     knn_key: str = ""
     _index: pd.Index | None = field(default=None, repr=False)
+    nomenclature: Nomenclature | None = field(default=None, repr=False)
 
     @classmethod
     def from_workspace(cls, ws, *, Y: np.ndarray | None = None, xy: np.ndarray | None = None,
@@ -595,7 +601,8 @@ class TourGraph:
         lonlat = np.c_[cat["lon"].to_numpy(np.float64), cat["lat"].to_numpy(np.float64)]
         country = cat["country"].to_numpy(dtype=object) if "country" in cat.columns else None
         return cls(ws.ids, classes, ind, dist, np.asarray(Y, bool), xy, lonlat, country, suspicion,
-                   card.get("params", {}).get("metric", "cosine"), card.get("key", ""), ws.index)
+                   card.get("params", {}).get("metric", "cosine"), card.get("key", ""), ws.index,
+                   nomenclature=ws.nomenclature)
 
     @property
     def n(self) -> int:
@@ -610,10 +617,18 @@ class TourGraph:
             raise DataError(f"patch {patch_id!r} is not in the workspace")
         return r
 
+    def resolve_label(self, label: str) -> str:
+        """The class ``label`` names: its exact name, the short name the app displays (``"Urban"``), or either
+        in another case (:meth:`mining.nomenclature.Nomenclature.resolve`); :class:`DataError` listing the
+        closest names otherwise."""
+        nom = self.nomenclature
+        if nom is None or list(nom.classes) != list(self.classes):
+            nom = Nomenclature("workspace", tuple(self.classes), ("#000000",) * len(self.classes))
+        return nom.resolve(label)
+
     def label_index(self, label: str) -> int:
-        if label not in self.classes:
-            raise DataError(f"unknown class {label!r}; the workspace's classes are: {', '.join(self.classes)}")
-        return self.classes.index(label)
+        """Column of the class ``label`` names (see :meth:`resolve_label`)."""
+        return self.classes.index(self.resolve_label(label))
 
 
 def _suspicion(ws) -> np.ndarray | None:
@@ -658,7 +673,8 @@ class Tour:
         Patch id of the first stop (random / boundary / class tours; the grand tour starts near it).
         None: chosen from the seed.
     label : str or None
-        The class of a class tour.
+        The class of a class tour: its name, or the short name the app displays (``"Urban"`` for ``"Urban
+        fabric"``), in any case (:meth:`TourGraph.resolve_label`).
     seed : int
     by : {"class", "cluster"}
         What the grand tour visits.
@@ -673,7 +689,9 @@ class Tour:
     jumps_ : ndarray of bool, shape (m,)
         Stops reached by a teleport / restart rather than a kNN edge.
     groups_ : ndarray of int64, shape (m,) or None
-        Grand tour: the class column or cluster each stop represents.
+        Grand tour: the class column or cluster each stop represents (-1: the given start).
+    label_ : str or None
+        Class tour: the class ``label`` resolved to (``"Urban fabric"`` for ``"Urban"``).
     seconds_ : float
         Time to compute the path (the graph already loaded).
     knn_key_ : str
@@ -714,6 +732,7 @@ class Tour:
             raise DataError(f"patch {self.start!r} has no embedding, so it is not in the kNN graph")
         t0 = time.perf_counter()
         self.groups_ = None
+        self.label_ = graph.resolve_label(self.label) if self.label else None
         if self.strategy == "random":
             if start is None:
                 pool = _pool(graph.ind)
@@ -727,7 +746,7 @@ class Tour:
         elif self.strategy == "class":
             if not self.label:
                 raise DataError("a class tour needs a class (--label)")
-            walk = class_tour(graph.ind, graph.Y, graph.xy, graph.label_index(self.label), steps, start=start,
+            walk = class_tour(graph.ind, graph.Y, graph.xy, graph.classes.index(self.label_), steps, start=start,
                               seed=seed)
         else:
             walk, self.groups_ = grand_tour(graph.ind, graph.Y, graph.xy, by=self.by, n_clusters=steps,
@@ -740,23 +759,47 @@ class Tour:
         return self
 
     def stops(self) -> pd.DataFrame:
-        """The stops with their captions (see :func:`describe_stops`)."""
-        return describe_stops(self.graph_, self.rows_, self.jumps_)
+        """The stops with their captions (see :func:`describe_stops`), ``stands_for`` included
+        (:meth:`stands_for`)."""
+        return describe_stops(self.graph_, self.rows_, self.jumps_, stands_for=self.stands_for())
+
+    def stands_for(self) -> list[str | None]:
+        """What each stop stands for, length m: a grand tour by class, the class it represents (its full name);
+        by cluster, ``"cluster i of N"`` (clusters numbered in the order the tour visits them); None for a
+        stop that stands for nothing (the given ``start`` of a grand tour, every stop of the other strategies).
+        """
+        m = len(self.rows_)
+        if self.strategy != "grand" or self.groups_ is None:
+            return [None] * m
+        g = np.asarray(self.groups_)
+        if self.by == "class":
+            return [self.graph_.classes[int(c)] if c >= 0 else None for c in g]
+        order = {c: i for i, c in enumerate(dict.fromkeys(int(c) for c in g if c >= 0))}
+        return [f"cluster {order[int(c)] + 1} of {len(order)}" if c >= 0 else None for c in g]
 
     def card(self) -> dict:
-        """Format, version, parameters, the kNN graph's key and the stops (for an export)."""
-        return {"format": "eomine-tour", "version": TOUR_FORMAT_VERSION, "params": self.get_params(),
+        """Format, version, parameters (the class resolved to its name), the kNN graph's key and the stops (for
+        an export)."""
+        params = self.get_params()
+        if getattr(self, "label_", None):
+            params["label"] = self.label_
+        return {"format": "eomine-tour", "version": TOUR_FORMAT_VERSION, "params": params,
                 "knn_key": self.knn_key_, "patch_ids": list(self.patch_ids_),
                 "seconds": round(float(self.seconds_), 4)}
 
 
-def describe_stops(graph: TourGraph, rows: np.ndarray, jumps: np.ndarray | None = None) -> pd.DataFrame:
+def describe_stops(graph: TourGraph, rows: np.ndarray, jumps: np.ndarray | None = None, *,
+                   stands_for: list[str | None] | None = None) -> pd.DataFrame:
     """One row per stop with what a caption says.
 
     Columns: ``step`` (1-based), ``patch_id``, ``labels`` (list), ``gained`` / ``lost`` (labels since the
     previous stop), ``km`` (ground distance from the previous stop), ``km_total``, ``embedding`` (cosine
     distance from the previous stop when it is a kNN edge, else NaN), ``jump``, ``country``, ``lon``,
-    ``lat``, ``x``, ``y``.
+    ``lat``, ``x``, ``y``, ``stands_for``.
+
+    ``stands_for`` (str or None) says what a stop represents: for a grand tour by class the class's name
+    (a patch has several labels; this is the one it was chosen for), by cluster ``"cluster i of N"``, None
+    otherwise (:meth:`Tour.stands_for`; pass ``stands_for`` to fill it, length m).
     """
     rows = np.asarray(rows, np.int64)
     m = len(rows)
@@ -782,4 +825,5 @@ def describe_stops(graph: TourGraph, rows: np.ndarray, jumps: np.ndarray | None 
         "step": np.arange(1, m + 1), "patch_id": [str(p) for p in graph.patch_ids[rows]], "labels": labels,
         "gained": gained, "lost": lost, "km": km, "km_total": np.nancumsum(km), "embedding": emb,
         "jump": jumps, "country": graph.country[rows] if graph.country is not None else [None] * m,
-        "lon": lon, "lat": lat, "x": xy[:, 0].astype(np.float64), "y": xy[:, 1].astype(np.float64)})
+        "lon": lon, "lat": lat, "x": xy[:, 0].astype(np.float64), "y": xy[:, 1].astype(np.float64),
+        "stands_for": pd.Series(list(stands_for) if stands_for is not None else [None] * m, dtype=object)})

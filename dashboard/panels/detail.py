@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from dash import ALL, Input, Output, callback, ctx, html, no_update
+from dash import Input, Output, callback, html
 
 from mining.composites import COMPOSITES
 
 from .. import ids
 from ..components import (
     THUMB_SIZE,
-    clicked_index,
     error_box,
     label_chips,
     lazy_img,
@@ -203,10 +202,3 @@ def update_detail(selected, composite, _edits_version=None):
         return render_detail(get_data(), selected, composite)
     except Exception as exc:
         return [html.H2("Patch"), error_box(exc, f"patch {selected}")]
-
-
-@callback(Output(ids.SELECTED, "data", allow_duplicate=True),
-          Input({"type": ids.NEIGHBOUR, "index": ALL}, "n_clicks"), prevent_initial_call=True)
-def click_neighbour(_clicks):
-    pid = clicked_index(ctx.triggered, ids.NEIGHBOUR)
-    return pid if pid is not None and get_data().find(pid) is not None else no_update

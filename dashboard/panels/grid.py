@@ -26,11 +26,11 @@ import json
 import logging
 
 import numpy as np
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 from numba import njit
 
 from .. import ids
-from ..components import clicked_index, error_box, label_chip, thumb
+from ..components import error_box, label_chip, thumb
 from ..data import AppData, Filters, get_data
 from ..selection import combined_mask, selection_mask
 
@@ -234,43 +234,36 @@ def layout(data: AppData) -> html.Section:
     ])
 
 
-@callback(Output(ids.GRID_PAGE, "data", allow_duplicate=True), Output(ids.GRID_KEY, "data"),
+@callback(Output(ids.GRID, "children"), Output(ids.GRID_INFO, "children"), Output(ids.GRID_SUMMARY, "children"),
+          Output(ids.GRID_PREV, "disabled"), Output(ids.GRID_NEXT, "disabled"),
+          Output(ids.GRID_PAGE, "data", allow_duplicate=True), Output(ids.GRID_KEY, "data"),
           Input(ids.GRID_PREV, "n_clicks"), Input(ids.GRID_NEXT, "n_clicks"),
           Input(ids.FILTERS, "data"), Input(ids.SELECTION, "data"), Input(ids.URL_READY, "data"),
-          State(ids.GRID_PAGE, "data"), State(ids.GRID_KEY, "data"),
+          Input(ids.GRID_PAGE, "data"), Input(ids.COMPOSITE, "value"), Input(ids.SELECTED, "data"),
+          Input(ids.EDITS_VERSION, "data"),
+          State(ids.GRID_KEY, "data"),
           State(ids.FILTER_LABELS, "value"), State(ids.FILTER_LABEL_MODE, "value"), State(ids.FILTER_SPLITS, "value"),
           State(ids.FILTER_COUNTRIES, "value"), State(ids.FILTER_FLAGS, "value"),
           prevent_initial_call=True)
-def change_page(_prev, _next, filters, sel, ready, page, key, labels, mode, splits, countries, flags):
-    """Prev / next, and back to page 0 when the filters or the selection change (not on the URL restore:
-    see :func:`next_page`; on load Dash may deliver a stale filters value before the restored one)."""
+def update_grid(_prev, _next, filters, sel, ready, page, composite, selected, _edits_version, key, labels, mode,
+                splits, countries, flags):
+    """The page to show (prev / next; back to page 0 when the filters or the selection change, but not on the URL
+    restore: see :func:`next_page`) and its tiles, in one round trip; nothing is drawn before the page load has
+    settled, so a page load draws the grid once."""
+    trigger = ctx.triggered_id
     try:
         data = get_data()
         new_key = state_key(filters, sel)
         shown = state_key({"labels": labels, "label_mode": mode, "splits": splits, "countries": countries,
                            "flags": flags}, sel)
-        total = len(grid_rows(data, filters, sel)) if ctx.triggered_id in (ids.GRID_PREV, ids.GRID_NEXT) else 0
-        p, k = next_page(ctx.triggered_id, page, key, new_key, total, ready=bool(ready), shown_key=shown)
-    except Exception:  # a broken selection: the grid callback reports it; keep the page
-        log.exception("grid paging failed")
-        return no_update, no_update
-    return (no_update if p is None else p), (no_update if k is None else k)
-
-
-@callback(Output(ids.GRID, "children"), Output(ids.GRID_INFO, "children"), Output(ids.GRID_SUMMARY, "children"),
-          Output(ids.GRID_PREV, "disabled"), Output(ids.GRID_NEXT, "disabled"),
-          Input(ids.FILTERS, "data"), Input(ids.SELECTION, "data"), Input(ids.GRID_PAGE, "data"),
-          Input(ids.COMPOSITE, "value"), Input(ids.SELECTED, "data"), Input(ids.EDITS_VERSION, "data"))
-def update_grid(filters, sel, page, composite, selected, _edits_version=None):
-    try:
-        g = render_grid(get_data(), filters, sel, page, composite, selected)
+        total = len(grid_rows(data, filters, sel)) if trigger in (ids.GRID_PREV, ids.GRID_NEXT) else 0
+        p, k = next_page(trigger, page, key, new_key, total, ready=bool(ready), shown_key=shown)
+        if key is None and k is None:
+            return (no_update,) * 7  # the load has not settled yet (stale filters): draw once, when it has
+        shown_page = page if p is None else p
+        g = render_grid(data, filters, sel, shown_page, composite, selected)
     except Exception as exc:
-        return error_box(exc, "the patches"), "", [], True, True
-    return g["tiles"], g["info"], g["summary"], g["prev_disabled"], g["next_disabled"]
-
-
-@callback(Output(ids.SELECTED, "data", allow_duplicate=True), Input({"type": ids.THUMB, "index": ALL}, "n_clicks"),
-          prevent_initial_call=True)
-def click_thumb(_clicks):
-    pid = clicked_index(ctx.triggered, ids.THUMB)
-    return pid if pid is not None and get_data().find(pid) is not None else no_update
+        return error_box(exc, "the patches"), "", [], True, True, no_update, no_update
+    new_page = g["page"] if g["page"] != page else no_update
+    return (g["tiles"], g["info"], g["summary"], g["prev_disabled"], g["next_disabled"], new_page,
+            (no_update if k is None else k))

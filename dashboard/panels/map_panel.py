@@ -8,12 +8,11 @@ Projection
     and the map's box selection stay in lon/lat degrees.
 
 Layers, bottom to top
-    plot background (water) -> basemap (one SVG path layout shape, ``layer="below"``) -> the patch raster
-    (a layout image, ``layer="below"``; plotly draws below-images over below-shapes) -> the traces of
-    :mod:`dashboard.figures` (hover grid, box-select helper, then this figure's footprint rectangles:
-    ``FOOTPRINT_SLOTS`` ``fill="toself"`` traces, one per colour; kNN neighbours, the patch in focus; the
-    overlays passed in). The basemap is a shape, not a trace: a trace would hide a below-image, and an
-    above-image would hide the focus markers.
+    one layout image (``layer="below"``) drawn on the server: water, land and borders of the basemap
+    (:func:`dashboard.geo.basemap_image`, simplified for the zoom) with the patch raster composited over it ->
+    the traces of :mod:`dashboard.figures` (hover grid, box-select helper, then this figure's footprint
+    rectangles: ``FOOTPRINT_SLOTS`` ``fill="toself"`` traces, one per colour; kNN neighbours, the patch in
+    focus; the overlays passed in). The browser lays out no vector basemap: a zoom costs one image swap.
 
 Everything works offline: no tiles, no topojson, no fonts are fetched. Optional online tiles are not offered.
 """
@@ -44,13 +43,21 @@ from ..figures import (
     relayout_ranges,
     trace_index,
 )
-from ..geo import basemap_path, footprint_bounds, from_plot, has_coordinates, lat_of, map_xy, merc_y, to_plot
+from ..geo import (
+    WATER,
+    basemap_image,
+    footprint_bounds,
+    from_plot,
+    has_coordinates,
+    lat_of,
+    map_xy,
+    merc_y,
+    over,
+    to_plot,
+)
 from ..selection import selection_mask
-from ..views import GREY, nearest, scheme_for
+from ..views import GREY, nearest, raster_size, scheme_for
 
-WATER = "#dbe9f4"
-LAND = "#efeadf"
-BORDER = "#9a9a9a"
 DENSITY_COLOR = "#d9480f"
 EUROPE = {"x": [-25.0, 45.0], "y": [34.0, 72.0]}
 
@@ -58,11 +65,16 @@ IMG_LONG = 960         # raster pixels on the long side of the rendered box
 ASPECT = 1.25          # width / height of the map panel's plot area, roughly (initial view only)
 ASPECT_RANGE = (1.0, 1.6)  # the raster covers at least this range of aspects (plotly widens one axis to fit)
 HOVER_SIZE = (192, 160)
+#: the figure's margins (CSS px): the raster covers the plot area inside them
+MARGIN = {"l": 44, "r": 8, "t": 8, "b": 26}
 PLOT_PX = 480          # on-screen width of the plot area, roughly (click tolerance only)
 CLICK_PX = 12.0
 FOOTPRINT_MAX = 3000   # draw footprints when fewer patches than this touch the view
 FOOTPRINT_MIN_PX = 3.0  # ... and when a typical footprint is at least this wide on screen
 FOOTPRINT_SLOTS = 32   # footprint traces (one per colour); the rest share the last one
+#: plotly config: a new box always starts a new selection (old outlines cannot be dragged)
+CONFIG = {"scrollZoom": True, "displaylogo": False, "doubleClick": "reset", "editSelection": False,
+          "modeBarButtonsToRemove": ["toImage", "autoScale2d", "lasso2d"]}
 
 #: the figure's traces before its overlays
 TRACES = base_trace_names([f"footprints {i}" for i in range(FOOTPRINT_SLOTS)])
@@ -93,12 +105,13 @@ def full_view(data: AppData, margin: float = 0.05) -> dict:
     return from_plot({"x": [cx - dx, cx + dx], "y": [cy - dy, cy + dy]})
 
 
-def render_box(pview: dict) -> dict:
-    """The plot-coordinate box the raster covers: ``pview`` widened (shorter side only) to an aspect inside
-    ``ASPECT_RANGE``, so a view plotly widens to fit the panel is still fully drawn."""
+def render_box(pview: dict, aspect: float | None = None) -> dict:
+    """The plot-coordinate box the raster covers: ``pview`` widened (shorter side only) to the plot area's
+    ``aspect`` (width / height; ``yaxis.scaleanchor`` makes plotly widen the view the same way), or, when the
+    aspect is unknown, to one inside ``ASPECT_RANGE``; so the whole plot area is drawn."""
     (x0, x1), (y0, y1) = pview["x"], pview["y"]
     w, h = x1 - x0, y1 - y0
-    lo, hi = ASPECT_RANGE
+    lo, hi = ASPECT_RANGE if not aspect or aspect <= 0 else (aspect, aspect)
     if w < lo * h:
         cx, w = (x0 + x1) / 2, lo * h
         x0, x1 = cx - w / 2, cx + w / 2
@@ -150,7 +163,7 @@ def _palette_codes(data: AppData, color: str, smask: np.ndarray | None):
 
 
 def render_map(data: AppData, view: dict, color: str = "label", filters: dict | None = None,
-               sel: dict | None = None, *, long_side: int = IMG_LONG,
+               sel: dict | None = None, *, long_side: int = IMG_LONG, aspect: float | None = None,
                footprint_max: int = FOOTPRINT_MAX) -> dict:
     """Everything the map draws for a lon/lat ``view``.
 
@@ -161,14 +174,15 @@ def render_map(data: AppData, view: dict, color: str = "label", filters: dict | 
     Returns
     -------
     dict
-        ``box`` (plot-coordinate box the raster and hover grid cover), ``rgba`` (uint8 (H, W, 4), or None when
-        nothing is rasterised), ``footprints`` (list of (hex colour, rows), empty in raster mode),
+        ``box`` (plot-coordinate box the image and hover grid cover), ``rgba`` (uint8 (H, W, 4): the basemap with
+        the patches over it), ``layer`` (the patches alone, transparent elsewhere; None when no patch is in the
+        raster), ``footprints`` (list of (hex colour, rows), empty in raster mode),
         ``in_view`` (patches passing the filters whose centre is in ``view``), ``selected`` (selected patches
         passing the filters, or None), ``mode`` ("raster" | "footprints"), ``ms`` (render time).
     """
     t0 = time.perf_counter()
     pview = to_plot(view)
-    box = render_box(pview)
+    box = render_box(pview, aspect)
     W, H = image_size(box, long_side)
     vp = Viewport(box["x"], box["y"], W, H)
     lon, y = map_xy(data)
@@ -209,12 +223,15 @@ def render_map(data: AppData, view: dict, color: str = "label", filters: dict | 
                                        density=color == "density" and mode == "raster")
         if not cnt.any():
             rgba = None
+    layer = rgba
+    rgba = over(layer, basemap_image(data, box, W, H))
     if mode == "footprints" and len(rows_fp):
         footprints = _group_by_colour(codes[rows_fp], rows_fp, colors)
     selected = None
     if smask is not None:
         selected = int((smask & fmask).sum() if fmask is not None else smask.sum())
-    return {"box": box, "rgba": rgba, "footprints": footprints, "in_view": in_view, "selected": selected,
+    return {"box": box, "rgba": rgba, "layer": layer, "footprints": footprints, "in_view": in_view,
+            "selected": selected,
             "mode": mode, "ms": round((time.perf_counter() - t0) * 1e3, 1)}
 
 
@@ -292,8 +309,8 @@ def focus_xy(data: AppData, selected: str | None) -> tuple[list, list, list, lis
 
 
 def figure(data: AppData, view: dict, image_uri: str | None = None, *, overlays=()) -> go.Figure:
-    """The map figure for a lon/lat view (basemap, empty raster, empty footprint slots, empty markers), traces in
-    :data:`TRACES` order, then ``overlays``."""
+    """The map figure for a lon/lat view (an image slot for the basemap and the patches, empty footprint slots,
+    empty markers), traces in :data:`TRACES` order, then ``overlays``."""
     pview = to_plot(view)
     box = render_box(pview)
     own = [go.Scatter(x=[], y=[], mode="lines", fill="toself", hoverinfo="skip", showlegend=False,
@@ -304,23 +321,21 @@ def figure(data: AppData, view: dict, image_uri: str | None = None, *, overlays=
     axis = {"showgrid": False, "zeroline": False, "title": None, "tickmode": "array", "ticks": "outside",
             "ticklen": 3, "showline": True, "linecolor": "#b8c2cc", "mirror": True, "tickfont": {"size": 10}}
     fig.update_layout(
-        margin={"l": 44, "r": 8, "t": 8, "b": 26}, dragmode="select", plot_bgcolor=WATER, paper_bgcolor="white",
+        margin=MARGIN, dragmode="select", plot_bgcolor=WATER, paper_bgcolor="white",
         xaxis={**axis, "range": pview["x"], "tickvals": t["xvals"], "ticktext": t["xtext"]},
         yaxis={**axis, "range": pview["y"], "tickvals": t["yvals"], "ticktext": t["ytext"], "scaleanchor": "x",
                "scaleratio": 1},
-        shapes=[{"type": "path", "path": basemap_path(data), "xref": "x", "yref": "y", "layer": "below",
-                 "fillcolor": LAND, "line": {"color": BORDER, "width": 0.6}}],
         images=[image_spec(box, image_uri)], uirevision="keep", hovermode="closest", showlegend=False,
     )
     return fig
 
 
-def update_patch(data: AppData, view: dict, result: dict, selected: str | None) -> Patch:
+def update_patch(data: AppData, view: dict, result: dict, selected: str | None, sel: dict | None = None) -> Patch:
     """The dash.Patch that brings the map figure to ``view`` and ``result`` (from :func:`render_map`)."""
     pview = to_plot(view)
     box = result["box"]
     p = Patch()
-    p["layout"]["images"][0] = image_spec(box, image_uri(result["rgba"]) if result["rgba"] is not None else None)
+    p["layout"]["images"][0] = image_spec(box, image_uri(result["rgba"]))
     t = axis_ticks(pview)
     p["layout"]["xaxis"]["range"] = pview["x"]
     p["layout"]["yaxis"]["range"] = pview["y"]
@@ -357,23 +372,28 @@ def info_text(data: AppData, result: dict) -> str:
     return text
 
 
-def map_update(data: AppData, from_relayout: bool, relayout, color, filters, sel, selected, view):
-    """Body of the map callback: (figure Patch | no_update, new view | no_update, info text | no_update)."""
+def map_update(data: AppData, from_relayout: bool, relayout, color, filters, sel, selected, view,
+               size: dict | None = None, *, only_relayout: bool | None = None):
+    """Body of the map callback: (figure Patch | no_update, new view | no_update, info text | no_update).
+
+    ``from_relayout``: the relayout store is among the triggers (its view is applied); ``only_relayout`` (default:
+    ``from_relayout``): it is the only one, so a relayout that does not move the view draws nothing."""
     if not has_coordinates(data):
         return no_update, no_update, "no patch has coordinates"
     full = full_view(data)
     view = view if view and view.get("x") and view.get("y") else full
     new_view = view_from_relayout(relayout, view, full) if from_relayout else None
-    if from_relayout and new_view is None and not only_autosize(relayout):
-        # selection drawing, drag-mode switch...: nothing to redraw. (autosize, sent once the graph is first
-        # laid out, DOES redraw: Dash drops the still-pending initial render when it arrives.)
-        return no_update, no_update, no_update
+    only_relayout = from_relayout if only_relayout is None else only_relayout
+    if only_relayout and new_view is None and not only_autosize(relayout):
+        return no_update, no_update, no_update  # selection drawing, drag-mode switch...: nothing to redraw
     view = new_view or view
     try:
-        result = render_map(data, view, color or "label", filters, sel)
+        area = raster_size(size, None, margin=MARGIN)  # the plot area in device pixels, when known
+        result = render_map(data, view, color or "label", filters, sel, long_side=max(area or (IMG_LONG,)),
+                            aspect=area[0] / area[1] if area else None)
     except ValueError as exc:
         return no_update, no_update, f"Cannot draw this view: {exc}"
-    return update_patch(data, view, result, selected), (new_view or no_update), info_text(data, result)
+    return update_patch(data, view, result, selected, sel), (new_view or no_update), info_text(data, result)
 
 
 def nearest_patch(data: AppData, lon: float, y: float, view: dict, filters: dict | None = None) -> int | None:
@@ -415,8 +435,7 @@ def selection_from_box(selected_data: dict | None) -> dict | None:
 def layout(data: AppData, *, overlays=()) -> html.Section:
     """The panel; ``overlays`` are other panels' traces drawn on the map (see :mod:`dashboard.figures`)."""
     view = full_view(data)
-    config = {"scrollZoom": True, "displaylogo": False, "doubleClick": "reset",
-              "modeBarButtonsToRemove": ["toImage", "autoScale2d", "lasso2d"]}
+    config = CONFIG
     if has_coordinates(data):
         body = dcc.Graph(id=ids.MAP, figure=figure(data, view, overlays=overlays), className="graph", config=config)
     else:
@@ -431,25 +450,30 @@ def layout(data: AppData, *, overlays=()) -> html.Section:
         dcc.Loading(body, id=ids.MAP_LOADING, type="dot", delay_show=400,
                     overlay_style={"visibility": "visible", "opacity": 0.6}),
         dcc.Store(id=ids.MAP_VIEW, data=view),
+        dcc.Store(id=ids.MAP_RELAYOUT, data=None),
+        dcc.Store(id=ids.MAP_SIZE, data=None),
     ])
+
+
 
 
 @callback(Output(ids.MAP, "figure"), Output(ids.MAP_VIEW, "data", allow_duplicate=True),
           Output(ids.MAP_INFO, "children"),
-          Input(ids.MAP, "relayoutData"), Input(ids.COLOR_BY, "value"), Input(ids.FILTERS, "data"),
+          Input(ids.MAP_RELAYOUT, "data"), Input(ids.COLOR_BY, "value"), Input(ids.FILTERS, "data"),
           Input(ids.SELECTION, "data"), Input(ids.SELECTED, "data"), Input(ids.MAP_VIEW, "data"),
-          Input(ids.EDITS_VERSION, "data"), Input(ids.SCORES_VERSION, "data"),
-          prevent_initial_call="initial_duplicate")
-def update_map(relayout, color, filters, sel, selected, view, _edits_version=None, _scores_version=None):
-    from_relayout = f"{ids.MAP}.relayoutData" in (ctx.triggered_prop_ids or {})
-    return map_update(get_data(), from_relayout, relayout, color, filters, sel, selected, view)
+          Input(ids.EDITS_VERSION, "data"), Input(ids.SCORES_VERSION, "data"), Input(ids.URL_READY, "data"),
+          Input(ids.MAP_SIZE, "data"), prevent_initial_call=True)
+def update_map(relayout, color, filters, sel, selected, view, _edits_version=None, _scores_version=None,
+               ready=True, size=None):
+    if not ready or not size:  # the first render waits for the URL's state and the plot's size: one per load
+        return no_update, no_update, no_update
+    # on page load Dash may list the (empty) relayout store among the triggers: the render must still happen
+    trig = set(ctx.triggered_prop_ids or ())
+    key = f"{ids.MAP_RELAYOUT}.data"
+    return map_update(get_data(), key in trig and relayout is not None, relayout, color, filters, sel, selected,
+                      view, size, only_relayout=trig == {key})
 
 
-@callback(Output(ids.SELECTION, "data", allow_duplicate=True), Input(ids.MAP, "selectedData"),
-          prevent_initial_call=True)
-def map_select(selected_data):
-    sel = selection_from_box(selected_data)
-    return sel if sel is not None else no_update
 
 
 @callback(Output(ids.SELECTED, "data", allow_duplicate=True), Input(ids.MAP, "clickData"),

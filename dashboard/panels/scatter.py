@@ -29,10 +29,15 @@ from ..figures import (
     trace_index,
 )
 from ..routes import thumb_url
-from ..views import IMG_H, IMG_W, full_view, legend_counts, nearest, render_points
+from ..views import full_view, legend_counts, nearest, raster_size, render_points
 
 HOVER_SIZE = (192, 128)
+#: the figure's margins (CSS px): the raster covers the plot area inside them
+MARGIN = {"l": 40, "r": 10, "t": 10, "b": 30}
 TRACES = base_trace_names()
+#: plotly config: a new lasso / box always starts a new selection (old outlines cannot be dragged)
+CONFIG = {"scrollZoom": True, "displaylogo": False, "doubleClick": "reset", "editSelection": False,
+          "modeBarButtonsToRemove": ["toImage", "autoScale2d"]}
 
 
 # --------------------------------------------------------------------------- plain functions (tested directly)
@@ -40,7 +45,7 @@ def figure(view: dict, image_uri: str | None, *, dragmode: str = "lasso", overla
     """The scatter figure for ``view``: traces in :data:`TRACES` order, then ``overlays``."""
     fig = raster_figure(view, hover_size=HOVER_SIZE, overlays=overlays)
     fig.update_layout(
-        margin={"l": 40, "r": 10, "t": 10, "b": 30}, dragmode=dragmode, plot_bgcolor="white", paper_bgcolor="white",
+        margin=MARGIN, dragmode=dragmode, plot_bgcolor="white", paper_bgcolor="white",
         xaxis={"range": view["x"], "showgrid": False, "zeroline": False, "title": None},
         yaxis={"range": view["y"], "showgrid": False, "zeroline": False, "title": None},
         images=[image_spec(view, image_uri)], uirevision="keep", hovermode="closest", showlegend=False,
@@ -69,16 +74,22 @@ def legend_items(data: AppData, color: str, filters: dict | None, limit: int = 2
         for name, colour, count in legend_counts(data, color, filters, limit)]
 
 
-def update(data: AppData, relayout, color, filters, sel, selected, view, *, from_relayout: bool) -> tuple:
-    """Body of the scatter callback: (figure Patch, new view, info text, legend), ``no_update`` where unchanged."""
+def update(data: AppData, relayout, color, filters, sel, selected, view, *, from_relayout: bool,
+           size: dict | None = None, only_relayout: bool | None = None) -> tuple:
+    """Body of the scatter callback: (figure Patch, new view, info text, legend), ``no_update`` where unchanged.
+
+    ``from_relayout``: the relayout store is among the triggers (its view is applied); ``only_relayout`` (default:
+    ``from_relayout``): it is the only one, so a relayout that does not move the view draws nothing."""
     full = full_view(data.px, data.py)
     view = view if view and view.get("x") and view.get("y") else full
     new_view = view_from_relayout(relayout, view, full) if from_relayout else None
-    if from_relayout and new_view is None and not only_autosize(relayout):
+    only_relayout = from_relayout if only_relayout is None else only_relayout
+    if only_relayout and new_view is None and not only_autosize(relayout):
         return no_update, no_update, no_update, no_update  # selection drawing, drag-mode switch...
     view = new_view or view
     try:
-        rgba, info = render_points(data, view, color or "label", filters, sel)
+        w, h = raster_size(size, margin=MARGIN)
+        rgba, info = render_points(data, view, color or "label", filters, sel, width=w, height=h)
     except ValueError as exc:
         return no_update, no_update, f"Cannot draw this view: {exc}", no_update
     p = Patch()
@@ -128,9 +139,7 @@ def layout(data: AppData, *, overlays=()) -> html.Section:
             dcc.Graph(id=ids.SCATTER, figure=figure(view, None, overlays=overlays), style={"display": "none"})])
     else:
         body = dcc.Graph(id=ids.SCATTER, figure=figure(view, None, overlays=overlays), className="graph",
-                         clear_on_unhover=True,
-                         config={"scrollZoom": True, "displaylogo": False, "doubleClick": "reset",
-                                 "modeBarButtonsToRemove": ["toImage", "autoScale2d"]})
+                         clear_on_unhover=True, config=CONFIG)
     return html.Section(className="panel scatter-panel", children=[
         html.Div(className="panel-head", children=[html.H2("Embedding"), html.Span(id=ids.SCATTER_INFO)]),
         # the spinner layer lets the mouse through (assets/eomine.css): a curator can keep zooming or lasso while
@@ -139,19 +148,31 @@ def layout(data: AppData, *, overlays=()) -> html.Section:
                     overlay_style={"visibility": "visible", "opacity": 0.6}),
         dcc.Tooltip(id=ids.SCATTER_TIP, direction="right"),
         dcc.Store(id=ids.SCATTER_VIEW, data=view),
+        dcc.Store(id=ids.SCATTER_RELAYOUT, data=None),
+        dcc.Store(id=ids.SCATTER_SIZE, data=None),
         html.Div(id=ids.SCATTER_LEGEND, className="legend"),
     ])
 
 
+
+
 @callback(Output(ids.SCATTER, "figure"), Output(ids.SCATTER_VIEW, "data", allow_duplicate=True),
           Output(ids.SCATTER_INFO, "children"), Output(ids.SCATTER_LEGEND, "children"),
-          Input(ids.SCATTER, "relayoutData"), Input(ids.COLOR_BY, "value"), Input(ids.FILTERS, "data"),
+          Input(ids.SCATTER_RELAYOUT, "data"), Input(ids.COLOR_BY, "value"), Input(ids.FILTERS, "data"),
           Input(ids.SELECTION, "data"), Input(ids.SELECTED, "data"), Input(ids.SCATTER_VIEW, "data"),
-          Input(ids.EDITS_VERSION, "data"), Input(ids.SCORES_VERSION, "data"),
-          prevent_initial_call="initial_duplicate")
-def update_scatter(relayout, color, filters, sel, selected, view, _edits_version=None, _scores_version=None):
+          Input(ids.EDITS_VERSION, "data"), Input(ids.SCORES_VERSION, "data"), Input(ids.URL_READY, "data"),
+          Input(ids.SCATTER_SIZE, "data"), prevent_initial_call=True)
+def update_scatter(relayout, color, filters, sel, selected, view, _edits_version=None, _scores_version=None,
+                   ready=True, size=None):
+    if not ready or not size:
+        # the first render waits for the URL's view, colour and filters and for the plot's size on screen
+        # (assets/plots.js): one render per page load
+        return no_update, no_update, no_update, no_update
+    # on page load Dash may list the (empty) relayout store among the triggers: the render must still happen
+    trig = set(ctx.triggered_prop_ids or ())
+    key = f"{ids.SCATTER_RELAYOUT}.data"
     return update(get_data(), relayout, color, filters, sel, selected, view,
-                  from_relayout=ctx.triggered_id == ids.SCATTER)
+                  from_relayout=key in trig and relayout is not None, size=size, only_relayout=trig == {key})
 
 
 def _row_text(data: AppData, row: int) -> list:
@@ -162,13 +183,13 @@ def _row_text(data: AppData, row: int) -> list:
 
 @callback(Output(ids.SCATTER_TIP, "show"), Output(ids.SCATTER_TIP, "bbox"), Output(ids.SCATTER_TIP, "children"),
           Input(ids.SCATTER, "hoverData"), State(ids.SCATTER_VIEW, "data"), State(ids.FILTERS, "data"),
-          prevent_initial_call=True)
-def hover(hover_data, view, filters):
+          State(ids.SCATTER_SIZE, "data"), prevent_initial_call=True)
+def hover(hover_data, view, filters, size=None):
     if not hover_data or not hover_data.get("points"):
         return False, no_update, no_update
     pt = hover_data["points"][0]
     data = get_data()
-    row = nearest(data, pt["x"], pt["y"], view, filters=filters, size=(IMG_W, IMG_H))
+    row = nearest(data, pt["x"], pt["y"], view, filters=filters, size=raster_size(size, margin=MARGIN))
     if row is None:
         return False, no_update, no_update
     children = _row_text(data, row)
@@ -177,19 +198,15 @@ def hover(hover_data, view, filters):
     return True, pt.get("bbox"), children
 
 
-@callback(Output(ids.SELECTION, "data", allow_duplicate=True), Input(ids.SCATTER, "selectedData"),
-          prevent_initial_call=True)
-def select(selected_data):
-    sel = selection_from_event(selected_data)
-    return sel if sel is not None else no_update
 
 
 @callback(Output(ids.SELECTED, "data", allow_duplicate=True), Input(ids.SCATTER, "clickData"),
-          State(ids.SCATTER_VIEW, "data"), State(ids.FILTERS, "data"), prevent_initial_call=True)
-def click(click_data, view, filters):
+          State(ids.SCATTER_VIEW, "data"), State(ids.FILTERS, "data"), State(ids.SCATTER_SIZE, "data"),
+          prevent_initial_call=True)
+def click(click_data, view, filters, size=None):
     if not click_data or not click_data.get("points"):
         return no_update
     pt = click_data["points"][0]
     data = get_data()
-    row = nearest(data, pt["x"], pt["y"], view, filters=filters)
+    row = nearest(data, pt["x"], pt["y"], view, filters=filters, size=raster_size(size, margin=MARGIN))
     return data.ids[row] if row is not None else no_update

@@ -97,7 +97,7 @@ def compute_tour(data: AppData, params: dict) -> dict:
     t = Tour(p["strategy"], steps=p["steps"], start=p["start"], label=p["label"], seed=p["seed"],
              by=p["by"]).fit(g)
     return {"params": p, "ids": list(t.patch_ids_), "jumps": [bool(j) for j in t.jumps_],
-            "ms": round(t.seconds_ * 1e3, 1)}
+            "stands_for": t.stands_for(), "ms": round(t.seconds_ * 1e3, 1)}
 
 
 def start_for(data: AppData, mode: str, selected: str | None, label: str | None, seed: int) -> str | None:
@@ -143,7 +143,8 @@ def stop_info(data: AppData, tour: dict, step: int) -> dict:
     step = int(min(max(step, 0), len(pids) - 1))
     row = data.row(pids[step])
     labels = set(data.labels_of(row))
-    info = {"step": step, "n": len(pids), "patch_id": pids[step], "row": row,
+    stands = (tour.get("stands_for") or [None] * len(pids))[step]
+    info = {"step": step, "n": len(pids), "patch_id": pids[step], "row": row, "stands_for": stands,
             "labels": data.labels_of(row), "gained": [], "lost": [], "km": 0.0, "jump": False,
             "country": data.cat["country"].iloc[row] if "country" in data.cat.columns else None}
     rows = [data.row(p) for p in pids[: step + 1]]
@@ -185,7 +186,8 @@ def caption(info: dict) -> list:
     parts = []
     for i, m in enumerate(moved):
         parts += ([" · "] if i else []) + [m]
-    head = f"Stop {info['step'] + 1} of {info['n']}" + (f" · {info['country']}" if info["country"] else "")
+    head = f"Stop {info['step'] + 1} of {info['n']}" + (f": {info['stands_for']}" if info.get("stands_for") else "") \
+        + (f" · {info['country']}" if info["country"] else "")
     return [html.Div(head, className="tour-where", id="tour-where"),
             html.Div(info["patch_id"], className="tour-id"), html.Div(parts, className="tour-moved")]
 
@@ -362,8 +364,9 @@ def start_tour(_n, strategy, label, mode, steps, seed, selected):
           Output(ids.TOUR_URL_DONE, "data"), Output(ids.WORK_TABS, "value", allow_duplicate=True),
           Output(ids.TOUR_STRATEGY, "value"), Output(ids.TOUR_LABEL, "value"), Output(ids.TOUR_STEPS, "value"),
           Output(ids.TOUR_SEED, "value"), Output(ids.TOUR_INFO, "children", allow_duplicate=True),
-          Input(ids.URL, "search"), State(ids.TOUR_URL_DONE, "data"), prevent_initial_call="initial_duplicate")
-def replay_from_url(search, done):
+          Input(ids.URL, "pathname"), State(ids.URL, "search"), State(ids.TOUR_URL_DONE, "data"),
+          prevent_initial_call="initial_duplicate")
+def replay_from_url(_path, search, done):
     """A link with a tour replays it once, when the page loads (later URL writes come from the app)."""
     if done:
         return (no_update,) * 9

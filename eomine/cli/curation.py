@@ -35,8 +35,13 @@ def export_cmd(workspace, fmt, out, drop_excluded, overwrite):
 @click.option("--patch", "patch_id", help="The events of one patch instead of the batches.")
 @json_option
 def history_cmd(workspace, patch_id, as_json):
-    """The edit batches (id, time, author, kind, patches, active, note), oldest first."""
-    from mining.curation import EditLog
+    """The edit batches (id, time, author, kind, patches, active, note), oldest first.
+
+    An undo or redo names the batch it reverted (kind ``undo 3``; its note says what that batch did and who
+    made it). A reviewer's confirmation reads "confirm" (stored as the op ``keep``; ``--json`` gives the
+    stored records).
+    """
+    from mining.curation import EditLog, op_name
 
     log = EditLog(workspace, create=False)
     df = log.events(patch_id=patch_id) if patch_id else log.batches()
@@ -49,11 +54,12 @@ def history_cmd(workspace, patch_id, as_json):
     if patch_id:
         for e in df.itertuples():
             lab = e.label if isinstance(e.label, str) else ""
-            click.echo(f"{e.id:>7}  {e.time[:19]}  batch {e.batch:<5} {e.author:<16} {e.op:<8} {lab}  {e.note}")
+            click.echo(f"{e.id:>7}  {e.time[:19]}  batch {e.batch:<5} {e.author:<16} {op_name(e.op):<8} {lab}  "
+                       f"{e.note}")
         return
     click.echo(f"{'batch':>6}  {'time (UTC)':<19}  {'author':<16} {'kind':<10} {'patches':>8}  {'state':<7} note")
     for b in df.itertuples():
-        kind = b.kind if b.kind == "edit" else f"{b.kind} {b.target}"
+        kind = b.kind if b.kind == "edit" else f"{b.kind} {int(b.target)}"  # target: Int64, never "1.0"
         state = ("active" if b.active else "undone") if b.kind == "edit" else ""
         click.echo(f"{b.id:>6}  {b.time[:19]:<19}  {b.author[:16]:<16} {kind:<10} {b.n_events:>8,}  {state:<7} "
                    f"{b.note}{f'  [{b.source}]' if b.source not in ('app', '') else ''}")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
+from mining._internal.validation import Interval
 from mining.resources import default_workspace_dir
 
-from ._options import PORT, Host, workspace_argument
+from ._options import PORT, Host, Int, workspace_argument
 
 __all__ = ["serve"]
 
@@ -19,8 +20,10 @@ __all__ = ["serve"]
 @click.option("--read-only", is_flag=True, help="Presentation mode: no edit controls, every edit refused (403).")
 @click.option("--auth", "auth", metavar="env:VAR|file:PATH",
               help="HTTP basic auth on every request; user:password from an environment variable or a file.")
+@click.option("--confirm-above", type=Int(Interval(int, 0, None)), default=1000, show_default=True,
+              help="An edit of more patches than this asks for confirmation first (0: always ask).")
 @click.option("--debug", is_flag=True, help="Dash's development server with reloader and error overlay (development only).")
-def serve(workspace, host, port, read_only, auth, debug):
+def serve(workspace, host, port, read_only, auth, confirm_above, debug):
     """Serve the dashboard for WORKSPACE (default: the demo workspace) on http://HOST:PORT."""
     from dashboard.access import is_loopback, load_credentials
     from mining.workspace import Workspace
@@ -37,7 +40,8 @@ def serve(workspace, host, port, read_only, auth, debug):
     click.echo(f"eomine: {ws.name}, {ws.meta['n_patches']:,} patches,{mode}{login} -> http://{host}:{port}/  "
                "(Ctrl-C stops)")
     try:
-        run_server(ws.path, host=host, port=port, read_only=read_only, debug=debug, credentials=credentials)
+        run_server(ws.path, host=host, port=port, read_only=read_only, debug=debug, credentials=credentials,
+                   confirm_above=confirm_above)
     except OSError as exc:  # the address is in use, or not one of this machine's, or the port is privileged
         raise click.ClickException(f"cannot serve on {host}:{port} (--host / --port): "
                                    f"{exc.strerror or exc}") from None

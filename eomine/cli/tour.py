@@ -27,7 +27,8 @@ STEPS = Interval(int, 2, 1000)
 @click.option("--start", "start", default=None, help="Patch id of the first stop (default: chosen by the seed).")
 @click.option("--steps", default=50, show_default=True, type=Int(STEPS),
               help="Stops (grand tour by cluster: the number of clusters; by class: ignored).")
-@click.option("--label", default=None, help="class: the class to tour.")
+@click.option("--label", default=None,
+              help="class: the class to tour (its name or the short name the app displays, in any case).")
 @click.option("--by", type=option_type(Tour, "by"), default="class", show_default=True,
               help="grand: one stop per class or per cluster of the 2-D layout.")
 @seed_option(Tour)

@@ -3,8 +3,14 @@
 Current labels = the catalog's labels + the events of the *active* batches (an edit batch is active
 unless its latest undo/redo is an undo), applied in event-id order: the later event wins per patch and
 label (``add`` / ``remove`` touch one label; ``set`` touches every label of the patch). ``flag`` /
-``unflag``, ``exclude`` / ``restore`` and ``keep`` (a reviewer confirmed the labels) are per-patch states,
-the later event winning too.
+``unflag``, ``exclude`` / ``restore`` and ``keep`` are per-patch states, the later event winning too.
+``keep`` is the *confirm* decision (a reviewer confirmed the labels): stored as ``keep``, shown to people as
+"confirm" (:func:`op_name`), and accepted under both names (``Edit(pid, "confirm")``).
+
+A commit, undo or redo may carry a client-generated ``request_id``: the log writes one batch per id and
+refuses a repeat with :class:`DuplicateRequest` (naming the batch the first one wrote).
+:meth:`EditLog.batch_info` says what a batch did, and for an undo / redo which batch it reverted
+(:class:`BatchInfo`: "Undid batch 3 (Add label 'Urban fabric' to 120 patches, ana)").
 
 Two parts:
 
@@ -21,8 +27,21 @@ Examples
 >>> cur = log.current_labels(); cur.labels_of("P1")                # doctest: +SKIP
 """
 
-from .events import LABEL_OPS, MAX_BATCH, OPS, CurrentLabels, Edit, EditLogProtocol
+from .events import (
+    LABEL_OPS,
+    MAX_BATCH,
+    OP_ALIASES,
+    OPS,
+    BatchInfo,
+    CurrentLabels,
+    DuplicateRequest,
+    Edit,
+    EditLogProtocol,
+    OpCount,
+    describe_ops,
+    op_name,
+)
 from .sqlite import EDITS_FORMAT_VERSION, EditLog
 
-__all__ = ["Edit", "EditLog", "CurrentLabels", "EditLogProtocol", "OPS", "LABEL_OPS", "EDITS_FORMAT_VERSION",
-           "MAX_BATCH"]
+__all__ = ["Edit", "EditLog", "CurrentLabels", "EditLogProtocol", "BatchInfo", "OpCount", "DuplicateRequest", "OPS",
+           "LABEL_OPS", "OP_ALIASES", "EDITS_FORMAT_VERSION", "MAX_BATCH", "op_name", "describe_ops"]

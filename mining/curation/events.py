@@ -34,13 +34,20 @@ import pandas as pd
 from ..errors import DataError
 from ..nomenclature import Nomenclature
 
-__all__ = ["Edit", "CurrentLabels", "EditLogProtocol", "OPS", "LABEL_OPS", "MAX_BATCH", "check_author",
-           "as_batch", "encode_edits", "apply_events", "undo_redo_stacks", "active_batches"]
+__all__ = ["Edit", "CurrentLabels", "EditLogProtocol", "BatchInfo", "OpCount", "DuplicateRequest", "OPS",
+           "LABEL_OPS", "OP_ALIASES", "MAX_BATCH", "MAX_REQUEST_ID", "check_author", "check_request_id", "as_batch",
+           "encode_edits", "apply_events", "undo_redo_stacks", "active_batches", "op_name", "describe_ops"]
 
-#: every edit operation
+#: every edit operation, as stored (``keep`` is what people call *confirm*: a reviewer confirmed the labels)
 OPS = ("add", "remove", "set", "flag", "unflag", "exclude", "restore", "keep")
+#: other names an edit may be given, and the stored op they mean
+OP_ALIASES = {"confirm": "keep"}
+#: the name people read for a stored op (history, exports, messages); the others read as stored
+OP_NAMES = {"keep": "confirm"}
 #: operations that change labels
 LABEL_OPS = ("add", "remove", "set")
+#: longest request id accepted (a client-generated id: a UUID is 36 characters)
+MAX_REQUEST_ID = 200
 #: largest batch accepted (the whole of reBEN fits; anything bigger is refused with a message)
 MAX_BATCH = 2_000_000
 
@@ -57,8 +64,8 @@ class Edit:
     patch_id : str
     op : str
         ``add`` / ``remove`` (one ``label``), ``set`` (the new label set in ``labels``), ``flag`` /
-        ``unflag`` (doubtful), ``exclude`` / ``restore`` (out of / back into its split), ``keep`` (a
-        reviewer confirmed the current labels).
+        ``unflag`` (doubtful), ``exclude`` / ``restore`` (out of / back into its split), ``confirm`` (a
+        reviewer confirmed the current labels; stored as ``keep``, and ``keep`` is accepted too).
     label : str or None
         A class of the workspace nomenclature, for ``add`` / ``remove``.
     labels : tuple of str
@@ -144,6 +151,157 @@ class CurrentLabels:
         return self._ids()[1]
 
 
+class DuplicateRequest(DataError):
+    """A batch with this request id is already in the log; nothing was written.
+
+    A client gives every commit, undo and redo a request id of its own making; a second request with the same
+    id (a double click, a retried request, two tabs replaying) is refused with this error, which names the
+    batch the first one wrote, so the caller can answer with that batch's result.
+
+    Attributes
+    ----------
+    request_id : str
+    batch : int
+        The id of the batch the request id already wrote.
+    """
+
+    def __init__(self, request_id: str, batch: int):
+        self.request_id = request_id
+        self.batch = int(batch)
+        super().__init__(f"request {request_id!r} was already committed as batch {self.batch}; nothing was written")
+
+
+@dataclass(frozen=True)
+class OpCount:
+    """The events of one op in a batch.
+
+    Attributes
+    ----------
+    op : str
+        As stored (``keep``, not ``confirm``; :func:`op_name` gives the name people read).
+    n_patches : int
+        Distinct patches with such an event.
+    label : str or None
+        When every event of the op carries the same label: the class (``add`` / ``remove``) or the JSON list of
+        the new labels (``set``); None when they differ or the op takes none.
+    """
+
+    op: str
+    n_patches: int
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """What one batch of the log is: who made it, what it did, and for an undo / redo, what it reverted.
+
+    Attributes
+    ----------
+    id, time, author, kind, target, note, source, n_events, request_id
+        The batch's stored fields (``kind``: ``edit`` / ``undo`` / ``redo``; ``target``: the edit batch an undo
+        or redo names, else None; ``request_id``: None when the commit gave none).
+    n_patches : int
+        Distinct patches its events touch.
+    ops : tuple of OpCount
+        Its events by op, in the order they first appear (undo / redo batches: one ``undo`` / ``redo`` entry).
+    reverted : BatchInfo or None
+        Undo / redo: the edit batch it undid / re-applied (``target``); None for an edit batch.
+
+    Examples
+    --------
+    >>> add = BatchInfo(3, "", "ana", "edit", None, "", "app", 120, None, 120, (OpCount("add", 120, "Urban fabric"),))
+    >>> add.summary()
+    "Add label 'Urban fabric' to 120 patches"
+    >>> BatchInfo(4, "", "bo", "undo", 3, "", "app", 120, None, 120, (OpCount("undo", 120),), add).message()
+    "Undid batch 3 (Add label 'Urban fabric' to 120 patches, ana)"
+    """
+
+    id: int
+    time: str
+    author: str
+    kind: str
+    target: int | None
+    note: str
+    source: str
+    n_events: int
+    request_id: str | None
+    n_patches: int
+    ops: tuple[OpCount, ...] = ()
+    reverted: BatchInfo | None = None
+
+    def summary(self) -> str:
+        """What the batch did, in words: ``Add label 'Urban fabric' to 120 patches``; an undo / redo says what
+        it reverted (``Undo of batch 3 (...)``)."""
+        if self.kind in ("undo", "redo"):
+            what = self.reverted.title() if self.reverted is not None else f"batch {self.target}"
+            return f"{self.kind.capitalize()} of {what}"
+        return describe_ops(self.ops)
+
+    def title(self) -> str:
+        """``batch 3 (Add label 'Urban fabric' to 120 patches, ana)``."""
+        return f"batch {self.id} ({self.summary()}, {self.author})"
+
+    def message(self) -> str:
+        """One line for the person who made the batch: ``Undid batch 3 (...)``, ``Redid batch 3 (...)``, or
+        ``Committed batch 5 (...)``."""
+        if self.kind in ("undo", "redo") and self.reverted is not None:
+            return f"{'Undid' if self.kind == 'undo' else 'Redid'} {self.reverted.title()}"
+        if self.kind in ("undo", "redo"):
+            return f"{'Undid' if self.kind == 'undo' else 'Redid'} batch {self.target}"
+        return f"Committed {self.title()}"
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the fields, ``summary``, ``ops`` as ``[{op, name, n_patches, label}]`` and ``reverted``
+        as a dict (or None)."""
+        return {"batch": self.id, "time": self.time, "author": self.author, "kind": self.kind, "target": self.target,
+                "note": self.note, "source": self.source, "n_events": self.n_events, "n_patches": self.n_patches,
+                "request_id": self.request_id, "summary": self.summary(),
+                "ops": [{"op": o.op, "name": op_name(o.op), "n_patches": o.n_patches, "label": o.label}
+                        for o in self.ops],
+                "reverted": self.reverted.to_dict() if self.reverted is not None else None}
+
+
+def op_name(op: str) -> str:
+    """The name people read for a stored op: ``keep`` -> ``confirm``; every other op as it is."""
+    return OP_NAMES.get(op, op)
+
+
+def describe_ops(ops: Sequence[OpCount]) -> str:
+    """The ops of a batch in words, e.g. ``Add label 'Urban fabric' to 120 patches`` or
+    ``Flag 3 patches; Confirm 1 patch``.
+
+    Parameters
+    ----------
+    ops : sequence of OpCount
+
+    Returns
+    -------
+    str
+        ``"No edit"`` for an empty sequence.
+    """
+    parts = []
+    for o in ops:
+        n = f"{o.n_patches:,} patch{'es' if o.n_patches != 1 else ''}"
+        if o.op in ("add", "remove"):
+            if o.label is None:
+                what = f"{o.op.capitalize()} labels {'to' if o.op == 'add' else 'from'} {n}"
+            else:
+                what = f"{o.op.capitalize()} label {o.label!r} {'to' if o.op == 'add' else 'from'} {n}"
+        elif o.op == "set":
+            if o.label is None:
+                what = f"Set the labels of {n}"
+            else:
+                try:
+                    labs = json.loads(o.label)
+                except ValueError:
+                    labs = [o.label]
+                what = f"Set labels to {', '.join(map(repr, labs)) or '(none)'} on {n}"
+        else:
+            what = f"{op_name(o.op).capitalize()} {n}"
+        parts.append(what)
+    return "; ".join(parts) or "No edit"
+
+
 @runtime_checkable
 class EditLogProtocol(Protocol):
     """What every storage of the curation log offers (:class:`mining.curation.EditLog` on SQLite).
@@ -154,17 +312,23 @@ class EditLogProtocol(Protocol):
     :func:`encode_edits`, so every storage refuses the same edits with the same messages.
     """
 
-    def commit(self, edits: Sequence[Edit], *, author: str, note: str = "", source: str = "app") -> int:
+    def commit(self, edits: Sequence[Edit], *, author: str, note: str = "", source: str = "app",
+               request_id: str | None = None) -> int:
         """Append one batch in one transaction; return its id (:class:`DataError` on bad input, nothing
-        written)."""
+        written; :class:`DuplicateRequest` when ``request_id`` already wrote a batch)."""
         ...
 
-    def undo(self, *, author: str | None = None) -> int | None:
-        """Undo the latest active edit batch (of ``author``); the new batch's id, or None."""
+    def undo(self, *, author: str | None = None, request_id: str | None = None) -> int | None:
+        """Undo the latest active edit batch (of ``author``); the new batch's id, or None
+        (:class:`DuplicateRequest` as for :meth:`commit`)."""
         ...
 
-    def redo(self, *, author: str | None = None) -> int | None:
+    def redo(self, *, author: str | None = None, request_id: str | None = None) -> int | None:
         """Redo the latest undone batch (of ``author``) unless an edit came since; the new id, or None."""
+        ...
+
+    def batch_info(self, batch: int) -> BatchInfo:
+        """One batch: its fields, what its events do, and what an undo / redo reverted."""
         ...
 
     def current_labels(self) -> CurrentLabels:
@@ -176,7 +340,8 @@ class EditLogProtocol(Protocol):
         ...
 
     def batches(self, *, up_to: int | None = None) -> pd.DataFrame:
-        """``id, time, author, kind, target, note, source, n_events, active``, oldest first."""
+        """``id, time, author, kind, target, note, source, n_events, request_id, active``, oldest first
+        (``target`` of integer dtype, ``<NA>`` for edit batches)."""
         ...
 
     def events(self, *, patch_id: str | None = None) -> pd.DataFrame:
@@ -197,6 +362,18 @@ def check_author(author: object) -> str:
     if len(author) > 200:
         raise DataError(f"author name too long ({len(author)} characters, at most 200)")
     return author
+
+
+def check_request_id(request_id: object) -> str | None:
+    """The request id of a commit, undo or redo: None (no idempotency), or a non-blank string of at most
+    :data:`MAX_REQUEST_ID` characters, kept as given (:class:`DataError` otherwise)."""
+    if request_id is None:
+        return None
+    if not isinstance(request_id, str) or not request_id.strip():
+        raise DataError(f"a request id must be a non-blank string, got {request_id!r}")
+    if len(request_id) > MAX_REQUEST_ID:
+        raise DataError(f"request id too long ({len(request_id)} characters, at most {MAX_REQUEST_ID})")
+    return request_id
 
 
 def as_batch(edits: Edit | Sequence[Edit]) -> list[Edit]:
@@ -236,6 +413,12 @@ def encode_edits(edits: Sequence[Edit], index: pd.Index, nomenclature: Nomenclat
     DataError
         A patch id that is not a string or not in ``index``, an unknown op or class, a label given to an op
         that takes none. The first problem is named.
+
+    Notes
+    -----
+    An op given by another name (:data:`OP_ALIASES`: ``confirm``) is stored as the op it names (``keep``), and
+    a class given by its short name or in another case (:meth:`Nomenclature.resolve`: ``"urban"``) as the
+    class it names (``"Urban fabric"``).
     """
     pids = [e.patch_id for e in edits]
     bad_type = next((p for p in pids if not isinstance(p, str)), None)
@@ -247,27 +430,34 @@ def encode_edits(edits: Sequence[Edit], index: pd.Index, nomenclature: Nomenclat
         raise DataError(f"patch {pids[int(np.argmax(missing))]!r} is not in workspace {workspace} "
                         f"({int(missing.sum())} unknown patch id(s) in the batch; nothing was saved)")
     nom = nomenclature
-    known = set(nom.classes)
+    resolved = {c: c for c in nom.classes}  # name given -> class (Nomenclature.resolve, once per distinct name)
+
+    def cls(pid, op, label):
+        if label not in resolved:
+            try:
+                resolved[label] = nom.resolve(label)
+            except DataError:
+                raise DataError(f"patch {pid}: {op} label {label!r} is not a class of the {nom.name} "
+                                f"nomenclature ({nom.suggest(label) if isinstance(label, str) else 'not a string'})"
+                                ) from None
+        return resolved[label]
+
     rows: list[EventRow] = []
     for e, r in zip(edits, prow.tolist(), strict=True):
-        if e.op not in OPS:
-            raise DataError(f"patch {e.patch_id}: unknown edit op {e.op!r} (one of {', '.join(OPS)})")
-        if e.op in ("add", "remove"):
-            if e.label not in known:
-                raise DataError(f"patch {e.patch_id}: {e.op} label {e.label!r} is not a class of the "
-                                f"{nom.name} nomenclature")
-            rows.append((e.patch_id, r, e.op, e.label))
-        elif e.op == "set":
+        op = OP_ALIASES.get(e.op, e.op)
+        if op not in OPS:
+            names = [op_name(o) for o in OPS]
+            raise DataError(f"patch {e.patch_id}: unknown edit op {e.op!r} (one of {', '.join(names)})")
+        if op in ("add", "remove"):
+            rows.append((e.patch_id, r, op, cls(e.patch_id, e.op, e.label)))
+        elif op == "set":
             labs = list(e.labels) if e.labels else ([] if e.label is None else [e.label])
-            bad = [lab for lab in labs if lab not in known]
-            if bad:
-                raise DataError(f"patch {e.patch_id}: set label {bad[0]!r} is not a class of the "
-                                f"{nom.name} nomenclature")
+            labs = [cls(e.patch_id, "set", lab) for lab in labs]
             rows.append((e.patch_id, r, "set", json.dumps(nom.validate(labs))))
         else:
             if e.label is not None or e.labels:
                 raise DataError(f"patch {e.patch_id}: op {e.op!r} takes no label")
-            rows.append((e.patch_id, r, e.op, None))
+            rows.append((e.patch_id, r, op, None))
     return rows
 
 
@@ -356,13 +546,13 @@ def undo_redo_stacks(batches: pd.DataFrame, author: str | None) -> tuple[list[in
     Returns
     -------
     undo_stack, redo_stack : list of int
-        Edit batch ids, the next one to undo / redo last.
+        Edit batch ids (Python ints, whatever the dtype of ``target``), the next one to undo / redo last.
     """
     b = batches
     mine = set(b.loc[(b["kind"] == "edit") & ((b["author"] == author) if author else True), "id"].tolist())
     undo_stack: list[int] = []
     redo_stack: list[int] = []
-    for bid, kind, target in zip(b["id"].tolist(), b["kind"].tolist(), b["target"].tolist(), strict=True):
+    for bid, kind, target in zip(b["id"].tolist(), b["kind"].tolist(), _targets(b), strict=True):
         if kind == "edit":
             if bid in mine:
                 undo_stack.append(bid)
@@ -389,12 +579,18 @@ def active_batches(batches: pd.DataFrame) -> set[int]:
     """
     b = batches
     active = set(b.loc[b["kind"] == "edit", "id"].tolist())
-    for kind, target in zip(b["kind"].tolist(), b["target"].tolist(), strict=True):
+    for kind, target in zip(b["kind"].tolist(), _targets(b), strict=True):
         if kind == "undo":
             active.discard(target)
         elif kind == "redo":
             active.add(target)
     return active
+
+
+def _targets(batches: pd.DataFrame) -> list[int | None]:
+    """The ``target`` column as Python ints (None where missing), whatever its dtype: a nullable integer
+    column read through pandas may arrive as float (``1.0``), which must never reach a stack or a message."""
+    return [None if pd.isna(t) else int(t) for t in batches["target"].tolist()]
 
 
 def _last_state(rows: np.ndarray, eid: np.ndarray, on: np.ndarray, out: np.ndarray) -> None:

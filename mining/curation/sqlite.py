@@ -13,6 +13,19 @@ redo are new batches (``kind`` ``undo`` / ``redo`` with the batch they target) p
 touch, so the history keeps everything. SQLite serialises writers, so event ids give one total order across
 processes.
 
+**Request ids.** A commit, undo or redo may carry a client-generated ``request_id``; it is stored with its
+batch (``batches.request_id``, unique where not NULL). A second request with an id already in the log writes
+nothing and raises :class:`~mining.curation.events.DuplicateRequest` naming the first one's batch: the lookup
+and the insert happen in the same ``BEGIN IMMEDIATE`` transaction, so threads or processes racing with one id
+make exactly one batch, and the unique index refuses a second one even if that were ever skipped.
+
+**Upgrades of older logs** happen in place, each in one transaction, and only by a writer (an
+:class:`EditLog` opened with ``create`` true, or one that writes a request id): the catalog ``row`` of each
+event, and the ``request_id`` column with its unique index (``ALTER TABLE ... ADD COLUMN``; old rows read
+NULL). A reader (``create=False``: ``serve --read-only``, ``export``, ``history``) never writes and reads an
+old log as it is. Both are additive, so the format stays version 1: an older eomine still opens, reads and
+writes an upgraded log (it names its columns; its batches simply have no request id).
+
 This module stores and reads; what the events mean (current labels, active batches, undo / redo stacks,
 validation) is the pure fold of :mod:`mining.curation.events`. :class:`EditLog` fulfils
 :class:`~mining.curation.events.EditLogProtocol`, the contract another storage would fulfil too.
@@ -26,6 +39,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -39,17 +53,21 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from .._internal.artifacts import read_card, write_card
-from ..errors import WorkspaceError
+from ..errors import DataError, WorkspaceError
 from ..layout import EDIT_LOG_FILES
 from ..workspace import Workspace
 from .events import (
+    BatchInfo,
     CurrentLabels,
+    DuplicateRequest,
     Edit,
     EventRow,
+    OpCount,
     active_batches,
     apply_events,
     as_batch,
     check_author,
+    check_request_id,
     encode_edits,
     undo_redo_stacks,
 )
@@ -70,7 +88,8 @@ CREATE TABLE IF NOT EXISTS batches (
     target INTEGER REFERENCES batches(id),
     note TEXT NOT NULL DEFAULT '',
     source TEXT NOT NULL DEFAULT '',
-    n_events INTEGER NOT NULL
+    n_events INTEGER NOT NULL,
+    request_id TEXT                           -- client-generated id of the request (NULL: none given)
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -85,7 +104,12 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_batch ON events(batch);
 CREATE INDEX IF NOT EXISTS events_patch ON events(patch_id);
+CREATE UNIQUE INDEX IF NOT EXISTS batches_request ON batches(request_id) WHERE request_id IS NOT NULL;
 """
+#: added to logs written before batches carried a request id (in one transaction, by a writer)
+_REQUEST_ID_UPGRADE = ("ALTER TABLE batches ADD COLUMN request_id TEXT",
+                       "CREATE UNIQUE INDEX IF NOT EXISTS batches_request ON batches(request_id) "
+                       "WHERE request_id IS NOT NULL")
 
 
 class EditLog:
@@ -131,11 +155,13 @@ class EditLog:
         self._lock = threading.RLock()
         self._cache: CurrentLabels | None = None
         self._file_id: tuple[int, int] | None = None  # (device, inode) of the edits.sqlite this log works on
+        self._has_request_id = False  # batches.request_id exists (False: not seen yet; looked up again when needed)
         self.exists_ = False
         self.exists_ = self._open_or_create()
 
     # ------------------------------------------------------------------ public API
-    def commit(self, edits: Sequence[Edit], *, author: str, note: str = "", source: str = "app") -> int:
+    def commit(self, edits: Sequence[Edit], *, author: str, note: str = "", source: str = "app",
+               request_id: str | None = None) -> int:
         """Append one batch of edits in one transaction.
 
         Parameters
@@ -147,6 +173,9 @@ class EditLog:
             Why (stored with the batch and each event).
         source : str
             Where it came from: ``app``, ``review``, ``tour``, ``cli``, ...
+        request_id : str or None
+            A client-generated id of this request (at most 200 characters). A batch is written once per id:
+            committing an id already in the log writes nothing and raises :class:`DuplicateRequest`.
 
         Returns
         -------
@@ -155,29 +184,56 @@ class EditLog:
 
         Raises
         ------
+        DuplicateRequest
+            ``request_id`` already wrote a batch (its id is the error's ``batch``). Nothing is written.
         DataError
-            An unknown patch id or class, an unknown op, a blank author, an empty or oversized batch. Nothing
-            is written then.
+            An unknown patch id or class, an unknown op, a blank author, an empty or oversized batch, a blank
+            or too long request id. Nothing is written then.
         """
         author = check_author(author)
+        request_id = check_request_id(request_id)
         rows = self._validate(edits)
         now = _now()
         note = str(note or "")
-        return self._write("edit", None, author, note, source, rows, now)
+        return self._write("edit", None, author, note, source, rows, now, request_id=request_id)
 
-    def undo(self, *, author: str | None = None) -> int | None:
-        """Undo the latest active edit batch (of ``author`` when given).
+    def undo(self, *, author: str | None = None, request_id: str | None = None,
+             target: int | None = None) -> int | None:
+        """Undo the latest active edit batch (of ``author`` when given), or the active edit batch ``target``.
 
-        Returns the id of the new ``undo`` batch, or None when there is nothing to undo.
+        Returns the id of the new ``undo`` batch, or None when there is nothing to undo (``target`` is not an
+        active edit batch of ``author``: nothing is written then, and ``request_id`` is not recorded).
+        :meth:`batch_info` of the new batch says which batch it undid (``reverted``). A ``request_id`` already
+        in the log raises :class:`DuplicateRequest`, as for :meth:`commit`: the same request undoes once.
+        Undoing a batch that is not the latest leaves the later batches' events as they are (later events win).
         """
-        return self._undo_redo("undo", author)
+        return self._undo_redo("undo", author, request_id, target)
 
-    def redo(self, *, author: str | None = None) -> int | None:
-        """Redo the latest undone batch (of ``author`` when given), unless an edit was made since.
+    def redo(self, *, author: str | None = None, request_id: str | None = None,
+             target: int | None = None) -> int | None:
+        """Redo the latest undone batch (of ``author`` when given), or the undone batch ``target``, unless an
+        edit was made since.
 
-        Returns the id of the new ``redo`` batch, or None when there is nothing to redo.
+        Returns the id of the new ``redo`` batch, or None when there is nothing to redo; ``request_id`` as for
+        :meth:`undo`.
         """
-        return self._undo_redo("redo", author)
+        return self._undo_redo("redo", author, request_id, target)
+
+    def batch_info(self, batch: int) -> BatchInfo:
+        """One batch: its stored fields, what its events do (by op), and for an undo / redo the edit batch it
+        reverted (``reverted``, itself a :class:`BatchInfo`).
+
+        Batches never change once written, so this may be asked at any time after the commit.
+
+        Raises
+        ------
+        DataError
+            No batch ``batch`` in the log.
+        """
+        info = self._batch_info(int(batch))
+        if info.kind in ("undo", "redo") and info.target is not None:
+            info = dataclasses.replace(info, reverted=self._batch_info(info.target))
+        return info
 
     def current_labels(self) -> CurrentLabels:
         """Labels after the active edits for every patch (see :class:`CurrentLabels`).
@@ -216,19 +272,19 @@ class EditLog:
         return int(self._query("SELECT COALESCE(MAX(id), 0) FROM batches")[0][0])
 
     def batches(self, *, up_to: int | None = None) -> pd.DataFrame:
-        """Every batch: ``id, time, author, kind, target, note, source, n_events, active`` (oldest first).
+        """Every batch: ``id, time, author, kind, target, note, source, n_events, request_id, active`` (oldest
+        first). ``target`` (the edit batch of an undo / redo) is of integer dtype, ``<NA>`` for edit batches.
 
         ``up_to``: only the batches up to that log version, ``active`` as it was then (later undos ignored).
         """
-        cols = ["id", "time", "author", "kind", "target", "note", "source", "n_events"]
+        cols = ["id", "time", "author", "kind", "target", "note", "source", "n_events", "request_id"]
         if not self.exists_ and not self._recheck():
-            return pd.DataFrame(columns=[*cols, "active"])
+            return _batch_frame([], [*cols, "active"])
         where, args = ("WHERE id <= ?", (int(up_to),)) if up_to is not None else ("", ())
-        df = pd.DataFrame(self._query(f"SELECT {', '.join(cols)} FROM batches {where} ORDER BY id", args),
-                          columns=cols)
+        sel = ", ".join(cols[:-1] + [self._request_id_column()])
+        df = _batch_frame(self._query(f"SELECT {sel} FROM batches {where} ORDER BY id", args), cols)
         active = active_batches(df)
         df["active"] = df["id"].isin(active) & (df["kind"] == "edit")
-        df["target"] = df["target"].astype("Int64")
         return df
 
     def events(self, *, patch_id: str | None = None) -> pd.DataFrame:
@@ -282,25 +338,38 @@ class EditLog:
             raise WorkspaceError(f"{self.path_} belongs to another build of this workspace (log made for the one "
                                  f"created {meta.get('workspace')}, workspace.json says {made_for}): its patch rows "
                                  "would not match; move it away to start a new log")
-        # logs of eomine before events carried the catalog row: upgraded by a writer; a reader (create=False,
-        # e.g. `serve --read-only`) never writes and looks the rows up from the patch ids instead
+        # logs of eomine before events carried the catalog row, or batches a request id: upgraded by a writer;
+        # a reader (create=False, e.g. `serve --read-only`) never writes, looks the rows up from the patch ids
+        # and reads no request id (NULL) instead
         self._has_row = "row" in {r[1] for r in self._query("PRAGMA table_info(events)")}
-        if not self._has_row and self.create:
-            self._add_row_column()
-            self._has_row = True
+        self._has_request_id = "request_id" in {r[1] for r in self._query("PRAGMA table_info(batches)")}
+        if not (self._has_row and self._has_request_id) and self.create:
+            self._upgrade()
+            self._has_row = self._has_request_id = True
         if card is None and self.create:  # created, card not written yet (crash in between): a writer writes it
             self._write_card(meta.get("created", _now()))
         return True
 
-    def _add_row_column(self) -> None:
-        """Logs written before events carried the catalog row: add it and fill it in, in one transaction."""
-        _, index = self._ids()
+    def _upgrade(self) -> None:
+        """An older log, in one transaction: events without the catalog row get it (added and filled in), and
+        batches without a request id get the column and its unique index. Each part is skipped when another
+        process did it first (checked holding the write lock)."""
         with self._transaction("could not upgrade") as con:
             if "row" not in {r[1] for r in con.execute("PRAGMA table_info(events)")}:
+                _, index = self._ids()
                 con.execute("ALTER TABLE events ADD COLUMN row INTEGER")
                 pids = [p for (p,) in con.execute("SELECT DISTINCT patch_id FROM events")]
                 con.executemany("UPDATE events SET row = ? WHERE patch_id = ?",
                                 zip(index.get_indexer(pids).tolist(), pids, strict=True))
+            _add_request_id_column(con)
+
+    def _request_id_column(self) -> str:
+        """``request_id``, or ``NULL`` for a log whose batches have no such column (an old log a reader opened;
+        looked up again each time until it appears, since a writer in another process may add it)."""
+        if not self._has_request_id:
+            cols = {r[1] for r in self._query("PRAGMA table_info(batches)")}
+            self._has_request_id = "request_id" in cols
+        return "request_id" if self._has_request_id else "NULL"
 
     def _create(self) -> bool:
         """Build the empty log under a temporary name and link it into place (atomic: another process that
@@ -434,27 +503,49 @@ class EditLog:
 
     # ------------------------------------------------------------------ writing
     def _write(self, kind: str, target: int | None, author: str, note: str, source: str,
-               rows: list[EventRow], now: str, *, precheck=None) -> int:
+               rows: list[EventRow], now: str, *, precheck=None, request_id: str | None = None) -> int | None:
         if not self.exists_ and not self._recheck():
             if not self.create:
                 raise WorkspaceError(f"{self.workspace.path} has no edit log ({LOG_FILE}) and this EditLog was "
                                      "opened with create=False")
             self.exists_ = self._create()
+        added_column = False
         with self._transaction("could not write to") as con:
+            # holding the write lock from here on: no other writer can add the same request id before we do
+            if request_id is not None:
+                if not self._has_request_id and "request_id" not in {
+                        r[1] for r in con.execute("PRAGMA table_info(batches)")}:
+                    _add_request_id_column(con)  # an old log written to by create=False: upgraded with the write
+                    added_column = True
+                _refuse_duplicate(con, request_id)
             if precheck is not None:
                 target = precheck(con)
                 if target is None:  # nothing to undo / redo
                     con.execute("ROLLBACK")
                     return None
-                note = note or f"{kind} of batch {target}"
+                if not note:
+                    info = _read_batch_info(con, target, request_id="NULL")
+                    note = f"{kind} of batch {target} ({info.summary() if info else '?'}, " \
+                           f"{info.author if info else '?'})"
                 rows = [(p, r, kind, None) for p, r in
                         con.execute("SELECT DISTINCT patch_id, row FROM events WHERE batch = ?", (target,))]
-            cur = con.execute("INSERT INTO batches (time, author, kind, target, note, source, n_events) "
-                              "VALUES (?, ?, ?, ?, ?, ?, ?)", (now, author, kind, target, note, source, len(rows)))
+            cols, vals = "time, author, kind, target, note, source, n_events", [now, author, kind, target, note,
+                                                                                 source, len(rows)]
+            if request_id is not None:
+                cols += ", request_id"
+                vals.append(request_id)
+            try:
+                cur = con.execute(f"INSERT INTO batches ({cols}) VALUES ({', '.join('?' * len(vals))})", vals)
+            except sqlite3.IntegrityError:
+                if request_id is not None:  # the unique index: only reachable if the lookup above were skipped
+                    _refuse_duplicate(con, request_id)
+                raise
             batch = cur.lastrowid
             con.executemany("INSERT INTO events (time, author, batch, patch_id, row, op, label, note) "
                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                             ((now, author, batch, p, r, op, lab, note) for p, r, op, lab in rows))
+        if added_column:
+            self._has_request_id = True  # only once committed: a rolled-back ALTER leaves no column
         return int(batch)
 
     @contextmanager
@@ -477,17 +568,39 @@ class EditLog:
         except sqlite3.DatabaseError as exc:
             raise WorkspaceError(f"{failure} {self.path_}: {exc}") from None
 
-    def _undo_redo(self, kind: str, author: str | None) -> int | None:
+    def _undo_redo(self, kind: str, author: str | None, request_id: str | None = None,
+                   target: int | None = None) -> int | None:
         who = check_author(author) if author is not None else None
+        request_id = check_request_id(request_id)
 
         def pick(con):
-            df = pd.DataFrame(con.execute("SELECT id, author, kind, target FROM batches ORDER BY id").fetchall(),
-                              columns=["id", "author", "kind", "target"])
+            df = _batch_frame(con.execute("SELECT id, author, kind, target FROM batches ORDER BY id").fetchall(),
+                              ["id", "author", "kind", "target"])
             undo_stack, redo_stack = undo_redo_stacks(df, who)
             stack = undo_stack if kind == "undo" else redo_stack
+            if target is not None:
+                return int(target) if int(target) in stack else None
             return stack[-1] if stack else None
 
-        return self._write(kind, None, who or "(anonymous)", "", "app", [], _now(), precheck=pick)
+        return self._write(kind, None, who or "(anonymous)", "", "app", [], _now(), precheck=pick,
+                           request_id=request_id)
+
+    def _batch_info(self, batch: int) -> BatchInfo:
+        if not self.exists_ and not self._recheck():
+            raise DataError(f"no batch {batch} in {self.path_} (the workspace has no edits)")
+        con = self._connect()
+        self._check_same_file()
+        try:
+            con.execute("BEGIN")  # one snapshot for the batch and its events
+            try:
+                info = _read_batch_info(con, batch, request_id=self._request_id_column())
+            finally:
+                con.execute("ROLLBACK")
+        except sqlite3.DatabaseError as exc:
+            raise WorkspaceError(f"{self.path_} is corrupt or unreadable: {exc}") from None
+        if info is None:
+            raise DataError(f"no batch {batch} in {self.path_}")
+        return info
 
     def _validate(self, edits: Sequence[Edit]) -> list[EventRow]:
         edits = as_batch(edits)
@@ -535,8 +648,8 @@ class EditLog:
         try:
             con.execute("BEGIN")  # one snapshot for every read below
             try:
-                b = pd.DataFrame(con.execute("SELECT id, author, kind, target FROM batches ORDER BY id").fetchall(),
-                                 columns=["id", "author", "kind", "target"])
+                b = _batch_frame(con.execute("SELECT id, author, kind, target FROM batches ORDER BY id").fetchall(),
+                                 ["id", "author", "kind", "target"])
                 ver = int(b["id"].max()) if len(b) else 0
                 newer = b[b["id"] > since.version] if since is not None else b.iloc[:0]
                 if since is not None and 0 < since.version <= ver and (newer["kind"] == "edit").all():
@@ -560,6 +673,50 @@ class EditLog:
 
 # ---------------------------------------------------------------------- helpers
 _NO_ROW = -2  # an event without its catalog row (-1 is "patch not in the catalog")
+
+
+def _batch_frame(rows, cols: list[str]) -> pd.DataFrame:
+    """Batch rows as a frame whose ``target`` has an integer dtype (``Int64``, ``<NA>`` for edit batches).
+
+    SQLite gives ints and NULLs; pandas alone would make that column float, and a float target printed as
+    ``1.0`` reached the undo / redo notes. Every frame of batches is built here.
+    """
+    df = pd.DataFrame(rows, columns=cols)
+    if "target" in df.columns:
+        df["target"] = pd.array([None if t is None or pd.isna(t) else int(t) for t in df["target"].tolist()],
+                                dtype="Int64")
+    return df
+
+
+def _add_request_id_column(con: sqlite3.Connection) -> None:
+    """Inside a write transaction: give ``batches`` its ``request_id`` column and unique index unless it has
+    them."""
+    if "request_id" not in {r[1] for r in con.execute("PRAGMA table_info(batches)")}:
+        con.execute(_REQUEST_ID_UPGRADE[0])
+    con.execute(_REQUEST_ID_UPGRADE[1])
+
+
+def _refuse_duplicate(con: sqlite3.Connection, request_id: str) -> None:
+    """Inside the write transaction: :class:`DuplicateRequest` when ``request_id`` already wrote a batch."""
+    hit = con.execute("SELECT id FROM batches WHERE request_id = ?", (request_id,)).fetchone()
+    if hit is not None:
+        raise DuplicateRequest(request_id, hit[0])
+
+
+def _read_batch_info(con: sqlite3.Connection, batch: int, *, request_id: str = "request_id") -> BatchInfo | None:
+    """One batch and the summary of its events by op, read on ``con`` (None when there is no such batch).
+    ``request_id``: the column's SQL (``NULL`` for a log without it)."""
+    row = con.execute(f"SELECT id, time, author, kind, target, note, source, n_events, {request_id} "
+                      "FROM batches WHERE id = ?", (int(batch),)).fetchone()
+    if row is None:
+        return None
+    ops = tuple(OpCount(op, int(n), lab if n_lab == 1 else None) for op, n, n_lab, lab in con.execute(
+        "SELECT op, COUNT(DISTINCT patch_id), COUNT(DISTINCT label), MIN(label) FROM events WHERE batch = ? "
+        "GROUP BY op ORDER BY MIN(id)", (int(batch),)))
+    (n_patches,) = con.execute("SELECT COUNT(DISTINCT patch_id) FROM events WHERE batch = ?", (int(batch),)).fetchone()
+    bid, time, author, kind, target, note, source, n_events, rid = row
+    return BatchInfo(int(bid), time, author, kind, None if target is None else int(target), note or "",
+                     source or "", int(n_events), rid, int(n_patches), ops)
 
 
 def _now() -> str:

@@ -131,7 +131,8 @@ class PatchDataset:
         bad_labels = flat[codes < 0][first]
         for r, lab in zip(bad_rows, bad_labels, strict=True):
             issues.append(Issue(df["patch_id"].iat[r], "unknown-class",
-                                f"unknown class {lab!r} in field 'labels' (not in the {nom.name} nomenclature)"))
+                                f"unknown class {lab!r} in field 'labels' (not in the {nom.name} nomenclature; "
+                                f"{nom.suggest(lab)})"))
         # official order, duplicates removed
         key = rowid * 1024 + np.maximum(codes, 0)
         order = np.argsort(key, kind="stable")

@@ -53,7 +53,9 @@ class PatchFolder(PatchDataset):
         Band names in file order (e.g. ``B04,B03,B02``); default: the GeoTIFF band descriptions, ``B04,B03,B02``
         for 3-band PNG/JPEG, else ``band1..bandN``.
     nomenclature : str, optional
-        ``ben19`` or ``eurosat`` to validate labels against a shipped nomenclature; default: the classes found.
+        ``ben19`` or ``eurosat`` to validate labels against a shipped nomenclature (a class may be written as
+        the app shows it, e.g. ``Urban``, or in another case: :meth:`Nomenclature.resolve`); default: the classes
+        found.
     """
 
     format = "folder"
@@ -104,6 +106,7 @@ class PatchFolder(PatchDataset):
         t = self._drop_duplicates(t, issues, str(path))
         if self.nomenclature_name:
             self._nom = load_nomenclature(self.nomenclature_name)
+            t["labels"] = _resolve_labels(t["labels"], self._nom)
         else:
             names = sorted({lab for labs in t["labels"] for lab in labs})
             self._nom = Nomenclature.generic(names, name=f"classes of {path.name}")
@@ -224,3 +227,18 @@ class PatchFolder(PatchDataset):
 
     def made_by(self) -> dict:
         return {**super().made_by(), "table": str(self._table_path())}
+
+
+def _resolve_labels(labels: pd.Series, nom: Nomenclature) -> pd.Series:
+    """Label lists with each name a person may write for a class (its short name as the app shows it, another
+    case: :meth:`Nomenclature.resolve`) replaced by the class; names that resolve to nothing stay as they are,
+    for the label validation to report with the closest names."""
+    mapping = {}
+    for name in {lab for labs in labels for lab in labs}:
+        try:
+            mapping[name] = nom.resolve(name)
+        except DataError:
+            mapping[name] = name
+    if all(k == v for k, v in mapping.items()):
+        return labels
+    return labels.map(lambda labs: [mapping[lab] for lab in labs])

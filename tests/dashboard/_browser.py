@@ -11,6 +11,7 @@ def lasso(page, *, cx: float = 0.5, r: float = 0.3) -> int:
     ``cx`` is the square's centre as a fraction of the plot width (it is centred vertically) and ``r`` its
     half-side as a fraction of the plot's smaller side.
     """
+    before = page.inner_text("#selection-info")
     box = page.locator("#scatter-graph .nsewdrag").bounding_box()
     x0, y0 = box["x"] + box["width"] * cx, box["y"] + box["height"] * 0.5
     h = min(box["width"], box["height"]) * r
@@ -20,7 +21,8 @@ def lasso(page, *, cx: float = 0.5, r: float = 0.3) -> int:
     for x, y in pts[1:]:
         page.mouse.move(x, y, steps=8)
     page.mouse.up()
-    page.wait_for_function("/selected/.test(document.querySelector('#selection-info').innerText)", timeout=45000)
+    page.wait_for_function(f"/selected/.test(document.querySelector('#selection-info').innerText) && "
+                           f"document.querySelector('#selection-info').innerText !== {before!r}", timeout=45000)
     return int(re.search(r"([\d,]+) patches", page.inner_text("#selection-info")).group(1).replace(",", ""))
 
 
@@ -47,3 +49,11 @@ def choose(page, selector: str, text: str, *, tries: int = 3) -> None:
         except PlaywrightTimeout:
             continue
     raise AssertionError(f"the dropdown {selector} did not take {text!r}")
+
+
+def sign_in(page, name: str) -> None:
+    """Enter the curator's name in the top bar (saved in the browser) and wait until the app took it."""
+    page.fill("#curate-author-input", name)
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#curate-author-info') && "
+                           "!document.querySelector('#curate-author-info').innerText.includes('needed')")

@@ -22,7 +22,7 @@ from _server import start_server
 from dashboard.access import Credentials, load_credentials
 from dashboard.app import create_app
 from dashboard.panels import curate
-from mining.curation import EditLog
+from mining.curation import Edit, EditLog
 from mining.errors import DataError
 
 
@@ -65,6 +65,56 @@ def test_edit_api_validates_ids_and_labels(app):
     assert [(b["author"], b["note"], b["source"]) for b in hist] == [("ana", "n", "api")]
 
 
+def test_a_repeated_request_id_returns_the_first_result(app):
+    """A double click, a retried request or two tabs replaying: one batch, and the repeat gets its result."""
+    c = app.server.test_client()
+    state = app.server.extensions["eomine"]
+    data = state.current
+    pids = [str(p) for p in data.ids[:3]]
+    body = {"author": "ana", "request_id": "tab-1/42", "edits": [{"patch_id": p, "op": "flag"} for p in pids]}
+    first = _post(c, "/eomine/api/edits", body)
+    assert first.status_code == 200 and first.json == {"batch": 1, "version": 1, "n": 3, "duplicate": False}
+    again = _post(c, "/eomine/api/edits", body)
+    assert again.status_code == 200 and again.json == {"batch": 1, "version": 1, "n": 3, "duplicate": True}
+    # another edit with the same id is the same request as far as the log is concerned: nothing written
+    other = _post(c, "/eomine/api/edits", {**body, "edits": [{"patch_id": pids[0], "op": "exclude"}]})
+    assert other.json["duplicate"] and other.json["batch"] == 1
+    assert data.edits.version() == 1 and not state.current.labels.excluded.any()
+    assert _post(c, "/eomine/api/edits", {**body, "request_id": 5}).status_code == 400
+    assert _post(c, "/eomine/api/edits", {**body, "request_id": ""}).status_code == 400
+    # undo: named, once per id
+    u = _post(c, "/eomine/api/undo", {"author": "ana", "request_id": "undo-1"})
+    assert u.status_code == 200 and u.json["batch"] == 2 and not u.json["duplicate"] and u.json["target"] == 1
+    assert u.json["message"] == "Undid batch 1 (Flag 3 patches, ana)"
+    assert u.json["reverted"]["batch"] == 1 and u.json["reverted"]["n_patches"] == 3
+    u2 = _post(c, "/eomine/api/undo", {"author": "ana", "request_id": "undo-1"})
+    assert u2.json["duplicate"] and u2.json["batch"] == 2 and u2.json["message"] == u.json["message"]
+    assert data.edits.version() == 2 and not state.current.labels.flagged.any()
+    r = _post(c, "/eomine/api/redo", {"author": "ana"})
+    assert r.json["message"] == "Redid batch 1 (Flag 3 patches, ana)" and state.current.labels.flagged.sum() == 3
+    nothing = _post(c, "/eomine/api/redo", {"author": "ana"}).json
+    assert nothing["batch"] is None and nothing["message"] == "Nothing to redo for ana."
+    hist = c.get("/eomine/api/history").json["batches"]
+    assert [(b["kind"], b["target"], b["request_id"]) for b in hist] == [
+        ("edit", None, "tab-1/42"), ("undo", 1, "undo-1"), ("redo", 1, None)]
+    assert hist[1]["note"] == "undo of batch 1 (Flag 3 patches, ana)"
+
+
+def test_commit_edits_and_undo_redo_pass_the_request_id(app):
+    from dashboard.access import commit_edits, undo_redo
+
+    state = app.server.extensions["eomine"]
+    pid = str(state.current.ids[0])
+    res = commit_edits(state, [Edit(pid, "confirm")], author="rev", request_id="r")
+    assert res == {"batch": 1, "version": 1, "n": 1, "duplicate": False}
+    assert commit_edits(state, [Edit(pid, "confirm")], author="rev", request_id="r")["duplicate"]
+    assert state.current.labels.confirmed.sum() == 1
+    u = undo_redo(state, "undo", author="rev", request_id="u")
+    assert u["message"] == "Undid batch 1 (Confirm 1 patch, rev)" and not u["duplicate"]
+    assert undo_redo(state, "undo", author="rev", request_id="u")["duplicate"]
+    assert state.current.labels.version == 2
+
+
 def test_read_only_refuses_every_edit_with_403(ws_copy):
     app = create_app(ws_copy, read_only=True)
     c = app.server.test_client()
@@ -81,8 +131,8 @@ def test_read_only_refuses_every_edit_with_403(ws_copy):
                                          "property": "n_clicks", "value": 1}], "changedPropIds": [], "state": []}
     assert _post(c, "/_dash-update-component", forged).status_code == 403
     # the plain function refuses too (read-only is enforced on the server, not by hiding buttons)
-    msg, version = curate.run_action(state, "focus", "flag", author="x", selected=pid)
-    assert version is None and "read-only" in msg
+    res = curate.run_action(state, "focus", "flag", author="x", selected=pid)
+    assert res["version"] is None and "read-only" in res["message"]
     assert not (ws_copy / "edits.sqlite").exists()
     assert c.get("/_dash-layout").status_code == 200  # reading still works
 

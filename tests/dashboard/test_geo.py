@@ -6,7 +6,19 @@ import numpy as np
 import pytest
 
 from dashboard.data import AppData
-from dashboard.geo import basemap_path, footprint_bounds, from_plot, lat_of, map_xy, merc_y, to_plot
+from dashboard.geo import (
+    LAND,
+    WATER,
+    basemap_image,
+    footprint_bounds,
+    from_plot,
+    lat_of,
+    map_xy,
+    merc_y,
+    over,
+    to_plot,
+)
+from mining.raster import hex_to_rgb
 
 
 def test_mercator_round_trip():
@@ -30,10 +42,34 @@ def test_geometry_is_computed_once_per_app(demo_ws):
     assert (b[0] < lon).all() and (lon < b[2]).all() and (b[1] < y).all() and (y < b[3]).all()
 
 
-def test_basemap_path_is_closed_rings_and_simplifies(demo_ws):
+def _pixel(img, box, lon, lat):
+    (x0, x1), (y0, y1) = box["x"], box["y"]
+    H, W = img.shape[:2]
+    return img[int((y1 - merc_y(lat)) / (y1 - y0) * H), int((lon - x0) / (x1 - x0) * W)]
+
+
+@pytest.mark.parametrize("box, land, sea", [
+    (to_plot({"x": [-25.0, 45.0], "y": [34.0, 72.0]}), [(16.37, 48.21), (-3.7, 40.4)], [(-20.0, 45.0), (18.0, 35.0)]),
+    (to_plot({"x": [16.0, 16.8], "y": [48.0, 48.4]}), [(16.37, 48.21)], []),           # Vienna, zoomed far in
+    (to_plot({"x": [24.0, 26.0], "y": [59.5, 60.5]}), [(24.94, 60.17)], [(25.0, 59.8)]),  # Helsinki, Gulf of Finland
+])
+def test_the_basemap_is_drawn_into_the_image_at_every_zoom(demo_ws, box, land, sea):
     data = AppData.load(demo_ws)
-    full = basemap_path(data)
-    assert basemap_path(data) is full
-    assert full.startswith("M") and full.count("Z") == full.count("M") > 100
-    coarse = basemap_path(data, 0.05)
-    assert coarse.count("M") <= full.count("M") and len(coarse) < 0.5 * len(full)
+    img = basemap_image(data, box, 640, 480)
+    assert img.shape == (480, 640, 4) and (img[..., 3] == 255).all()  # opaque: water, land and borders
+    for lon, lat in land:
+        assert tuple(_pixel(img, box, lon, lat)[:3]) == tuple(hex_to_rgb([LAND])[0]), (lon, lat)
+    for lon, lat in sea:
+        assert tuple(_pixel(img, box, lon, lat)[:3]) == tuple(hex_to_rgb([WATER])[0]), (lon, lat)
+
+
+def test_points_are_composited_over_the_basemap():
+    base = np.zeros((2, 2, 4), np.uint8)
+    base[..., :3], base[..., 3] = 200, 255
+    top = np.zeros((2, 2, 4), np.uint8)
+    top[0, 0] = (0, 0, 0, 255)
+    top[0, 1] = (0, 0, 0, 51)
+    out = over(top, base)
+    assert tuple(out[0, 0]) == (0, 0, 0, 255) and tuple(out[1, 1]) == (200, 200, 200, 255)
+    assert out[0, 1, 0] == 160  # 20 % black over light grey
+    assert over(None, base) is base

@@ -112,6 +112,7 @@ CASES = [
     (["serve", "{ws}", "--host", "bad host"], ["--host must be an IP address or a host name, got 'bad host'"]),
     ("serve {ws} --host 0.0.0.0", ["refusing to bind 0.0.0.0", "--auth"]),
     ("serve {ws} --auth env:EOMINE_TEST_UNSET_VAR", ["--auth", "EOMINE_TEST_UNSET_VAR is not set"]),
+    ("serve {ws} --confirm-above -1", ["--confirm-above must be an int in [0, inf), got '-1'"]),
     # export
     ("export {ws} --format xml --out {out}", ["--format", "one of 'parquet', 'csv', 'reben', 'geoparquet'"]),
     ("export {ws} --format csv", ["missing option --out"]),

@@ -453,3 +453,15 @@ def test_folder_table_without_labels_column(folder, tmp_path, existing, on_error
     assert "'labels'" in str(exc.value)
     assert str(table) in str(exc.value)
     assert digest(existing) == before
+
+
+def test_folder_labels_by_the_names_the_app_displays(folder, tmp_path):
+    """A table may name classes as the app shows them (short names, any case); a near miss is reported with
+    the closest names."""
+    write_table(folder / "labels.csv", {"p1": "forest|RIVER", "p2": "Pasture", "p3": "Forrest"})
+    report = run(PatchFolder(folder, nomenclature="eurosat"), tmp_path / "ws")
+    ws = Workspace(tmp_path / "ws")
+    assert dict(zip(ws.catalog["patch_id"], ws.catalog["labels"].map(list), strict=True)) == {
+        "p1": ["Forest", "River"], "p2": ["Pasture"]}
+    (issue,) = [i for i in report.issues if i.kind == "unknown-class"]
+    assert issue.patch_id == "p3" and "closest: 'Forest'" in issue.message

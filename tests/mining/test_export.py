@@ -180,3 +180,28 @@ def test_cli_export_and_history(curated, tmp_path):
     assert r.exit_code == 0 and "Urban fabric" in r.output and "ana" in r.output
     r = CliRunner().invoke(main, ["export", str(curated), "--format", "reben", "--out", str(tmp_path / "f.parquet")])
     assert r.exit_code == 2 and "already exists" in r.output
+
+
+def test_history_names_confirm_and_the_reverted_batch_as_an_integer(curated, tmp_path):
+    """A reviewer's Confirm (stored op ``keep``) reads "confirm" wherever people read the history, and a redo
+    names its batch as an integer (pandas once made it "redo of batch 3.0")."""
+    log = EditLog(curated)
+    pid = log.current_labels().patch_ids[80]
+    log.commit([Edit(pid, "keep")], author="rev", note="review queue: keep")
+    log.undo(author="rev")
+    log.redo(author="rev")
+    export_workspace(curated, "csv", tmp_path / "c.csv")
+    h = pd.read_csv(tmp_path / "c.csv.history.csv", keep_default_na=False)
+    assert h.loc[h["patch_id"] == pid, "op"].tolist() == ["confirm", "undo", "redo"]
+    assert h.loc[h["kind"] == "redo", "target"].astype(str).tolist() == ["5"]
+    assert h.loc[h["kind"] == "redo", "note"].tolist() == ["redo of batch 5 (Confirm 1 patch, rev)"]
+    export_workspace(curated, "parquet", tmp_path / "p.parquet")
+    hp = pd.read_parquet(tmp_path / "p.parquet.history.parquet")
+    assert str(hp["target"].dtype) in ("Int64", "int64") or hp["target"].dropna().map(type).eq(int).all()
+    assert hp.loc[hp["kind"] == "redo", "target"].tolist() == [5]
+    r = CliRunner().invoke(main, ["history", str(curated)])
+    lines = r.output.strip().splitlines()
+    assert "undo 5" in lines[-2] and "redo 5" in lines[-1] and "redo of batch 5 (Confirm 1 patch, rev)" in lines[-1]
+    assert ".0" not in "".join(lines[-3:])
+    r = CliRunner().invoke(main, ["history", str(curated), "--patch", pid])
+    assert r.exit_code == 0 and " confirm " in r.output and " keep " not in r.output

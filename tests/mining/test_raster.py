@@ -50,3 +50,18 @@ def test_density_shading_and_encoding():
     assert hex_to_rgb(["#0a0b0c"]).tolist() == [[10, 11, 12]]
     with pytest.raises(ValueError):
         Viewport((1, 0), (0, 1), 10, 10)
+
+
+def test_points_get_the_same_dots_on_a_small_and_a_large_screen():
+    """The dot size follows how crowded the image is, not its pixel count: 6,000 points on a laptop's plot area
+    (2.5 % of its pixels drawn) are grown like on a large screen, and a crowded image is left as it is."""
+    rng = np.random.default_rng(0)
+    x, y = rng.random(6000).astype(np.float32), rng.random(6000).astype(np.float32)
+    codes = np.zeros(6000, np.int16)
+    for w, h in ((534, 368), (900, 520)):
+        rgba, cnt = render_categorical(x, y, codes, ["#ff0000"], Viewport([0, 1], [0, 1], w, h))
+        assert (rgba[..., 3] > 0).sum() > 4 * (cnt > 0).sum()  # each point a 3x3 square where the image is empty
+    crowded = rng.random((2, 200_000)).astype(np.float32)
+    rgba, cnt = render_categorical(crowded[0], crowded[1], np.zeros(200_000, np.int16), ["#ff0000"],
+                                   Viewport([0, 1], [0, 1], 300, 200))
+    assert ((rgba[..., 3] > 0) == (cnt > 0)).all()

@@ -339,3 +339,94 @@ def test_cli_tour_bad_input_is_one_line_and_keeps_an_existing_export(demo_graph,
 
 def _ws_path(g: TourGraph):
     return g.ws_path
+
+
+# ------------------------------------------------------------------------------------------------ class names, stands_for
+def test_a_class_is_given_by_the_name_the_app_displays(demo_graph):
+    g = demo_graph
+    nom = g.nomenclature
+    j = next(i for i, (c, s) in enumerate(zip(nom.classes, nom.short, strict=True))
+             if c != s and g.Y[:, i].sum() >= 10)
+    full, short = nom.classes[j], nom.short[j]
+    ref = Tour("class", label=full, steps=8, seed=1).fit(g)
+    for name in (short, short.upper(), f"  {full.lower()} "):
+        t = Tour("class", label=name, steps=8, seed=1).fit(g)
+        assert t.patch_ids_ == ref.patch_ids_ and t.label_ == full
+        assert t.card()["params"]["label"] == full
+    with pytest.raises(DataError, match=rf"unknown class '{short[:-1]}x'.*closest: '{full}'"):
+        Tour("class", label=short[:-1] + "x", steps=8).fit(g)
+
+
+def test_grand_tour_stops_say_what_they_stand_for(demo_graph):
+    g = demo_graph
+    t = Tour("grand", by="class", seed=0).fit(g)
+    df = t.stops()
+    assert df["stands_for"].tolist() == [g.classes[c] for c in t.groups_]
+    for labels, cls in zip(df["labels"], df["stands_for"], strict=True):
+        assert cls in labels
+    t = Tour("grand", by="cluster", steps=12, seed=4).fit(g)
+    assert t.stops()["stands_for"].tolist() == [f"cluster {i} of 12" for i in range(1, 13)]
+    # a start that is no representative stands for nothing; one that is stands for its class
+    rep = t.patch_ids_[5]
+    t2 = Tour("grand", by="cluster", steps=12, seed=4, start=rep).fit(g)
+    assert t2.stops()["stands_for"].iloc[0] is not None and len(t2.rows_) == 12
+    other = next(str(p) for r, p in enumerate(g.patch_ids) if g.ind[r, 0] >= 0 and str(p) not in t.patch_ids_)
+    t3 = Tour("grand", by="class", seed=0, start=other).fit(g)
+    s3 = t3.stops()["stands_for"].tolist()
+    assert s3[0] is None and sorted(s3[1:]) == sorted(df["stands_for"])
+    for strategy in ("random", "boundary"):
+        assert Tour(strategy, steps=6, seed=0).fit(g).stops()["stands_for"].isna().all()
+    assert describe_stops(g, t.rows_)["stands_for"].isna().all()
+
+
+def test_exported_tour_shows_what_each_stop_stands_for(demo_graph, tmp_path):
+    from mining.tour_export import caption_lines, export_html, tour_payload
+    from mining.workspace import Workspace
+
+    ws = Workspace(_ws_path(demo_graph))
+    t = Tour("grand", by="class", seed=0).fit(demo_graph)
+    p = tour_payload(t, ws, size=32)
+    assert [s["stands_for"] for s in p["stops"]] == t.stops()["stands_for"].tolist()
+    text = export_html(t, ws, tmp_path / "t.html", size=32).read_text()
+    assert "s.stands_for" in text and _payload(text)["stops"][0]["stands_for"] == p["stops"][0]["stands_for"]
+    r = next(t.stops().itertuples(index=False))
+    assert caption_lines(r, 0, 5)[0].startswith(f"Stop 1 of 5: {r.stands_for}")
+    walk = Tour("random", steps=3, seed=0).fit(demo_graph)
+    assert tour_payload(walk, ws, size=32)["stops"][0]["stands_for"] is None
+    head = caption_lines(next(walk.stops().itertuples(index=False)), 0, 3)[0]
+    assert head == "Stop 1 of 3" or head.startswith("Stop 1 of 3 · ")  # nothing to stand for
+
+
+def test_cli_tour_label_accepts_the_short_name(demo_graph, tmp_path):
+    from click.testing import CliRunner
+
+    from eomine.cli import main
+
+    g = demo_graph
+    j = next(i for i, (c, s) in enumerate(zip(g.nomenclature.classes, g.nomenclature.short, strict=True))
+             if c != s and g.Y[:, i].sum() >= 10)
+    out = tmp_path / "t.html"
+    res = CliRunner().invoke(main, ["tour", str(_ws_path(g)), "--strategy", "class", "--label",
+                                    g.nomenclature.short[j].lower(), "--steps", "5", "--size", "32",
+                                    "--export", str(out)])
+    assert res.exit_code == 0, res.output
+    p = _payload(out.read_text())
+    assert p["params"]["label"] == g.nomenclature.classes[j]
+    assert p["title"].endswith(f"class tour of {g.nomenclature.classes[j]}")
+    res = CliRunner().invoke(main, ["tour", str(_ws_path(g)), "--strategy", "class", "--label", "Urbn fabrik",
+                                    "--export", str(out)])
+    assert res.exit_code == 2 and "closest: 'Urban fabric'" in res.output and "Traceback" not in res.output
+
+
+def test_a_tour_of_patches_without_coordinates_exports(demo_graph, tmp_path):
+    """EuroSAT RGB (JPEGs) has no coordinates: no ground distance (null, where NaN broke the JSON), no map."""
+    import dataclasses
+
+    from mining.tour_export import export_html
+    from mining.workspace import Workspace
+
+    g = dataclasses.replace(demo_graph, lonlat=np.full_like(demo_graph.lonlat, np.nan))
+    t = Tour("grand", by="class", seed=0).fit(g)
+    p = _payload(export_html(t, Workspace(_ws_path(demo_graph)), tmp_path / "t.html", size=32).read_text())
+    assert p["map"] is None and all(s["km_total"] is None for s in p["stops"])
+    assert all(s["km"] is None for s in p["stops"][1:])  # the first stop has come no distance: 0

@@ -10,7 +10,7 @@ import urllib.request
 
 import pandas as pd
 import pytest
-from _browser import choose, lasso
+from _browser import choose, lasso, sign_in
 from _server import start_server
 
 pytestmark = pytest.mark.browser
@@ -73,9 +73,7 @@ def test_lasso_relabel_reload_undo_and_a_second_session(browser, own_server):
     ws, url = own_server()
     ctx, page = _new_page(browser, url)
     _open(page)
-    page.fill("#curate-author-input", "ana")
-    page.click("#curate-author-save")
-    page.wait_for_function("document.querySelector('#curate-author-info').innerText.includes('Editing as ana')")
+    sign_in(page, "ana")
     n_sel = lasso(page, cx=0.45, r=0.2)
     assert 0 < n_sel < 1500
     page.wait_for_function(f"document.querySelector('#curate-target-info').innerText.includes('{n_sel:,}')")
@@ -106,7 +104,7 @@ def test_lasso_relabel_reload_undo_and_a_second_session(browser, own_server):
     assert _detail_labels(other, pid) == ["Urban fabric"]
 
     page.click(_action("log", "undo"))
-    page.wait_for_function("document.querySelector('#curate-message').innerText.includes('Undo')",
+    page.wait_for_function("document.querySelector('#curate-message').innerText.includes('Undid batch 1')",
                            timeout=45000)
     cat = pd.read_parquet(ws / "catalog.parquet", columns=["patch_id", "labels"]).set_index("patch_id")
     original = list(cat.loc[pid, "labels"])
@@ -127,9 +125,7 @@ def test_relabel_the_patch_in_focus_from_the_detail_panel(browser, own_server):
     ws, url = own_server()
     ctx, page = _new_page(browser, url)
     _open(page)
-    page.fill("#curate-author-input", "bo")
-    page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelector('#curate-author-info').innerText.includes('Editing as bo')")
+    sign_in(page, "bo")
     page.wait_for_selector(THUMB)
     tile = page.locator(THUMB).nth(2)
     pid = re.search(r'"index":"([^"]+)"', tile.get_attribute("id")).group(1)
@@ -166,5 +162,130 @@ def test_read_only_has_no_edit_controls_and_refuses_forged_edits(browser, own_se
                           headers={"Content-Type": "application/json"})
     assert r.status == 403
     assert not (ws / "edits.sqlite").exists()
+    assert page.console_errors == []
+    ctx.close()
+
+
+def _batches(url: str) -> list[dict]:
+    return [b for b in _history(url) if b["kind"] == "edit"]
+
+
+def test_a_double_click_commits_one_batch_and_one_undo_reverts_it(browser, own_server):
+    ws, url = own_server()
+    ctx, page = _new_page(browser, url)
+    _open(page)
+    sign_in(page, "ana")
+    n_sel = lasso(page, cx=0.45, r=0.25)
+    page.wait_for_function(f"document.querySelector('#curate-target-info').innerText.includes('{n_sel:,}')")
+    choose(page, "#curate-label", "Urban")
+    btn = page.locator(_action("selection", "add")).bounding_box()
+    x, y = btn["x"] + btn["width"] / 2, btn["y"] + btn["height"] / 2
+    page.mouse.click(x, y)
+    page.wait_for_timeout(150)
+    page.mouse.click(x, y)  # a second click 150 ms later, as a hurried curator does
+    page.wait_for_function("document.querySelector('#curate-message').innerText.includes('Batch 1')",
+                           timeout=45000)
+    page.wait_for_timeout(1500)  # anything the second click might have sent has landed by now
+    assert len(_batches(url)) == 1
+    added = _batches(url)[0]["n_events"]
+    # the second click either carried the same request id (the log kept one batch) or came after the first
+    # was saved (then it had nothing left to add): never a second batch
+    assert 0 < added <= n_sel and "Batch 2" not in page.inner_text("#curate-message")
+    page.click(_action("log", "undo"))  # one Undo
+    page.wait_for_function("document.querySelector('#curate-message').innerText.includes('Undid batch 1')")
+    from mining.curation import EditLog
+
+    cur = EditLog(ws, create=False).current_labels()
+    assert not cur.changed.any()  # every patch has its catalog labels again
+    # Ctrl+Z / Ctrl+Shift+Z work outside text fields: redo, then undo again
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("Control+Shift+Z")
+    page.wait_for_function("document.querySelector('#curate-message').innerText.includes('Redid batch 1')")
+    assert EditLog(ws, create=False).current_labels().changed.sum() == added
+    page.keyboard.press("Control+Z")
+    page.wait_for_function("document.querySelector('#curate-message').innerText.includes('Undid batch 1')")
+    assert not EditLog(ws, create=False).current_labels().changed.any()
+    assert page.console_errors == []
+    ctx.close()
+
+
+@pytest.fixture
+def big_ws(tmp_path):
+    """A 2,500-patch demo workspace without embeddings (the edit needs no layout: a filter selects)."""
+    from mining.datasets.demo import DemoDataset
+    from mining.ingest import ingest
+
+    out = tmp_path / "big"
+    ingest(DemoDataset(n=2500, seed=4), out, progress=False)
+    return out
+
+
+def test_an_edit_of_thousands_asks_first_and_cancel_commits_nothing(browser, big_ws):
+    proc, url = start_server(big_ws)
+    ctx, page = _new_page(browser, url)
+    try:
+        dialogs = []
+
+        def answer(d):
+            dialogs.append(d.message)
+            d.dismiss() if len(dialogs) == 1 else d.accept()
+
+        page.on("dialog", answer)
+        page.goto(url + "/")
+        page.wait_for_selector("#curate-bar")
+        sign_in(page, "ana")
+        for split in ("train", "validation", "test"):
+            page.check(f"#filter-splits input[value='{split}']")
+        page.wait_for_function("document.querySelector('#curate-target-info').innerText.includes('2,500')")
+        page.click(_action("selection", "flag"))
+        page.wait_for_function("document.querySelector('#curate-message').innerText.includes('Cancelled')")
+        assert dialogs and "2,500 patches" in dialogs[0] and "split" in dialogs[0]
+        assert not (big_ws / "edits.sqlite").exists() or not _batches(url)
+        page.click(_action("selection", "flag"))
+        page.wait_for_function("document.querySelector('#curate-message').innerText.includes('Batch 1')")
+        assert len(dialogs) == 2 and [b["n_events"] for b in _batches(url)] == [2500]
+        assert page.console_errors == []
+    finally:
+        ctx.close()
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_every_curate_control_is_on_screen_at_1366x768(browser, own_server):
+    ws, url = own_server()
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = ctx.new_page()
+    page.set_default_timeout(45000)
+    page.base = url
+    _open(page)
+    assert page.evaluate("window.scrollY") == 0
+    controls = ["#curate-label", "#curate-set-labels", "#curate-note", "#curate-message", "#scatter-graph",
+                "#curate-author-input"] + [_action(t, op) for t, op in (
+                    ("selection", "add"), ("selection", "remove"), ("selection", "set"), ("selection", "flag"),
+                    ("selection", "unflag"), ("selection", "exclude"), ("selection", "restore"), ("log", "undo"),
+                    ("log", "redo"))]
+    for sel in controls:
+        b = page.locator(sel).first.bounding_box()
+        assert b is not None, sel
+        assert b["x"] >= 0 and b["y"] >= 0 and b["x"] + b["width"] <= 1366 and b["y"] + b["height"] <= 768, \
+            (sel, b)
+    ctx.close()
+
+
+def test_patches_without_a_label_are_drawn_counted_and_filterable(browser, own_server):
+    ws, url = own_server()
+    ctx, page = _new_page(browser, url)
+    _open(page)
+    ids_ = page.evaluate("Array.from(document.querySelectorAll(" + repr(THUMB) + ")).map(e => JSON.parse(e.id)"
+                         ".index).slice(0, 3)")
+    r = page.request.post(url + "/eomine/api/edits", data=json.dumps(
+        {"author": "ana", "edits": [{"patch_id": p, "op": "set", "labels": []} for p in ids_]}),
+        headers={"Content-Type": "application/json"})
+    assert r.status == 200
+    page.wait_for_function("document.querySelector('#scatter-legend').innerText.includes('(no label) (3)')",
+                           timeout=30000)  # the poll brings the edit in; the legend counts the unlabelled
+    assert "1,500 patches in view" in page.inner_text("#scatter-info")  # every patch is drawn
+    choose(page, "#filter-labels", "(no label)")
+    page.wait_for_function("document.querySelector('#grid-info').innerText.includes('3 patches')")
     assert page.console_errors == []
     ctx.close()

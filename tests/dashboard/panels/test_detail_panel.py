@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -139,9 +137,6 @@ def test_detail_callbacks_in_a_request_context(eu):
     app, data = eu
     out = run_callback(app, detail.update_detail, str(data.ids[10]), "true_color")
     assert str(data.ids[10]) in text_of(out) and len(with_id_type(out, ids.NEIGHBOUR)) == 10
-    pid = str(data.ids[7])
-    nprop = json.dumps({"index": pid, "type": ids.NEIGHBOUR}) + ".n_clicks"
-    assert run_callback(app, detail.click_neighbour, [1], triggered=[{"prop_id": nprop, "value": 1}]) == pid
 
 
 def test_detail_errors_become_messages_not_blank_panels(eu, monkeypatch):

@@ -3,8 +3,6 @@ without a browser: plain functions, and callbacks called in a request context.""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,7 +11,7 @@ from dash import html, no_update
 
 from dashboard import ids
 from dashboard.app import create_app
-from dashboard.components import THUMB_SIZE, clicked_index, short_id
+from dashboard.components import THUMB_SIZE, short_id
 from dashboard.panels import grid
 from dashboard.routes import thumb_url
 from mining.datasets import ReBEN
@@ -216,44 +214,50 @@ def test_next_page_keeps_the_url_page_on_load_then_resets():
         grid.state_key({"labels": ["a", "b"]}, {"kind": "box", "range": [[0, 1], [0, 1]]})
 
 
-def test_clicked_index_ignores_unclicked_tiles():
-    pid = "S2A_x_1"
-    prop = json.dumps({"index": pid, "type": ids.THUMB}, separators=(",", ":")) + ".n_clicks"
-    assert clicked_index([{"prop_id": prop, "value": 1}], ids.THUMB) == pid
-    assert clicked_index([{"prop_id": prop, "value": None}], ids.THUMB) is None
-    assert clicked_index([{"prop_id": prop, "value": 0}], ids.THUMB) is None
-    assert clicked_index([{"prop_id": prop, "value": 2}], ids.NEIGHBOUR) is None
-    assert clicked_index([{"prop_id": ".", "value": None}], ids.THUMB) is None
-    assert clicked_index([], ids.THUMB) is None
+def test_a_tile_carries_its_patch_for_the_one_click_listener(eu):
+    _, data = eu
+    g = grid.render_grid(data, {}, None, 0, "true_color", None)
+    for t in with_id_type(g["tiles"], ids.THUMB):
+        assert t.to_plotly_json()["props"]["data-patch"] == t.id["index"] and "thumb" in t.className.split()
 
 
+
+
+def _grid(app, trigger, *, prev=0, nxt=0, filters=None, sel=None, ready=True, page=0, composite="true_color",
+          selected=None, key=None, shown=None):
+    """Call the grid's one callback as Dash would (``shown``: what the filter controls show)."""
+    filters = filters if filters is not None else {}
+    f = {"labels": [], "label_mode": "any", "splits": [], "countries": [], "flags": [], **(shown or filters)}
+    return run_callback(app, grid.update_grid, prev, nxt, filters, sel, ready, page, composite, selected, 0, key,
+                        f["labels"], f["label_mode"], f["splits"], f["countries"], f["flags"],
+                        triggered=[{"prop_id": trigger, "value": 1}])
 
 
 def test_grid_callbacks_in_a_request_context(eu):
     app, data = eu
-    tiles, info, summary, prev_dis, next_dis = run_callback(app, grid.update_grid, {}, None, 1, "true_color", None)
-    assert len(with_id_type(tiles, ids.THUMB)) == 48 and info.startswith("page 2 of 32") and not prev_dis
-    pid = str(data.ids[7])
-    prop = json.dumps({"index": pid, "type": ids.THUMB}) + ".n_clicks"
-    assert run_callback(app, grid.click_thumb, [0, 1], triggered=[{"prop_id": prop, "value": 1}]) == pid
-    assert run_callback(app, grid.click_thumb, [None], triggered=[{"prop_id": prop, "value": None}]) is no_update
-    # paging: next from page 1; a filter change after the load resets to 0
-    key = grid.state_key({}, None)
-    args = (0, 1, {}, None, True, 1, key, [], "any", [], [], [])
-    assert run_callback(app, grid.change_page, *args, triggered=[{"prop_id": f"{ids.GRID_NEXT}.n_clicks",
-                                                                   "value": 1}]) == (2, no_update)
-    lab = data.classes[int(np.argmax(data.Y.sum(0)))]
-    f = {"labels": [lab], "label_mode": "any", "splits": [], "countries": [], "flags": []}
-    args = (0, 0, f, None, True, 2, key, [lab], "any", [], [], [])
-    page, new_key = run_callback(app, grid.change_page, *args, triggered=[{"prop_id": f"{ids.FILTERS}.data",
-                                                                           "value": f}])
-    assert page == 0 and new_key == grid.state_key(f, None)
+    # the page load settles once the filters the URL restored have arrived: drawn once, the page kept
+    f = {"labels": [data.classes[int(np.argmax(data.Y.sum(0)))]], "label_mode": "any", "splits": [],
+         "countries": [], "flags": []}
+    assert _grid(app, f"{ids.URL_READY}.data", page=2, filters={}, shown=f) == (no_update,) * 7  # stale filters
+    tiles, info, summary, prev_dis, next_dis, page, key = _grid(app, f"{ids.FILTERS}.data", page=2, filters=f)
+    assert page is no_update and key == grid.state_key(f, None) and info.startswith("page 3 of")
+    # next from page 1; a later filter change resets to page 0, in the same round trip as the tiles
+    key0 = grid.state_key({}, None)
+    tiles, info, summary, prev_dis, next_dis, page, key = _grid(app, f"{ids.GRID_NEXT}.n_clicks", nxt=1, page=1,
+                                                                key=key0)
+    assert page == 2 and key is no_update and info.startswith("page 3 of 32")
+    assert len(with_id_type(tiles, ids.THUMB)) == 48 and not prev_dis
+    out = _grid(app, f"{ids.FILTERS}.data", page=2, filters=f, key=key0)
+    assert out[5] == 0 and out[6] == grid.state_key(f, None) and out[1].startswith("page 1 of")
+    # a composite change keeps the page
+    out = _grid(app, f"{ids.COMPOSITE}.value", page=1, key=key0, composite="false_color")
+    assert out[5] is no_update and "/false_color/" in str(out[0])
 
 
 def test_grid_errors_become_messages_not_blank_panels(eu):
     app, _ = eu
     bad_sel = {"kind": "lasso", "points": [[0, 0]]}  # too few points
-    tiles, info, summary, prev_dis, next_dis = run_callback(app, grid.update_grid, {}, bad_sel, 0, "true_color",
-                                                            None)
+    tiles, info, summary, prev_dis, next_dis, page, key = _grid(app, f"{ids.SELECTION}.data", sel=bad_sel,
+                                                                key=grid.state_key({}, None))
     assert "Could not show the patches" in text_of(tiles) and "lasso" in text_of(tiles)
     assert prev_dis and next_dis

@@ -36,7 +36,7 @@ def app(demo_ws, data):
 
 def pixel_of(res: dict, lon, lat) -> tuple[np.ndarray, np.ndarray]:
     """Image (row, col) of lon/lat points, the way rasterize_categorical bins them."""
-    H, W = res["rgba"].shape[:2]
+    H, W = res["layer"].shape[:2]
     (x0, x1), (y0, y1) = res["box"]["x"], res["box"]["y"]
     x = np.asarray(lon, np.float32).astype(np.float64)
     y = merc_y(lat).astype(np.float32).astype(np.float64)
@@ -62,7 +62,7 @@ def test_figure_is_offline_and_layered(data):
     lay = fig["layout"]
     assert lay["dragmode"] == "select"
     assert lay["yaxis"]["scaleanchor"] == "x" and lay["yaxis"]["scaleratio"] == 1
-    assert lay["shapes"][0]["layer"] == "below" and lay["shapes"][0]["path"].startswith("M")
+    assert not lay.get("shapes")  # no vector basemap for the browser to lay out: it is in the image
     assert lay["images"][0]["layer"] == "below"  # raster over the basemap, under the markers
     assert all(t["type"] in ("heatmap", "scatter") for t in fig["data"])  # no geo / mapbox: nothing fetched
     assert [t["name"] for t in fig["data"]] == list(M.TRACES)  # in the declared order, found by name
@@ -92,7 +92,7 @@ def test_raster_is_coloured_exactly_where_patches_are(data):
     view = M.full_view(data)
     res = M.render_map(data, view, "label")
     assert res["mode"] == "raster" and res["in_view"] == 1500 and res["selected"] is None
-    rgba = res["rgba"]
+    rgba = res["layer"]
     row, col = pixel_of(res, data.lon, data.lat)
     H, W = rgba.shape[:2]
     assert ((row >= 0) & (row < H) & (col >= 0) & (col < W)).all()
@@ -115,7 +115,7 @@ def test_raster_is_coloured_exactly_where_patches_are(data):
 
 def test_density_colouring(data):
     res = M.render_map(data, M.full_view(data), "density")
-    assert res["mode"] == "raster" and (res["rgba"][..., 3] > 0).sum() > 0
+    assert res["mode"] == "raster" and (res["layer"][..., 3] > 0).sum() > 0
 
 
 # --------------------------------------------------------------------------- selection, filters
@@ -135,14 +135,14 @@ def test_map_box_selection_selects_exactly_the_patches_inside(data):
     assert res["selected"] == int(m.sum())
     row, col = pixel_of(res, data.lon, data.lat)
     grey = hex_to_rgb([M.GREY])[0]
-    cells = row * res["rgba"].shape[1] + col
+    cells = row * res["layer"].shape[1] + col
     uniq, counts = np.unique(cells, return_counts=True)
     single = np.isin(cells, uniq[counts == 1])
     out = np.flatnonzero(single & ~m)
     inside = np.flatnonzero(single & m)
     assert len(out) and len(inside)
-    assert (res["rgba"][row[out], col[out], :3] == grey).all()
-    assert not (res["rgba"][row[inside], col[inside], :3] == grey).all(1).any()
+    assert (res["layer"][row[out], col[out], :3] == grey).all()
+    assert not (res["layer"][row[inside], col[inside], :3] == grey).all(1).any()
     assert M.selection_from_box(None) is None and M.selection_from_box({"lassoPoints": {}}) is None
 
 
@@ -153,17 +153,17 @@ def test_filters_hide_patches_on_the_map(data):
     res = M.render_map(data, M.full_view(data), "label", filters)
     assert 0 < res["in_view"] == int(forest.sum()) < data.n
     row, col = pixel_of(res, data.lon, data.lat)
-    H, W = res["rgba"].shape[:2]
+    H, W = res["layer"].shape[:2]
     at = np.zeros((H, W), bool)
     at[row[forest], col[forest]] = True
-    drawn = res["rgba"][..., 3] > 0
+    drawn = res["layer"][..., 3] > 0
     assert not (drawn & ~binary_dilation(at, np.ones((7, 7), bool))).any()
-    assert (res["rgba"][row[forest], col[forest], 3] > 0).all()
+    assert (res["layer"][row[forest], col[forest], 3] > 0).all()
     # zoomed onto a non-forest patch: nothing of it is drawn, not even its footprint
     r = int(np.flatnonzero(~forest)[0])
     z = M.render_map(data, small_view(float(data.lon[r]), float(data.lat[r])), "label", filters)
     assert all(r not in rows for _, rows in z["footprints"])
-    assert z["rgba"] is None or not (z["rgba"][..., 3] > 0).any()
+    assert z["layer"] is None or not (z["layer"][..., 3] > 0).any()
 
 
 # --------------------------------------------------------------------------- zoom -> footprints
@@ -171,7 +171,7 @@ def test_zooming_in_switches_to_footprints_matching_the_catalog(data):
     r = 0
     lon, lat = float(data.lon[r]), float(data.lat[r])
     res = M.render_map(data, small_view(lon, lat), "label")
-    assert res["mode"] == "footprints" and res["rgba"] is None
+    assert res["mode"] == "footprints" and res["layer"] is None
     rows = np.concatenate([rows for _, rows in res["footprints"]])
     assert r in rows and res["in_view"] >= 1
     colour = next(c for c, rows in res["footprints"] if r in rows)
@@ -188,7 +188,7 @@ def test_zooming_in_switches_to_footprints_matching_the_catalog(data):
     ops = patch_ops(M.update_patch(data, small_view(lon, lat), res, None))
     slot = next(i for i in range(M.FOOTPRINT_SLOTS) if ops[("data", M.T_FP + i, "x")])
     assert ops[("data", M.T_FP + slot, "line", "color")] == colour
-    assert ops[("layout", "images", 0)]["source"] == ""
+    assert ops[("layout", "images", 0)]["source"].startswith("data:image/webp")  # the basemap, no dots
     # zoomed out again: the raster is back
     assert M.render_map(data, M.full_view(data), "label")["mode"] == "raster"
 
@@ -246,12 +246,16 @@ def test_full_view_defaults_to_europe_without_coordinates(data):
 
 
 # --------------------------------------------------------------------------- callbacks
+#: edits version, scores version, URL applied, plot size on screen (assets/plots.js): what the first render waits for
+READY = (0, 0, True, {"w": 960, "h": 640})
+
+
 def test_update_map_callback_zoom_and_url_view(app, data):
     lon0, lon1, lat0, lat1 = box_around(data, (0.1, 0.6))
     ys = [float(v) for v in merc_y([lat0, lat1])]
     relayout = {"xaxis.range[0]": lon0, "xaxis.range[1]": lon1, "yaxis.range[0]": ys[0], "yaxis.range[1]": ys[1]}
     fig, view, info = run_callback(app, M.update_map, relayout, "label", None, None, None, M.full_view(data),
-                                   triggered=[f"{ids.MAP}.relayoutData"])
+                                   *READY, triggered=[f"{ids.MAP_RELAYOUT}.data"])
     assert view["x"] == [lon0, lon1] and view["y"] == pytest.approx([lat0, lat1], abs=1e-6)
     ops = patch_ops(fig)
     assert ops[("layout", "images", 0)]["source"].startswith("data:image/webp;base64,")
@@ -259,15 +263,17 @@ def test_update_map_callback_zoom_and_url_view(app, data):
     n = int(((data.lon >= lon0) & (data.lon <= lon1) & (data.lat >= lat0) & (data.lat <= lat1)).sum())
     assert info.startswith(f"{n:,} patches in view")
     # a selection-drawing relayout changes nothing
-    assert run_callback(app, M.update_map, {"selections": []}, "label", None, None, None, view,
-                        triggered=[f"{ids.MAP}.relayoutData"]) == (no_update, no_update, no_update)
-    # autosize (the graph's first layout) redraws the same view: Dash may have dropped the initial render
-    fig, v2, info2 = run_callback(app, M.update_map, {"autosize": True}, "label", None, None, None, view,
-                                  triggered=[f"{ids.MAP}.relayoutData"])
-    assert v2 is no_update and info2 == info and patch_ops(fig)[("layout", "xaxis", "range")] == [lon0, lon1]
+    assert run_callback(app, M.update_map, {"selections": []}, "label", None, None, None, view, *READY,
+                        triggered=[f"{ids.MAP_RELAYOUT}.data"]) == (no_update, no_update, no_update)
+    # before the URL's state is applied, nothing is drawn (one render per page load, once it is)
+    assert run_callback(app, M.update_map, None, "label", None, None, None, view, 0, 0, False, READY[3],
+                        triggered=[f"{ids.FILTERS}.data"]) == (no_update, no_update, no_update)
+    # nor before the plot has a size on screen
+    assert run_callback(app, M.update_map, None, "label", None, None, None, view, 0, 0, True, None,
+                        triggered=[f"{ids.FILTERS}.data"]) == (no_update, no_update, no_update)
     # a view set from the URL is applied (and not written back)
     url_view = {"x": [5.0, 7.0], "y": [45.0, 46.0]}
-    fig, view, info = run_callback(app, M.update_map, None, "country", None, None, None, url_view,
+    fig, view, info = run_callback(app, M.update_map, None, "country", None, None, None, url_view, *READY,
                                    triggered=[f"{ids.MAP_VIEW}.data"])
     assert view is no_update
     ops = patch_ops(fig)
@@ -279,7 +285,7 @@ def test_update_map_callback_focus_neighbours_and_selection(app, data):
     pid = str(data.ids[r])
     lon0, lon1, lat0, lat1 = box_around(data)
     sel = {"kind": "map", "range": [[lon0, lon1], [lat0, lat1]]}
-    fig, _, info = run_callback(app, M.update_map, None, "label", None, sel, pid, None,
+    fig, _, info = run_callback(app, M.update_map, None, "label", None, sel, pid, None, *READY,
                                 triggered=[f"{ids.SELECTED}.data"])
     ops = patch_ops(fig)
     assert ops[("data", M.T_FOCUS, "x")] == [pytest.approx(float(data.lon[r]))]
@@ -291,11 +297,7 @@ def test_update_map_callback_focus_neighbours_and_selection(app, data):
     assert f"{n_sel:,} selected" in info
 
 
-def test_select_and_click_callbacks(app, data):
-    out = run_callback(app, M.map_select, {"points": [], "range": {"x": [-5.0, 12.5],
-                                                                  "y": list(merc_y([42.0, 52.0]))}})
-    assert out["kind"] == "map" and out["range"][0] == [-5.0, 12.5]
-    assert run_callback(app, M.map_select, None) is no_update
+def test_click_callback(app, data):
     r = 11
     click = {"points": [{"x": float(data.lon[r]), "y": float(merc_y(data.lat[r]))}]}
     assert run_callback(app, M.map_click, click, M.full_view(data), None) == str(data.ids[r])
@@ -304,8 +306,46 @@ def test_select_and_click_callbacks(app, data):
     assert run_callback(app, M.map_click, None, None, None) is no_update
 
 
+def test_the_image_is_the_basemap_with_the_patches_over_it(data):
+    from dashboard.geo import basemap_image
+
+    res = M.render_map(data, M.full_view(data), "label")
+    H, W = res["rgba"].shape[:2]
+    base = basemap_image(data, res["box"], W, H)
+    drawn = res["layer"][..., 3] > 0
+    assert (res["rgba"][..., 3] == 255).all()  # opaque: land and sea come with it
+    assert (res["rgba"][~drawn] == base[~drawn]).all()
+    assert (res["rgba"][drawn][:, :3] != base[drawn][:, :3]).any(1).mean() > 0.9
+
+
 def test_layout_holds_graph_and_view_store(data):
     found = {c.id: c for c in walk(M.layout(data)) if getattr(c, "id", None)}
     assert {ids.MAP, ids.MAP_INFO, ids.MAP_VIEW} <= set(found)
     assert found[ids.MAP_VIEW].data == M.full_view(data)
     assert found[ids.MAP].config["scrollZoom"]
+
+
+def test_the_raster_covers_the_whole_plot_area_plotly_shows(app, data):
+    """yaxis.scaleanchor makes plotly widen the view to the plot area's shape; the raster is drawn for that."""
+    pview = {"x": [0.0, 10.0], "y": [40.0, 50.0]}
+    assert M.render_box(pview, 0.5) == {"x": [0.0, 10.0], "y": [35.0, 55.0]}  # a tall panel: more latitude
+    assert M.render_box(pview, 2.0) == {"x": [-5.0, 15.0], "y": [40.0, 50.0]}
+    assert M.render_box(pview) == {"x": [0.0, 10.0], "y": [40.0, 50.0]}  # size unknown: aspects 1 to 1.6
+    # a tall panel, 520 x 560 CSS px at 2 device pixels per CSS pixel
+    size = {"w": 1040, "h": 1120, "dpr": 2}
+    fig, _, _ = run_callback(app, M.update_map, None, "label", None, None, None, M.full_view(data), 0, 0, True, size,
+                             triggered=[f"{ids.URL_READY}.data"])
+    img = patch_ops(fig)[("layout", "images", 0)]
+    w_px = 1040 - (M.MARGIN["l"] + M.MARGIN["r"]) * 2
+    h_px = 1120 - (M.MARGIN["t"] + M.MARGIN["b"]) * 2
+    assert img["sizex"] / img["sizey"] == pytest.approx(w_px / h_px, rel=1e-6)
+    import base64
+    import io
+
+    from PIL import Image
+    pic = Image.open(io.BytesIO(base64.b64decode(img["source"].split(",", 1)[1])))
+    assert max(pic.size) == max(w_px, h_px)  # one image pixel per device pixel
+    # on page load Dash lists the empty relayout store among the triggers: the map is drawn all the same
+    fig, _, info = run_callback(app, M.update_map, None, "label", None, None, None, None, 0, 0, True, size,
+                                triggered=[f"{ids.MAP_RELAYOUT}.data", f"{ids.URL_READY}.data"])
+    assert fig is not no_update and "in view" in info

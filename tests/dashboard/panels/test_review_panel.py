@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _browser import sign_in
 from _server import start_server
 
 from dashboard.data import AppData, AppState
@@ -231,9 +232,7 @@ def test_review_queue_in_the_browser(scored_copy, browser, tmp_path):
         n_flagged = int(load_scores(Workspace(ws))["flagged"].sum())
         page.wait_for_function("document.querySelector('#scatter-legend').innerText.includes('flagged')")
         assert f"flagged (≥ 0.6) ({n_flagged:,})" in page.inner_text("#scatter-legend")
-        page.fill("#curate-author-input", "rev")
-        page.click("#curate-author-save")
-        page.wait_for_function("document.querySelector('#curate-author-info').innerText.includes('rev')")
+        sign_in(page, "rev")
         page.get_by_text("Review", exact=True).click()
         page.wait_for_selector(".review-card")
         first = page.get_attribute(".review-card", "data-patch")

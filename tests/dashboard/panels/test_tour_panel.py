@@ -298,3 +298,13 @@ def test_exported_tour_plays_offline_from_a_file(browser, demo_ws, tmp_path):
     assert int(pg.evaluate("document.body.dataset.step")) == step + 1
     assert asked == [] and errors == []
     ctx.close()
+
+
+def test_grand_tour_stops_say_which_class_they_stand_for(data):
+    tour = T.compute_tour(data, {"strategy": "grand"})
+    assert len(tour["stands_for"]) == len(tour["ids"])
+    info = T.stop_info(data, tour, 2)
+    assert info["stands_for"] in data.classes
+    assert f"Stop 3 of {len(tour['ids'])}: {info['stands_for']}" in str(T.caption(info))
+    walk = T.compute_tour(data, {"strategy": "random", "steps": 5})
+    assert T.stop_info(data, walk, 1)["stands_for"] is None and ":" not in str(T.caption(T.stop_info(data, walk, 1))[0])

@@ -11,11 +11,16 @@ import pytest
 
 from mining.curation import LABEL_OPS, MAX_BATCH, OPS, Edit
 from mining.curation.events import (
+    BatchInfo,
+    OpCount,
     active_batches,
     apply_events,
     as_batch,
     check_author,
+    check_request_id,
+    describe_ops,
     encode_edits,
+    op_name,
     undo_redo_stacks,
 )
 from mining.errors import DataError
@@ -209,3 +214,44 @@ def test_encode_edits():
                       (Edit("P1", "flag", C[0]), "op 'flag' takes no label")]:
         with pytest.raises(DataError, match=msg):
             encode_edits([Edit("P0", "flag"), edit], index, NOM, workspace="WS")
+
+
+def test_stacks_and_active_batches_give_integer_batch_ids_from_a_float_target_column():
+    """pandas reads a nullable integer column as float: a redo once printed "redo of batch 1.0"."""
+    b = batches((1, "ana", "edit", None), (2, "ana", "undo", 1))
+    b["target"] = b["target"].astype(float)
+    undo, redo = undo_redo_stacks(b, "ana")
+    assert redo == [1] and all(type(x) is int for x in redo)
+    b = pd.concat([b, batches((3, "ana", "redo", 1.0))], ignore_index=True)
+    assert [type(x) for x in undo_redo_stacks(b, None)[0]] == [int]
+    assert active_batches(b) == {1}
+
+
+def test_confirm_is_an_edit_op_stored_as_keep():
+    index = pd.Index(["P0"])
+    assert encode_edits([Edit("P0", "confirm")], index, NOM, workspace="WS") == [("P0", 0, "keep", None)]
+    assert op_name("keep") == "confirm" and op_name("flag") == "flag"
+    with pytest.raises(DataError, match="one of .*confirm"):
+        encode_edits([Edit("P0", "approve")], index, NOM, workspace="WS")
+
+
+def test_describe_ops_and_batch_messages():
+    assert describe_ops([]) == "No edit"
+    assert describe_ops([OpCount("add", 1, "a"), OpCount("keep", 3)]) == "Add label 'a' to 1 patch; Confirm 3 patches"
+    assert describe_ops([OpCount("remove", 2)]) == "Remove labels from 2 patches"
+    assert describe_ops([OpCount("set", 2, json.dumps([]))]) == "Set labels to (none) on 2 patches"
+    edit = BatchInfo(3, "t", "ana", "edit", None, "", "app", 120, None, 120, (OpCount("add", 120, "Urban fabric"),))
+    assert edit.message() == "Committed batch 3 (Add label 'Urban fabric' to 120 patches, ana)"
+    redo = BatchInfo(5, "t", "bo", "redo", 3, "", "app", 120, "r1", 120, (OpCount("redo", 120),), edit)
+    assert redo.message() == "Redid batch 3 (Add label 'Urban fabric' to 120 patches, ana)"
+    assert redo.summary() == "Redo of batch 3 (Add label 'Urban fabric' to 120 patches, ana)"
+    d = redo.to_dict()
+    assert d["reverted"]["batch"] == 3 and d["request_id"] == "r1" and d["ops"][0]["name"] == "redo"
+    json.dumps(d)
+
+
+def test_check_request_id():
+    assert check_request_id(None) is None and check_request_id(" a b ") == " a b "
+    for bad in ("", "  ", 3, "x" * 201):
+        with pytest.raises(DataError, match="request id"):
+            check_request_id(bad)

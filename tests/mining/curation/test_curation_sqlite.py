@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mining.curation import Edit, EditLog, EditLogProtocol
+from mining.curation import DuplicateRequest, Edit, EditLog, EditLogProtocol
 from mining.errors import DataError, WorkspaceError
 from mining.nomenclature import load_nomenclature
 from mining.workspace import Workspace, conform_catalog, write_parquet
@@ -490,3 +490,241 @@ def test_a_log_of_another_build_of_the_workspace_is_refused(ws):
     (ws / "workspace.json").write_text(json.dumps(meta))
     with pytest.raises(WorkspaceError, match="another build"):
         EditLog(ws)
+
+
+# --------------------------------------------------------------------------------------------- request ids
+def test_a_duplicate_request_id_commits_once(ws):
+    log = EditLog(ws)
+    b = log.commit([Edit("P000001", "flag")], author="ana", request_id="req-1")
+    with pytest.raises(DuplicateRequest) as err:
+        log.commit([Edit("P000001", "flag")], author="ana", request_id="req-1")
+    assert err.value.batch == b and err.value.request_id == "req-1"
+    assert isinstance(err.value, DataError)  # callers that only know DataError still see a refusal
+    with pytest.raises(DuplicateRequest):  # whatever the batch says: the id decides
+        EditLog(ws).commit([Edit("P000002", "exclude")], author="bo", request_id="req-1")
+    h = log.batches()
+    assert h["id"].tolist() == [b] and h["request_id"].tolist() == ["req-1"]
+    assert len(log.events()) == 1 and log.current_labels().excluded.sum() == 0
+    # another id, or none at all, commits
+    assert log.commit([Edit("P000002", "flag")], author="ana", request_id="req-2") == b + 1
+    assert log.commit([Edit("P000003", "flag")], author="ana") == b + 2
+    assert log.commit([Edit("P000004", "flag")], author="ana") == b + 3  # None never collides
+    assert _ids_of(log.batches()) == ["req-1", "req-2", None, None]
+    for bad in ("", "   ", "x" * 201, 7):
+        with pytest.raises(DataError, match="request id"):
+            log.commit([Edit("P000005", "flag")], author="ana", request_id=bad)
+    assert log.version() == b + 3
+
+
+def test_8_threads_racing_with_one_request_id_make_one_batch(ws):
+    """A double click or two tabs replaying reach a server on several threads at once: one batch, and every
+    other request learns its id."""
+    import threading
+
+    shared = EditLog(ws)
+    shared.commit([Edit("P000000", "flag")], author="warm-up")  # the log exists: the race is on the id
+    for attempt in range(3):
+        rid = f"race-{attempt}"
+        start = threading.Barrier(8)
+        results, failures = [], []
+
+        def send(i, attempt=attempt, rid=rid, start=start, results=results, failures=failures):
+            log = shared if i % 2 else EditLog(ws)  # the server's one log on its threads, and other handles
+            start.wait()
+            try:
+                results.append(("batch", log.commit([Edit(f"P{100 * attempt + i + 10:06d}", "flag")], author=f"t{i}",
+                                                    request_id=rid)))
+            except DuplicateRequest as exc:
+                results.append(("duplicate", exc.batch))
+            except Exception as exc:  # noqa: BLE001 - any other failure is the finding
+                failures.append(repr(exc))
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not failures, failures
+        kinds = sorted(k for k, _ in results)
+        assert kinds == ["batch"] + ["duplicate"] * 7
+        assert len({b for _, b in results}) == 1, "every duplicate names the one batch"
+        h = shared.batches()
+        assert (h["request_id"] == rid).sum() == 1
+    assert shared.version() == 4 and shared.current_labels().flagged.sum() == 4
+
+
+RACER = """
+import sys, time
+from mining.curation import DuplicateRequest, Edit, EditLog
+ws, rid, at, i = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+log = EditLog(ws)
+log.version()  # connected before the start
+while time.time() < at:
+    pass
+try:
+    print("batch", log.commit([Edit(f"P{i:06d}", "flag")], author=f"p{i}", request_id=rid), flush=True)
+except DuplicateRequest as exc:
+    print("duplicate", exc.batch, flush=True)
+"""
+
+
+def test_two_processes_racing_with_one_request_id_make_one_batch(ws, tmp_path):
+    script = tmp_path / "racer.py"
+    script.write_text(RACER)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    EditLog(ws).commit([Edit("P000000", "flag")], author="warm-up")
+    for attempt in range(3):
+        at = time.time() + 4.0  # both start spinning on the same instant, well after their imports
+        procs = [subprocess.Popen([sys.executable, str(script), str(ws), f"proc-race-{attempt}", str(at), str(i)],
+                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                 for i in (1, 2)]
+        outs = []
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+            outs.append(out.split())
+        assert sorted(o[0] for o in outs) == ["batch", "duplicate"], outs
+        assert outs[0][1] == outs[1][1], "the duplicate names the batch the other process wrote"
+    h = EditLog(ws).batches()
+    assert len(h) == 4 and h["request_id"].iloc[1:].tolist() == [f"proc-race-{a}" for a in range(3)]
+
+
+def test_undo_with_one_request_id_twice_undoes_once(ws):
+    log = EditLog(ws)
+    b1 = log.commit([Edit("P000001", "flag")], author="ana")
+    b2 = log.commit([Edit("P000002", "flag")], author="ana")
+    u = log.undo(author="ana", request_id="undo-1")
+    assert u == b2 + 1
+    with pytest.raises(DuplicateRequest) as err:
+        log.undo(author="ana", request_id="undo-1")  # the retry: b1 stays active
+    assert err.value.batch == u
+    cur = log.current_labels()
+    assert cur.flagged[cur.rows(["P000001", "P000002"])].tolist() == [True, False]
+    r = log.redo(author="ana", request_id="redo-1")
+    with pytest.raises(DuplicateRequest):
+        log.redo(author="ana", request_id="redo-1")
+    with pytest.raises(DuplicateRequest):  # an id names one request, whichever action repeats it
+        log.undo(author="ana", request_id="redo-1")
+    assert log.batches()["kind"].tolist() == ["edit", "edit", "undo", "redo"] and log.version() == r
+    # nothing to undo writes nothing, so the id is not spent
+    log2 = EditLog(ws)
+    assert log2.undo(author="nobody", request_id="undo-2") is None
+    assert log2.commit([Edit("P000003", "flag")], author="ana", request_id="undo-2") == r + 1
+    assert log.current_labels().flagged[cur.rows(["P000001", "P000002", "P000003"])].all() and b1 == 1
+
+
+def _ids_of(batches: pd.DataFrame) -> list:
+    return [r if isinstance(r, str) else None for r in batches["request_id"]]
+
+
+def _as_old_log(db: Path) -> None:
+    """Rewrite edits.sqlite as eomine wrote it before batches carried a request id."""
+    con = sqlite3.connect(db)
+    con.execute("DROP INDEX batches_request")
+    con.execute("ALTER TABLE batches DROP COLUMN request_id")
+    con.commit()
+    con.close()
+
+
+def _batch_columns(db: Path) -> set[str]:
+    con = sqlite3.connect(db)
+    try:
+        return {r[1] for r in con.execute("PRAGMA table_info(batches)")}
+    finally:
+        con.close()
+
+
+def test_an_old_log_without_request_ids_is_upgraded_and_keeps_every_event(ws):
+    log = EditLog(ws)
+    log.commit([Edit("P000007", "set", labels=(C[9],)), Edit("P000008", "flag")], author="ana", note="one")
+    log.commit([Edit(f"P{i:06d}", "add", C[3]) for i in range(100, 400)], author="bo", note="two")
+    log.undo(author="bo")
+    log.commit([Edit("P000009", "keep")], author="ana")
+    log.close()
+    db = ws / "edits.sqlite"
+    _as_old_log(db)
+    events_before = EditLog(ws, create=False).events()
+    assert "request_id" not in _batch_columns(db)
+    # a reader reads it as it is and writes nothing
+    reader = EditLog(ws, create=False)
+    cur0 = reader.current_labels()
+    h0 = reader.batches()
+    assert h0["request_id"].isna().all() and len(h0) == 4
+    assert reader.batch_info(3).reverted.id == 2
+    assert "request_id" not in _batch_columns(db)
+    card = json.loads((ws / "edits.json").read_text())
+    assert card["version"] == 1  # additive: the format (and an older eomine's view of it) is unchanged
+    # a writer upgrades it in place, in one transaction, keeping every event
+    writer = EditLog(ws)
+    assert "request_id" in _batch_columns(db)
+    pd.testing.assert_frame_equal(writer.events(), events_before)
+    cur = writer.current_labels()
+    for a in ("Y", "flagged", "excluded", "confirmed"):
+        assert np.array_equal(getattr(cur, a), getattr(cur0, a)), a
+    pd.testing.assert_frame_equal(writer.batches().drop(columns="request_id"), h0.drop(columns="request_id"))
+    b = writer.commit([Edit("P000010", "flag")], author="ana", request_id="after-upgrade")
+    with pytest.raises(DuplicateRequest):
+        writer.commit([Edit("P000010", "flag")], author="ana", request_id="after-upgrade")
+    assert writer.version() == b == 5
+    # the reader opened before the upgrade now sees the request ids too
+    assert reader.batches()["request_id"].tolist()[-1] == "after-upgrade"
+    # an older eomine writes no request id: its batches read as None beside the new ones
+    con = sqlite3.connect(db)
+    con.execute("INSERT INTO batches (time, author, kind, target, note, source, n_events) "
+                "VALUES ('t', 'old', 'edit', NULL, '', 'app', 0)")
+    con.commit()
+    con.close()
+    assert _ids_of(writer.batches())[-2:] == ["after-upgrade", None]
+
+
+def test_a_request_id_written_through_a_reader_handle_upgrades_with_the_write(ws):
+    EditLog(ws).commit([Edit("P000001", "flag")], author="ana")
+    _as_old_log(ws / "edits.sqlite")
+    log = EditLog(ws, create=False)  # opened as a reader: no upgrade
+    assert "request_id" not in _batch_columns(ws / "edits.sqlite")
+    assert log.commit([Edit("P000002", "flag")], author="ana") == 2  # no id: written as before
+    assert "request_id" not in _batch_columns(ws / "edits.sqlite")
+    assert log.commit([Edit("P000003", "flag")], author="ana", request_id="r") == 3
+    with pytest.raises(DuplicateRequest):
+        log.commit([Edit("P000003", "flag")], author="ana", request_id="r")
+    assert _ids_of(log.batches()) == [None, None, "r"]
+
+
+# --------------------------------------------------------------------------------------------- batch info
+def test_undo_and_redo_name_the_batch_they_revert(ws):
+    log = EditLog(ws)
+    b = log.commit([Edit(f"P{i:06d}", "add", C[1]) for i in range(120)], author="ana", note="towns")
+    info = log.batch_info(b)
+    assert (info.kind, info.n_patches, info.target, info.reverted) == ("edit", 120, None, None)
+    assert info.summary() == f"Add label {C[1]!r} to 120 patches"
+    u = log.undo()
+    ui = log.batch_info(u)
+    assert (ui.kind, ui.target, ui.reverted.id, ui.reverted.author, ui.reverted.note) == ("undo", b, b, "ana", "towns")
+    assert ui.message() == f"Undid batch {b} (Add label {C[1]!r} to 120 patches, ana)"
+    r = log.redo()
+    ri = log.batch_info(r)
+    assert ri.message() == f"Redid batch {b} (Add label {C[1]!r} to 120 patches, ana)"
+    # the notes and the history say which batch, as an integer (a float target once gave "batch 1.0")
+    h = log.batches()
+    assert str(h["target"].dtype) == "Int64" and h["target"].tolist()[1:] == [b, b]
+    assert h["note"].tolist()[1:] == [f"undo of batch {b} (Add label {C[1]!r} to 120 patches, ana)",
+                                      f"redo of batch {b} (Add label {C[1]!r} to 120 patches, ana)"]
+    with pytest.raises(DataError, match="no batch 99"):
+        log.batch_info(99)
+
+
+def test_batch_summaries_in_words(ws):
+    log = EditLog(ws)
+    cases = [([Edit("P000001", "remove", C[0])], f"Remove label {C[0]!r} from 1 patch"),
+             ([Edit("P000001", "set", labels=(C[2], C[1])), Edit("P000002", "set", labels=(C[1], C[2]))],
+              f"Set labels to {C[1]!r}, {C[2]!r} on 2 patches"),
+             ([Edit("P000001", "set", labels=(C[2],)), Edit("P000002", "set", labels=())], "Set the labels of 2 patches"),
+             ([Edit("P000003", "confirm"), Edit("P000004", "keep")], "Confirm 2 patches"),
+             ([Edit("P000005", "flag"), Edit("P000006", "flag"), Edit("P000005", "exclude")],
+              "Flag 2 patches; Exclude 1 patch")]
+    for edits, text in cases:
+        assert log.batch_info(log.commit(edits, author="ana")).summary() == text
+    # "confirm" is stored as "keep" and counts as the confirmation it is
+    assert set(log.events(patch_id="P000003")["op"]) == {"keep"}
+    cur = log.current_labels()
+    assert cur.confirmed[cur.rows(["P000003", "P000004"])].all()

@@ -1,0 +1,118 @@
+"""The embedding scatter panel on the demo workspace, without a browser: its callbacks called directly."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from _helpers import patch_ops, run_callback
+from dash import no_update
+from PIL import Image
+
+from dashboard import ids
+from dashboard.app import create_app
+from dashboard.data import AppData, AppState
+from dashboard.panels import scatter as S
+from dashboard.views import full_view, raster_size
+
+#: edits version, scores version, URL applied: what every render after the first page load has
+READY = (0, 0, True)
+SIZE = {"w": 704, "h": 480}
+
+
+@pytest.fixture(scope="module")
+def data(demo_ws):
+    return AppData.load(demo_ws)
+
+
+@pytest.fixture(scope="module")
+def app(demo_ws, data):
+    return create_app(demo_ws, state=AppState(data))
+
+
+def _image(ops: dict) -> Image.Image:
+    uri = ops[("layout", "images", 0)]["source"]
+    assert uri.startswith("data:image/webp;base64,")
+    return Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+
+
+def _render(app, view, *, relayout=None, trig=ids.SCATTER_VIEW, color="label", filters=None, sel=None,
+            selected=None, size=SIZE):
+    return run_callback(app, S.update_scatter, relayout, color, filters, sel, selected, view, *READY, size,
+                        triggered=[f"{trig}.data"])
+
+
+def test_the_raster_has_one_pixel_per_screen_pixel_of_the_plot(app, data):
+    fig, view, info, legend = _render(app, full_view(data.px, data.py))
+    m = S.MARGIN  # the plot area is the graph's box less the margins
+    assert _image(patch_ops(fig)).size == (704 - m["l"] - m["r"], 480 - m["t"] - m["b"])
+    assert info.startswith(f"{int(np.isfinite(data.px).sum()):,} patches in view")
+    assert legend  # one entry per label in view
+    # a high-density screen: two image pixels per CSS pixel, margins included
+    fig, *_ = _render(app, full_view(data.px, data.py), size={"w": 1408, "h": 960, "dpr": 2})
+    assert _image(patch_ops(fig)).size == (1408 - 2 * (m["l"] + m["r"]), 960 - 2 * (m["t"] + m["b"]))
+    # a laptop's smaller plot gets a smaller raster; an absurd size is clamped, an unknown one falls back
+    fig, *_ = _render(app, full_view(data.px, data.py), size={"w": 370, "h": 264})
+    assert _image(patch_ops(fig)).size == (320, 224)
+    assert raster_size({"w": 10**6, "h": 2}) == (1600, 64)
+    assert raster_size(None) == raster_size({"w": "x"}) == raster_size({"w": 800, "h": 600, "dpr": 9})
+
+
+def test_nothing_is_drawn_before_the_url_is_applied_and_the_plot_has_a_size(app, data):
+    view = full_view(data.px, data.py)
+    nothing = (no_update,) * 4
+    assert run_callback(app, S.update_scatter, None, "label", None, None, None, view, 0, 0, False, SIZE,
+                        triggered=[f"{ids.URL_READY}.data"]) == nothing
+    assert run_callback(app, S.update_scatter, None, "label", None, None, None, view, 0, 0, True, None,
+                        triggered=[f"{ids.URL_READY}.data"]) == nothing
+
+
+def test_a_zoom_draws_the_new_view_and_stores_it(app, data):
+    full = full_view(data.px, data.py)
+    x0, x1 = np.nanpercentile(data.px, [20, 60]).tolist()
+    y0, y1 = np.nanpercentile(data.py, [20, 60]).tolist()
+    relayout = {"xaxis.range[0]": x0, "xaxis.range[1]": x1, "yaxis.range[0]": y0, "yaxis.range[1]": y1}
+    fig, view, info, _ = _render(app, full, relayout=relayout, trig=ids.SCATTER_RELAYOUT)
+    assert view == {"x": [x0, x1], "y": [y0, y1]}
+    assert patch_ops(fig)[("layout", "xaxis", "range")] == [x0, x1]
+    inside = (data.px >= x0) & (data.px <= x1) & (data.py >= y0) & (data.py <= y1)
+    assert info.startswith(f"{int(inside.sum()):,} patches in view")
+    # a double click resets to the whole layout; drawing a selection or switching drag mode draws nothing
+    _, view, _, _ = _render(app, view, relayout={"xaxis.autorange": True, "yaxis.autorange": True},
+                            trig=ids.SCATTER_RELAYOUT)
+    assert view == full
+    assert _render(app, full, relayout={"dragmode": "pan"}, trig=ids.SCATTER_RELAYOUT) == (no_update,) * 4
+
+
+def test_a_view_from_the_url_is_drawn_and_not_written_back(app, data):
+    x0, x1 = np.nanpercentile(data.px, [10, 30]).tolist()
+    y0, y1 = np.nanpercentile(data.py, [10, 30]).tolist()
+    fig, view, _, _ = _render(app, {"x": [x0, x1], "y": [y0, y1]})
+    assert view is no_update
+    assert patch_ops(fig)[("layout", "yaxis", "range")] == [y0, y1]
+
+
+def test_focus_rings_the_patch_and_its_neighbours_and_selection_counts(app, data):
+    r = int(np.flatnonzero(np.isfinite(data.px))[7])
+    lo = [float(np.nanmin(data.px)), float(np.nanmedian(data.px))]
+    sel = {"kind": "box", "range": [lo, [float(np.nanmin(data.py)), float(np.nanmax(data.py))]]}
+    fig, _, info, _ = _render(app, full_view(data.px, data.py), selected=str(data.ids[r]), sel=sel)
+    ops = patch_ops(fig)
+    i_focus = S.trace_index(S.TRACES, S.FOCUS)
+    assert ops[("data", i_focus, "x")] == [pytest.approx(float(data.px[r]))]
+    n_sel = int(((data.px >= lo[0]) & (data.px <= lo[1])).sum())
+    assert f"{n_sel:,} selected" in info
+
+
+def test_a_click_puts_the_nearest_patch_in_focus(app, data):
+    r = int(np.flatnonzero(np.isfinite(data.px))[3])
+    view = full_view(data.px, data.py)
+    click = {"points": [{"x": float(data.px[r]), "y": float(data.py[r])}]}
+    pid = run_callback(app, S.click, click, view, None, SIZE)
+    row = data.find(pid)
+    # the nearest patch to the click: the clicked one, or one drawn on the same pixel
+    assert np.hypot(data.px[row] - data.px[r], data.py[row] - data.py[r]) <= \
+        (view["x"][1] - view["x"][0]) / SIZE["w"] * 3
+    assert run_callback(app, S.click, None, view, None, SIZE) is no_update
