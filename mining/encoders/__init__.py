@@ -1,14 +1,15 @@
-"""Encoders: ``spectral`` (training-free), ``ssl`` (self-supervised CNN), ``checkpoint`` (your model),
-``import`` (your embeddings) and ``random`` (the baseline)."""
+"""Encoders: ``galileo`` (pretrained Galileo-nano), ``spectral`` (training-free), ``ssl`` (self-supervised CNN),
+``checkpoint`` (your model), ``import`` (your embeddings) and ``random`` (the baseline)."""
 
 from __future__ import annotations
 
 from .base import Encoder
 
-__all__ = ["Encoder", "ENCODERS", "make_encoder"]
+__all__ = ["Encoder", "ENCODERS", "make_encoder", "default_encoder", "resolve_encoder"]
 
 #: encoder name -> "module:Class" (imported lazily: torch loads only for the encoders that need it)
 ENCODERS = {
+    "galileo": "mining.encoders.galileo:GalileoEncoder",
     "spectral": "mining.encoders.spectral:SpectralEncoder",
     "ssl": "mining.encoders.ssl:SSLEncoder",
     "checkpoint": "mining.encoders.checkpoint:CheckpointEncoder",
@@ -25,3 +26,16 @@ def make_encoder(name: str, **params) -> Encoder:
         raise ValueError(f"unknown encoder {name!r} (choose from {', '.join(ENCODERS)})")
     mod, cls = ENCODERS[name].split(":")
     return getattr(importlib.import_module(mod), cls)(**params)
+
+
+def default_encoder() -> str:
+    """``galileo`` when its weights are found (``data/weights/galileo-nano/`` or ``$EOMINE_GALILEO_WEIGHTS``) and
+    torch is installed, else ``spectral`` (the dependency-free fallback)."""
+    from ._weights import galileo_available
+
+    return "galileo" if galileo_available() else "spectral"
+
+
+def resolve_encoder(name: str | None) -> str:
+    """``auto`` / None -> :func:`default_encoder`; any other name unchanged."""
+    return default_encoder() if name in (None, "auto") else name

@@ -1,0 +1,706 @@
+"""``galileo``: the pretrained Galileo-nano encoder (Tseng et al. 2025), one 128-d embedding per patch.
+
+Galileo is a multimodal vision transformer pretrained self-supervised on Sentinel-1/2 (and other inputs) of
+127,155 places worldwide. The nano model (1.04 M parameters, MIT) ships in ``data/weights/galileo-nano/`` (see its
+SOURCE.md). This module is eomine's own implementation of its encoder's forward pass; it loads ``encoder.pt``
+strictly (every key and every shape must match, else a :class:`~mining.errors.DataError` names the file).
+
+The model
+---------
+Input channels are in groups. Each group present in a patch is cut into ``p`` x ``p`` pixel patches ("tokens"),
+projected linearly to 128-d (a per-group convolution of kernel and stride ``p``; its 8 x 8 pretrained kernel is
+resampled to ``p`` x ``p`` by the pseudo-inverse resize of FlexiViT, Beyer et al. 2023), and 4 sinusoidal /
+learnt codes of 32-d each are added: the group (channel embedding), the time step (one here), the month, and
+the token's position on the ground (2-D sine-cosine of the token's column and row, scaled by the token's size over
+10 m). All tokens of all groups then go through 4 transformer blocks (pre-norm, 8 heads, MLP x4, GELU) and a final
+LayerNorm. The embedding is the mean of the output tokens, over the tokens that are not masked.
+
+Channel groups and how each dataset maps onto them
+--------------------------------------------------
+
+============  ==================  ==========================================================================
+group         bands               source
+============  ==================  ==========================================================================
+S1            VV, VH              Sentinel-1 backscatter in dB (reBEN / BigEarthNet / demo, when paired)
+S2_RGB        B02, B03, B04       Sentinel-2 reflectance x 10,000 (or an 8-bit rendering, see below)
+S2_Red_Edge   B05, B06, B07       20 m bands, resampled to the patch's finest grid
+S2_NIR_10m    B08
+S2_NIR_20m    B8A                 EuroSAT MS stores it as its last band on disk: the loader names it B8A
+S2_SWIR       B11, B12
+NDVI          (B08 - B04) / (B08 + B04), computed here where both bands exist
+============  ==================  ==========================================================================
+
+B01, B09 and B10 have no group and are not read. A group is used when the workspace has every one of its bands
+(a folder of GeoTIFFs names them in its band descriptions or with ``--bands``; ``B2`` / ``b8a`` / ``vv`` are
+understood as ``B02`` / ``B8A`` / ``VV``). A group the workspace lacks, or has only in part, is **masked**: its
+tokens are left out of the sequence, never filled with zeros. A workspace without every band of at least one
+group is refused, and so is one missing a group named in ``groups``. Within a used group, nodata pixels (S2 value
+0, S1 NaN: a reBEN patch without an S1 partner) are handled per token: a token with at least half of its pixels
+valid is kept and its missing pixels take the token's mean; any other token is masked for that patch only.
+So: reBEN / BigEarthNet use all 7 groups (S1 where paired); EuroSAT MS 6 (no S1); EuroSAT RGB 1 (S2_RGB); the demo
+7; a folder what its band names give.
+
+Inputs and normalisation
+------------------------
+All bands are brought to one square grid, on the device: the raw ``uint16`` arrays go there (as for ``ssl``),
+coarser bands are enlarged by nearest neighbour (each 20 m pixel covers 2 x 2 pixels of the 10 m grid, as in the
+pre-training exports), finer ones area-averaged. The 12 S1/S2 channels are normalised as in pre-training,
+``x' = (x - (mean - 2 std)) / (4 std)`` with ``normalization.json["13"]`` (S2 as reflectance x 10,000, S1 in
+dB); NDVI is used as is. The month is the patch's acquisition month where the catalog has one (``month="auto"``),
+else ``fallback_month``.
+
+8-bit renderings (EuroSAT RGB, PNG / JPEG folders)
+--------------------------------------------------
+Bands stored as ``uint8`` are 8-bit renderings, not reflectance. They are mapped to reflectance x 10,000 by
+``reflectance = gain x dn`` with gains measured on the 115 EuroSAT RGB / MS twins of the shared data (same image,
+JPEG and 13-band GeoTIFF; ``tools/fit_rgb8.py``): B04 10.790, B03 10.755, B02 10.734 (EuroSAT's rendering is
+close to ``dn = reflectance x 255 / 2750``). Over the 470,000 unsaturated pixels per band the fit has r = 0.997 /
+0.995 / 0.991, an RMS residual of 42 / 38 / 41 (0.4 % reflectance), a median relative error of 2.0 / 0.9 / 1.3 %
+(JPEG noise), and per-patch median biases within -13..+4. Saturated pixels (dn = 255: 1.1 / 0.3 / 0.4 % of the
+pixels, truly 2,750 - 4,100) become 255 x gain, a lower bound. Other 8-bit renderings are mapped with the same
+gains (any other uint8 band with their mean, 10.76): an approximation, as their stretch is unknown.
+
+Patch size
+----------
+``patch_size`` (1-8 pixels per token side) defaults to ``min(8, size // 8)`` for patches of ``size`` pixels: about
+8 x 8 tokens per group, the scale of pre-training (4-12 tokens per side). 64 px EuroSAT -> 8 (8 x 8 tokens),
+120 px reBEN -> 8 (15 x 15), the 60 px demo -> 7 (8 x 8 on a 56 px grid), 32 px -> 4. When ``size`` is not a
+multiple of the patch size, the grid is area-resampled to ``tokens x patch_size`` pixels (the token's ground size,
+which the position code uses, is computed from the patch's real extent).
+
+Speed
+-----
+Batches run under ``torch.inference_mode``; on the CPU with ``threads`` torch threads (auto: the cores not already
+busy, see :func:`~mining.encoders._torch_common.resolve_threads`), on CUDA in bf16 autocast after the same
+device-side preparation as ``ssl`` (pinned read-ahead, raw ``uint16`` to the device, masking, resampling and
+normalisation there). Attention costs grow with the square of the tokens per patch: 64 tokens for EuroSAT RGB,
+384 for EuroSAT MS, 1,800 for a 120 px reBEN patch with S1 at ``patch_size`` 8. Figures in bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import DataError
+from ._torch_common import resolve_threads, set_threads, to_device_grid
+from ._weights import GALILEO_FILES, GALILEO_HOWTO, galileo_weights_dir
+from .base import Encoder
+
+__all__ = ["GalileoEncoder", "GalileoNano", "CHANNELS", "GROUPS", "GROUP_BANDS", "PUBLISHED_SHA256", "RGB8_GAIN",
+           "load_galileo", "default_patch_size", "canonical_band"]
+
+#: sha256 of the published ``encoder.pt`` (nasaharvest/galileo d048229, data/models/nano/encoder.pt)
+PUBLISHED_SHA256 = "eab6acacf527886a508a555bc24efe4b4a2cf91b162e84cd1c4a1807e942180c"
+
+#: the 13 space-time input channels, in the model's order (``normalization.json["13"]`` follows it)
+CHANNELS = ("VV", "VH", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12", "NDVI")
+#: space-time channel groups in the model's order (the rows of ``s_t_channel_embed``)
+GROUPS: dict[str, tuple[str, ...]] = {
+    "S1": ("VV", "VH"), "S2_RGB": ("B02", "B03", "B04"), "S2_Red_Edge": ("B05", "B06", "B07"),
+    "S2_NIR_10m": ("B08",), "S2_NIR_20m": ("B8A",), "S2_SWIR": ("B11", "B12"), "NDVI": ("NDVI",)}
+#: pixel-store bands each group needs (NDVI is computed from B04 and B08)
+GROUP_BANDS: dict[str, tuple[str, ...]] = {**GROUPS, "NDVI": ("B04", "B08")}
+#: the model's other inputs (no eomine workspace has them: loaded so that the weights match strictly, never used)
+SPACE_GROUPS = {"SRTM": 2, "DW": 9, "WC": 5}
+TIME_GROUPS = {"ERA5": 2, "TC": 3, "VIIRS": 1}
+STATIC_GROUPS = {"LS": 1, "location": 3, "DW_static": 9, "WC_static": 5}
+
+#: 8-bit rendering -> reflectance x 10,000, measured on the EuroSAT RGB / MS twins (tools/fit_rgb8.py)
+RGB8_GAIN = {"B04": 10.790, "B03": 10.755, "B02": 10.734}
+RGB8_GAIN_OTHER = 10.76
+
+_ARCH_KEYS = ("embedding_size", "depth", "num_heads", "mlp_ratio", "max_patch_size", "max_sequence_length")
+
+
+def canonical_band(name: str) -> str | None:
+    """``B2`` / ``b02`` / ``B8a`` / ``vv`` -> ``B02`` / ``B02`` / ``B8A`` / ``VV``; None for anything else."""
+    s = str(name).strip().upper()
+    if s in ("VV", "VH"):
+        return s
+    m = re.fullmatch(r"B0?(\d{1,2})(A?)", s)
+    if not m:
+        return None
+    return f"B{int(m.group(1))}A" if m.group(2) else f"B{int(m.group(1)):02d}"
+
+
+def default_patch_size(size: int) -> int:
+    """Pixels per token side for ``size``-pixel patches: ``min(8, size // 8)``, at least 1 (about 8 tokens a side)."""
+    return max(1, min(8, int(size) // 8))
+
+
+# ----------------------------------------------------------------------------------------------------- network
+class _Attention(nn.Module):
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(dim, dim)
+        self.k = nn.Linear(dim, dim)
+        self.v = nn.Linear(dim, dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        B, N, D = x.shape
+        # one matmul for q, k and v
+        w = torch.cat([self.q.weight, self.k.weight, self.v.weight])
+        b = torch.cat([self.q.bias, self.k.bias, self.v.bias])
+        qkv = F.linear(x, w, b).view(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=mask)
+        return self.proj(y.transpose(1, 2).reshape(B, N, D))
+
+
+class _Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class _Block(nn.Module):
+    """Pre-norm transformer block: x + attn(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = _Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = _Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), mask)
+        return x + self.mlp(self.norm2(x))
+
+
+class _PatchEmbed(nn.Module):
+    def __init__(self, channels: int, dim: int, patch: int):
+        super().__init__()
+        self.proj = nn.Conv2d(channels, dim, patch, patch)
+
+
+def _resize_matrix(old: int, new: int) -> torch.Tensor:
+    """(old², new²): row i = the ``old`` x ``old`` basis image i resized to ``new`` x ``new`` (bicubic, antialiased)."""
+    basis = torch.eye(old * old, dtype=torch.float32).view(old * old, 1, old, old)
+    return F.interpolate(basis, size=(new, new), mode="bicubic", antialias=True, align_corners=False).view(
+        old * old, new * new)
+
+
+def _sincos(pos: torch.Tensor, dim: int) -> torch.Tensor:
+    """(M,) positions -> (M, dim): [sin(pos w_k), cos(pos w_k)], w_k = 10000^(-k / (2 dim)), k < dim / 2."""
+    k = torch.arange(dim // 2, dtype=torch.float64, device=pos.device)
+    a = pos.to(torch.float64)[:, None] * torch.pow(10000.0, -k / (2 * dim))[None]
+    return torch.cat([torch.sin(a), torch.cos(a)], dim=1)
+
+
+class GalileoNano(nn.Module):
+    """Galileo's encoder, with the parameter names and shapes of the published state_dict.
+
+    Parameters
+    ----------
+    dim, depth, heads, mlp_ratio, max_patch, max_seq
+        ``config.json["model"]["encoder"]``: embedding_size, depth, num_heads, mlp_ratio, max_patch_size,
+        max_sequence_length.
+    """
+
+    def __init__(self, dim: int = 128, depth: int = 4, heads: int = 8, mlp_ratio: float = 4, max_patch: int = 8,
+                 max_seq: int = 24):
+        super().__init__()
+        q = dim // 4
+        self.dim, self.max_patch = dim, max_patch
+        self.pos_embed = nn.Parameter(torch.zeros(max_seq, q), requires_grad=False)
+        self.month_embed = nn.Embedding(12, q)
+        self.s_t_channel_embed = nn.Parameter(torch.zeros(len(GROUPS), q))
+        self.sp_channel_embed = nn.Parameter(torch.zeros(len(SPACE_GROUPS), q))
+        self.t_channel_embed = nn.Parameter(torch.zeros(len(TIME_GROUPS), q))
+        self.st_channel_embed = nn.Parameter(torch.zeros(len(STATIC_GROUPS), q))
+        self.blocks = nn.ModuleList([_Block(dim, heads, mlp_ratio) for _ in range(depth)])
+        self.space_time_embed = nn.ModuleDict({g: _PatchEmbed(len(c), dim, max_patch) for g, c in GROUPS.items()})
+        self.space_embed = nn.ModuleDict({g: _PatchEmbed(n, dim, max_patch) for g, n in SPACE_GROUPS.items()})
+        self.time_embed = nn.ModuleDict({g: nn.Linear(n, dim) for g, n in TIME_GROUPS.items()})
+        self.static_embed = nn.ModuleDict({g: nn.Linear(n, dim) for g, n in STATIC_GROUPS.items()})
+        self.norm = nn.LayerNorm(dim)
+
+    def kernels(self, patch: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Per group (weight (D, C, patch, patch), bias) of the patch projection for ``patch`` pixels per token."""
+        out = {}
+        if patch == self.max_patch:
+            return {g: (m.proj.weight, m.proj.bias) for g, m in self.space_time_embed.items()}
+        pinv = torch.linalg.pinv(_resize_matrix(self.max_patch, patch)).to(self.pos_embed.device)  # (p², P²)
+        for g, m in self.space_time_embed.items():
+            w = m.proj.weight
+            out[g] = ((w.flatten(2) @ pinv.T).reshape(*w.shape[:2], patch, patch).contiguous(), m.proj.bias)
+        return out
+
+    def position_code(self, tokens: int, token_gsd_ratio: float) -> torch.Tensor:
+        """(tokens², D/4) ground-position code of a ``tokens`` x ``tokens`` grid, row-major.
+
+        The first half encodes the token's column, the second its row, both times ``token_gsd_ratio`` (the token's
+        ground size / 10 m), each as :func:`_sincos` of D/8 dimensions.
+        """
+        q = self.dim // 4
+        idx = torch.arange(tokens, device=self.pos_embed.device, dtype=torch.float64) * float(token_gsd_ratio)
+        col, row = idx.repeat(tokens), idx.repeat_interleave(tokens)
+        return torch.cat([_sincos(col, q // 2), _sincos(row, q // 2)], dim=1).float()
+
+    def forward(self, inputs: list[tuple[str, torch.Tensor, torch.Tensor | None]], months: torch.Tensor,
+                patch: int, token_gsd_ratio: float, kernels: dict | None = None) -> torch.Tensor:
+        """Mean output token per patch.
+
+        Parameters
+        ----------
+        inputs : list of (group, x, visible)
+            ``x`` (B, C, S, S) normalised channels of the group, S a multiple of ``patch``; ``visible`` (B, tokens)
+            bool (row-major token order) or None when every token is visible.
+        months : (B,) int64, 0 = January
+        patch : int
+        token_gsd_ratio : float
+        kernels : dict, optional
+            :meth:`kernels` of ``patch`` (computed when not given).
+
+        Returns
+        -------
+        (B, D) tensor; patches without any visible token give NaN.
+        """
+        kernels = kernels or self.kernels(patch)
+        names = list(GROUPS)
+        B = months.shape[0]
+        q = self.dim // 4
+        month = self.month_embed(months)[:, None, :]                          # (B, 1, q)
+        parts, vis = [], []
+        for g, x, v in inputs:
+            w, b = kernels[g]
+            t = F.conv2d(x, w.to(x.dtype), b.to(x.dtype), stride=patch)       # (B, D, h, h)
+            n = t.shape[-1]
+            t = t.flatten(2).transpose(1, 2)                                    # (B, h*h, D)
+            code = torch.cat([self.s_t_channel_embed[names.index(g)].expand(n * n, q),
+                              self.pos_embed[0].expand(n * n, q)], dim=1)      # (h*h, q + q)
+            enc = torch.cat([code.expand(B, n * n, 2 * q), month.expand(B, n * n, q),
+                             self.position_code(n, token_gsd_ratio).to(t.dtype).expand(B, n * n, q)], dim=2)
+            parts.append(t + enc.to(t.dtype))
+            vis.append(v if v is not None else torch.ones((B, n * n), dtype=torch.bool, device=t.device))
+        x = torch.cat(parts, dim=1)
+        keep = torch.cat(vis, dim=1)                                            # (B, N)
+        mask = None if bool(keep.all()) else keep[:, None, None, :]
+        if mask is not None:
+            empty = ~keep.any(dim=1)
+            if bool(empty.any()):  # nothing to attend to: computed unmasked, reported as NaN below
+                mask = (keep | empty[:, None])[:, None, None, :]
+        for blk in self.blocks:
+            x = blk(x, mask)
+        x = self.norm(x)
+        k = keep.to(x.dtype)[..., None]
+        return (x * k).sum(dim=1) / k.sum(dim=1)
+
+
+# ----------------------------------------------------------------------------------------------------- weights
+def _one_line(exc: BaseException) -> str:
+    msg = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {msg[0]}" if msg else type(exc).__name__
+
+
+def _weight_files(weights) -> tuple[Path, Path, Path]:
+    folder = galileo_weights_dir(weights)
+    pt = Path(weights).expanduser() if weights and Path(weights).suffix == ".pt" else folder / GALILEO_FILES[0]
+    return pt, folder / GALILEO_FILES[1], folder / GALILEO_FILES[2]
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise DataError(f"galileo weights: {path} is missing; {GALILEO_HOWTO}")
+    try:
+        doc = json.loads(path.read_text())
+    except OSError as exc:
+        raise DataError(f"galileo weights: cannot read {path} ({_one_line(exc)})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"galileo weights: {path} is not valid JSON ({_one_line(exc)})") from None
+    if not isinstance(doc, dict):
+        raise DataError(f"galileo weights: {path} holds no JSON object")
+    return doc
+
+
+def _architecture(path: Path, doc: dict) -> dict:
+    try:
+        enc = doc["model"]["encoder"]
+        arch = {k: enc[k] for k in _ARCH_KEYS}
+    except (KeyError, TypeError) as exc:
+        raise DataError(f"galileo weights: {path} has no model.encoder.{exc.args[0] if exc.args else '?'} "
+                        f"(needs {', '.join(_ARCH_KEYS)})") from None
+    ints = [k for k in _ARCH_KEYS if k != "mlp_ratio"]
+    bad = [k for k in ints if isinstance(arch[k], bool) or not isinstance(arch[k], int) or arch[k] < 1]
+    if bad or not isinstance(arch["mlp_ratio"], int | float) or arch["mlp_ratio"] <= 0:
+        raise DataError(f"galileo weights: {path}: model.encoder.{(bad or ['mlp_ratio'])[0]} must be a positive "
+                        f"number, got {arch[(bad or ['mlp_ratio'])[0]]!r}")
+    if arch["embedding_size"] % 8 or arch["embedding_size"] % arch["num_heads"]:
+        raise DataError(f"galileo weights: {path}: embedding_size {arch['embedding_size']} must be a multiple of 8 "
+                        f"and of num_heads ({arch['num_heads']})")
+    return arch
+
+
+def _normalisation(path: Path, doc: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(shift, div) of the 12 S1/S2 channels: mean - 2 std and 4 std of ``doc["13"]``."""
+    try:
+        mean = np.asarray(doc["13"]["mean"], dtype=np.float64)
+        std = np.asarray(doc["13"]["std"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"galileo weights: {path} has no numeric \"13\".mean / .std ({_one_line(exc)})") from None
+    if mean.shape != (13,) or std.shape != (13,) or not np.isfinite(mean).all() or not (std[:12] > 0).all():
+        raise DataError(f"galileo weights: {path}: \"13\" must hold 13 finite means and 13 positive stds "
+                        f"({', '.join(CHANNELS)})")
+    return (mean[:12] - 2 * std[:12]).astype(np.float32), (4 * std[:12]).astype(np.float32)
+
+
+def load_galileo(weights=None) -> tuple[GalileoNano, dict]:
+    """Build the model from ``config.json`` and load ``encoder.pt`` strictly.
+
+    Parameters
+    ----------
+    weights : path-like, optional
+        A folder with ``encoder.pt``, ``config.json`` and ``normalization.json``, or an ``encoder.pt`` beside the two
+        JSON files; default ``$EOMINE_GALILEO_WEIGHTS``, else ``data/weights/galileo-nano/``.
+
+    Returns
+    -------
+    net : GalileoNano
+        In eval mode, on the CPU.
+    info : dict
+        ``path``, ``sha256``, ``published`` (the sha256 is that of the published file), ``arch``, ``shift``, ``div``.
+
+    Raises
+    ------
+    DataError
+        One line naming the file: missing, unreadable, not a state_dict, a key missing or unexpected, a shape that
+        differs from the model's, non-finite values, or a malformed config / normalisation file.
+    """
+    pt, cfg_path, norm_path = _weight_files(weights)
+    if not pt.is_file():
+        raise DataError(f"galileo weights: {pt} is missing; {GALILEO_HOWTO}")
+    arch = _architecture(cfg_path, _read_json(cfg_path))
+    shift, div = _normalisation(norm_path, _read_json(norm_path))
+    try:
+        data = pt.read_bytes()
+    except OSError as exc:
+        raise DataError(f"galileo weights: cannot read {pt} ({_one_line(exc)})") from None
+    sha = hashlib.sha256(data).hexdigest()
+    try:
+        sd = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a truncated / corrupt / foreign file
+        raise DataError(f"galileo weights: {pt} is not a readable PyTorch state_dict (truncated or corrupt?): "
+                        f"{_one_line(exc)}") from None
+    if not isinstance(sd, Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in sd.items()):
+        raise DataError(f"galileo weights: {pt} is not a state_dict of named tensors ({type(sd).__name__})")
+    net = GalileoNano(arch["embedding_size"], arch["depth"], arch["num_heads"], arch["mlp_ratio"],
+                      arch["max_patch_size"], arch["max_sequence_length"])
+    want = net.state_dict()
+    missing = [k for k in want if k not in sd]
+    extra = [k for k in sd if k not in want]
+
+    def few(keys):
+        return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
+
+    if missing or extra:
+        what = "; ".join(s for s in (f"missing {few(missing)}" if missing else "",
+                                     f"unexpected {few(extra)}" if extra else "") if s)
+        raise DataError(f"galileo weights: {pt} does not match the Galileo encoder of {cfg_path.name} ({what})")
+    for k, v in want.items():
+        if tuple(sd[k].shape) != tuple(v.shape):
+            raise DataError(f"galileo weights: {pt}: {k} has shape {tuple(sd[k].shape)}, the model of "
+                            f"{cfg_path.name} needs {tuple(v.shape)}")
+        if not sd[k].is_floating_point() or not bool(torch.isfinite(sd[k]).all()):
+            raise DataError(f"galileo weights: {pt}: {k} is not finite floating point")
+    try:
+        net.load_state_dict(sd, strict=True)
+    except RuntimeError as exc:  # pragma: no cover - everything it checks was checked above
+        raise DataError(f"galileo weights: {pt} does not load: {_one_line(exc)}") from None
+    net.eval()
+    if sha != PUBLISHED_SHA256:
+        warnings.warn(f"galileo: {pt} is not the published Galileo-nano encoder.pt (sha256 {sha[:12]}…); using it",
+                      stacklevel=3)
+    return net, {"path": str(pt), "sha256": sha, "published": sha == PUBLISHED_SHA256, "arch": arch,
+                 "shift": shift, "div": div}
+
+
+# ----------------------------------------------------------------------------------------------------- encoder
+class GalileoEncoder(Encoder):
+    """Pretrained Galileo-nano embeddings (see the module docstring).
+
+    Parameters
+    ----------
+    weights : str, optional
+        Folder of ``encoder.pt`` + ``config.json`` + ``normalization.json`` (or the ``encoder.pt`` itself);
+        default ``$EOMINE_GALILEO_WEIGHTS``, else the shipped ``data/weights/galileo-nano/``.
+    patch_size : int, optional
+        Pixels per token side, 1-8; default :func:`default_patch_size` of the patch's size in pixels.
+    groups : "auto" or list of str
+        Channel groups to use: ``"auto"`` = every group whose bands the workspace has; a list (or a comma-separated
+        string) names groups that must be present (a missing one is refused, naming it and its bands).
+    ndvi : bool
+        Add the NDVI group where B04 and B08 exist.
+    month : "auto" or int
+        Month fed to the model, 1-12, for every patch; ``"auto"``: each patch's acquisition month from the
+        catalog, ``fallback_month`` where it has none.
+    fallback_month : int
+        1-12, for patches without a date (EuroSAT has none).
+    threads : int, optional
+        CPU threads for torch (process-wide); ``None``: the cores not already busy.
+
+    Attributes
+    ----------
+    bands_ : list of str
+        Pixel-store bands read (store names), in input order.
+    groups_ : list of str
+        Groups used, in the model's order.
+    masked_groups_ : dict
+        Groups not used, with the reason.
+    patch_size_, tokens_, grid_ : int
+        Pixels per token side, tokens per side, side of the grid the bands are resampled to (``tokens_ x
+        patch_size_``).
+    token_gsd_ratio_ : float
+        Ground size of a token / 10 m.
+    dim_ : int
+    device_ : str
+    net_ : GalileoNano
+    weights_ : dict
+        Path, sha256 and whether it is the published file.
+    """
+
+    name = "galileo"
+
+    def __init__(self, *, weights: str | None = None, patch_size: int | None = None, groups="auto",
+                 ndvi: bool = True, month="auto", fallback_month: int = 6, threads: int | None = None):
+        self.weights = weights
+        self.patch_size = patch_size
+        self.groups = groups
+        self.ndvi = ndvi
+        self.month = month
+        self.fallback_month = fallback_month
+        self.threads = threads
+
+    #: :func:`mining.embeddings.embed` passes the batch's pixel rows (for the acquisition months)
+    uses_rows = True
+
+    # ------------------------------------------------------------------------------------------------ fit
+    def _check_params(self) -> None:
+        p = self.patch_size
+        if p is not None and (isinstance(p, bool) or not isinstance(p, int | np.integer) or not 1 <= p <= 8):
+            raise ValueError(f"galileo: patch_size must be None (auto) or an integer 1..8, got {p!r}")
+        for name, v in (("month", self.month), ("fallback_month", self.fallback_month)):
+            if name == "month" and v == "auto":
+                continue
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or not 1 <= v <= 12:
+                raise ValueError(f"galileo: {name} must be {'auto or ' if name == 'month' else ''}1..12, got {v!r}")
+        if not isinstance(self.ndvi, bool):
+            raise ValueError(f"galileo: ndvi must be true or false, got {self.ndvi!r}")
+
+    def _wanted_groups(self) -> list[str] | None:
+        g = self.groups
+        if g == "auto" or g is None:
+            return None
+        names = [s.strip() for s in g.split(",")] if isinstance(g, str) else [str(s) for s in g]
+        unknown = [n for n in names if n not in GROUPS]
+        if unknown or not names:
+            raise ValueError(f"galileo: unknown group(s) {', '.join(unknown) or '(none)'}; "
+                             f"groups are {', '.join(GROUPS)} or auto")
+        if "NDVI" in names and not self.ndvi:
+            raise ValueError("galileo: groups names NDVI but ndvi is false")
+        return names
+
+    def _resolve_groups(self, ws, store) -> None:
+        have: dict[str, str] = {}
+        for b in store.bands:
+            c = canonical_band(b)
+            if c is not None and c not in have:
+                have[c] = b
+        wanted = self._wanted_groups()
+        use, masked = [], {}
+        for g, need in GROUP_BANDS.items():
+            if g == "NDVI" and not self.ndvi:
+                masked[g] = "ndvi=false"
+                continue
+            lacking = [b for b in need if b not in have]
+            if wanted is not None and g not in wanted:
+                masked[g] = "not in groups"
+            elif not lacking:
+                use.append(g)
+            elif wanted is not None:
+                raise DataError(f"galileo: {ws.path} lacks {', '.join(lacking)}, which group {g} needs "
+                                f"({', '.join(need)}); the workspace has {', '.join(store.bands)}")
+            else:
+                masked[g] = f"no {', '.join(lacking)}"
+                if len(lacking) < len(need) and g != "NDVI":
+                    warnings.warn(f"galileo: group {g} is masked: the workspace has "
+                                  f"{', '.join(b for b in need if b in have)} but not {', '.join(lacking)}",
+                                  stacklevel=3)
+        if not use:
+            need = "; ".join(f"{g} needs {', '.join(b)}" for g, b in GROUP_BANDS.items() if g != "NDVI")
+            raise DataError(f"galileo: {ws.path} has no band set of any Galileo channel group ({need}); it has "
+                            f"{', '.join(store.bands)} (name a folder's bands at ingest with --bands)")
+        self.groups_ = use
+        self.masked_groups_ = masked
+        bands = []
+        for g in use:
+            for b in GROUP_BANDS[g]:
+                if have[b] not in bands:
+                    bands.append(have[b])
+        self.bands_ = bands
+        self._canon = {canonical_band(b): i for i, b in enumerate(bands)}
+
+    def fit(self, ws, *, device: str = "cpu", progress: bool = True) -> GalileoEncoder:
+        self._check_params()
+        store = ws.store
+        net, info = load_galileo(self.weights)
+        self._resolve_groups(ws, store)
+        # the grid: the finest of the groups read
+        g0 = max((store.groups[store.band_group[b]] for b in self.bands_), key=lambda g: g.size)
+        size, extent = g0.size, g0.size * g0.resolution
+        p = int(self.patch_size) if self.patch_size is not None else default_patch_size(size)
+        if p > net.max_patch:
+            raise ValueError(f"galileo: patch_size {p} exceeds the model's {net.max_patch}")
+        if p > size:
+            raise DataError(f"galileo: patch_size {p} is larger than the {size}-pixel patches of {ws.path}")
+        self.patch_size_ = p
+        self.tokens_ = size // p
+        self.grid_ = self.tokens_ * p
+        self.token_gsd_ratio_ = float(extent / self.tokens_ / 10.0)
+        # raw units -> reflectance x 10,000: 8-bit renderings (uint8 bands) get the measured gains
+        gain = []
+        for b in self.bands_:
+            dt = store.groups[store.band_group[b]].dtype
+            gain.append(RGB8_GAIN.get(canonical_band(b), RGB8_GAIN_OTHER) if dt == "uint8" else 1.0)
+        self.rgb8_ = [b for b, gn in zip(self.bands_, gain, strict=True) if gn != 1.0]
+        self.shift_ = info["shift"]
+        self.div_ = info["div"]
+        # months per pixel row (0 = January)
+        months = np.full(store.n_rows, int(self.fallback_month) - 1, dtype=np.int64)
+        self.dated_ = None
+        if self.month != "auto":
+            months[:] = int(self.month) - 1
+        else:
+            cat = ws.catalog
+            self.dated_ = 0
+            if "acquired" in cat:
+                rows = cat["pixel_row"].to_numpy()
+                acq = cat["acquired"]
+                ok = (rows >= 0) & acq.notna().to_numpy()
+                months[rows[ok]] = acq[ok].dt.month.to_numpy().astype(np.int64) - 1
+                self.dated_ = int(ok.sum())
+        self._months = months
+        self.store_ = store
+        self.device_ = device
+        self._threads = resolve_threads(self.threads, device)
+        set_threads(self._threads)
+        self.net_ = net.to(device)
+        self.weights_ = {k: info[k] for k in ("path", "sha256", "published")}
+        self.dim_ = int(info["arch"]["embedding_size"])
+        with torch.inference_mode():
+            self._kernels = self.net_.kernels(p)
+        self._gain = torch.tensor(gain, dtype=torch.float32, device=device)[None, :, None, None]
+        self._shift = torch.from_numpy(self.shift_).to(device)
+        self._div = torch.from_numpy(self.div_).to(device)
+        self._warned_empty = False
+        return self
+
+    # --------------------------------------------------------------------------------------------- encode
+    def _group_input(self, x: torch.Tensor, g: str) -> torch.Tensor:
+        """Channels of group ``g`` from the grid of raw reflectance / dB, normalised (NaN kept)."""
+        idx = self._canon
+        if g == "NDVI":
+            nir, red = x[:, idx["B08"]], x[:, idx["B04"]]
+            s = nir + red
+            v = torch.where(s > 0, (nir - red) / s.clamp_min(1e-6), torch.zeros((), device=x.device))
+            return torch.where(torch.isnan(s), s, v)[:, None]
+        ch = [CHANNELS.index(c) for c in GROUPS[g]]
+        sel = x[:, [idx[c] for c in GROUPS[g]]]
+        return (sel - self._shift[ch][None, :, None, None]) / self._div[ch][None, :, None, None]
+
+    def _fill(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Nodata of one group: (x with NaN pixels = their token's mean, visible tokens (B, tokens²) or None)."""
+        bad = torch.isnan(x)
+        if not bool(bad.any()):
+            return x, None
+        p = self.patch_size_
+        ok = ~bad
+        pix = ok.all(dim=1, keepdim=True).to(x.dtype)                               # pixel valid in every band
+        visible = (F.avg_pool2d(pix, p) >= 0.5).flatten(1)                          # (B, tokens²)
+        zero = torch.zeros((), dtype=x.dtype, device=x.device)
+        s = F.avg_pool2d(torch.where(ok, x, zero), p)
+        c = F.avg_pool2d(ok.to(x.dtype), p)
+        mean = torch.where(c > 0, s / c.clamp_min(1e-12), zero)
+        mean = mean.repeat_interleave(p, dim=2).repeat_interleave(p, dim=3)
+        return torch.where(ok, x, mean), visible
+
+    def encode(self, batch: dict[str, np.ndarray], rows=None) -> np.ndarray:
+        """Embeddings of a raw batch, shape (B, dim_), float32.
+
+        ``rows``: the batch's pixel-store rows (``(start, stop)`` or an array), for the acquisition months; without
+        it every patch gets ``fallback_month`` (or ``month``).
+        """
+        if not hasattr(self, "net_"):
+            raise ValueError("galileo: call fit(ws) before encode()")
+        dev = self.device_
+        set_threads(self._threads)
+        B = next(iter(batch.values())).shape[0]
+        if rows is None:
+            m = np.full(B, int(self.fallback_month if self.month == "auto" else self.month) - 1, np.int64)
+        else:
+            r = np.arange(*rows) if isinstance(rows, tuple) else np.asarray(rows)
+            m = self._months[r]
+        with torch.inference_mode():
+            x = to_device_grid(self.store_, batch, self.bands_, self.grid_, dev, mode="area")
+            if self.rgb8_:
+                x = x * self._gain
+            inputs = []
+            for g in self.groups_:
+                xg, vis = self._fill(self._group_input(x, g))
+                if vis is not None and not bool(vis.any()):
+                    continue  # the whole batch lacks this group (e.g. no S1 partner at all)
+                inputs.append((g, xg, vis))
+            months = torch.from_numpy(m).to(dev)
+            if not inputs:
+                z = torch.full((B, self.dim_), float("nan"), device=dev)
+            else:
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev == "cuda"):
+                    z = self.net_(inputs, months, self.patch_size_, self.token_gsd_ratio_, self._kernels)
+            z = z.float()
+            empty = torch.isnan(z).any(dim=1)
+            if bool(empty.any()):
+                z = torch.where(empty[:, None], torch.zeros((), device=dev), z)
+                if not self._warned_empty:
+                    warnings.warn(f"galileo: {int(empty.sum())} patch(es) of a batch have no valid pixels in any "
+                                  "group; their embedding is all zeros", stacklevel=2)
+                    self._warned_empty = True
+        return z.cpu().numpy().astype(np.float32, copy=False)
+
+    def state_hash(self) -> str:
+        """The weights' sha256 and the months (used by :func:`mining.embeddings.embed` to resume safely)."""
+        h = hashlib.sha256(getattr(self, "weights_", {}).get("sha256", "").encode())
+        if hasattr(self, "_months"):
+            h.update(self._months.tobytes())
+        return h.hexdigest()[:16]
+
+    def card(self) -> dict:
+        w = getattr(self, "weights_", {})
+        norm = "S1/S2: (x - (mean - 2 std)) / (4 std) with normalization.json[\"13\"]; NDVI as is"
+        if getattr(self, "rgb8_", None):
+            norm = f"8-bit bands {', '.join(self.rgb8_)} x measured gain (tools/fit_rgb8.py), then " + norm
+        months = (f"acquisition month (fallback {self.fallback_month})" if self.month == "auto"
+                  else f"fixed {self.month}")
+        return {**super().card(), "groups": list(getattr(self, "groups_", [])),
+                "masked_groups": dict(getattr(self, "masked_groups_", {})),
+                "patch_size": getattr(self, "patch_size_", None), "tokens": getattr(self, "tokens_", None),
+                "grid": getattr(self, "grid_", None), "token_gsd_ratio": getattr(self, "token_gsd_ratio_", None),
+                "months": months, "normalisation": norm, "rgb8_bands": list(getattr(self, "rgb8_", [])),
+                "weights": {"file": Path(w["path"]).name if w else None, "sha256": w.get("sha256"),
+                            "published": w.get("published")}}
