@@ -114,11 +114,12 @@ def demo(out, n, seed, noise_rate, overwrite):
 
 
 def _demo_pipeline(out: Path) -> None:
-    """Embeddings (spectral), kNN graph, UMAP layout and noise scores of the demo; up-to-date steps are skipped."""
+    """Embeddings (galileo, else spectral), kNN graph, UMAP layout and noise scores of the demo; up-to-date steps are skipped."""
+    from .encoders import default_encoder
     from .pipeline import run_pipeline
     from .workspace import Workspace
 
-    run_pipeline(Workspace(out), encoder="spectral", k=30, method="umap", seed=0, echo=click.echo)
+    run_pipeline(Workspace(out), encoder=default_encoder(), k=30, method="umap", seed=0, echo=click.echo)
     from .noise import score_workspace  # the review queue of the demo needs noise scores
 
     card, skipped = score_workspace(Workspace(out))
@@ -189,8 +190,9 @@ def _encoder_params(encoder: str, opts: dict) -> dict:
 
 
 _encoder_options = [
-    click.option("--encoder", default="spectral", show_default=True,
-                 type=click.Choice(["spectral", "ssl", "checkpoint", "import", "random"])),
+    click.option("--encoder", default="auto", show_default=True,
+                 type=click.Choice(["auto", "galileo", "spectral", "ssl", "checkpoint", "import", "random"]),
+                 help="auto: galileo when its weights are found, else spectral."),
     click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"])),
     click.option("--batch-size", default="auto", show_default=True),
     click.option("--from", "from_file", type=click.Path(path_type=Path), help="import: embeddings file."),
@@ -216,9 +218,11 @@ def _with(options):
 @click.option("--force", is_flag=True, help="Recompute even if the embeddings are up to date.")
 def embed_cmd(workspace, encoder, device, batch_size, force, **opts):
     """Compute embeddings (embeddings.parquet + embeddings.json)."""
+    from .encoders import resolve_encoder
     from .pipeline import step_embed
     from .workspace import Workspace
 
+    encoder = resolve_encoder(encoder)
     bs = batch_size if batch_size == "auto" else int(batch_size)
     res = step_embed(Workspace(workspace), encoder, _encoder_params(encoder, opts), device=device, batch_size=bs,
                      force=force)
@@ -296,6 +300,9 @@ def run_cmd(workspace, source, fmt, encoder, device, batch_size, k, method, seed
             click.echo(run_ingest(FORMATS[fmt](source), workspace).summary())
         else:
             click.echo(f"ingest   up to date ({workspace} exists; `eomine ingest --overwrite` to redo)")
+    from .encoders import resolve_encoder
+
+    encoder = resolve_encoder(encoder)
     run_pipeline(Workspace(workspace), encoder=encoder, encoder_params=_encoder_params(encoder, opts), k=k,
                  method=method, seed=seed, device=device, force=force, echo=click.echo)
 
