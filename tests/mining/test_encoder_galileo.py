@@ -494,3 +494,32 @@ def test_patch_without_any_valid_pixel_gets_zeros_and_a_warning(reben_ws):
     assert np.isfinite(z).all() and not z[1].any() and z[0].any() and z[2].any()
     ref = enc.encode({g: a[[0, 2]] for g, a in batch.items()}, rows=np.array([0, 2]))
     np.testing.assert_allclose(z[[0, 2]], ref, atol=1e-5)  # the empty patch does not disturb the others
+
+
+def test_embed_resumes_an_interrupted_run_with_identical_output(tmp_path, monkeypatch):
+    from mining.embeddings import embed, load_embeddings
+
+    ws = _folder_ws(tmp_path, ["B02", "B03", "B04", "B08"], n=6)
+    embed(ws, GalileoEncoder(threads=1), device="cpu", batch_size=2, chunk_size=2, progress=False)
+    _, full = load_embeddings(ws)
+    (ws.path / "embeddings.parquet").unlink()
+    calls = {"n": 0}
+    real = GalileoEncoder.encode
+
+    def dies_on_the_third_batch(self, batch, rows=None):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, batch, rows=rows)
+
+    monkeypatch.setattr(GalileoEncoder, "encode", dies_on_the_third_batch)
+    with pytest.raises(KeyboardInterrupt):
+        embed(ws, GalileoEncoder(threads=1), device="cpu", batch_size=2, chunk_size=2, progress=False)
+    assert len(list((ws.path / "embeddings.partial").glob("part-*.npy"))) == 2
+    seen = []
+    monkeypatch.setattr(GalileoEncoder, "encode", lambda self, batch, rows=None: seen.append(rows) or
+                        real(self, batch, rows=rows))
+    card = embed(ws, GalileoEncoder(threads=1), device="cpu", batch_size=2, chunk_size=2, progress=False)
+    assert seen == [(4, 6)]  # only the missing chunk, with its rows
+    _, resumed = load_embeddings(ws)
+    assert np.array_equal(full, resumed) and card["groups"] == ["S2_RGB", "S2_NIR_10m", "NDVI"]
