@@ -610,6 +610,7 @@ class GalileoEncoder(Encoder):
         self._shift = torch.from_numpy(self.shift_).to(device)
         self._div = torch.from_numpy(self.div_).to(device)
         self._warned_empty = False
+        self._token_budget = 1 << 20 if device == "cuda" else 1 << 15
         return self
 
     # --------------------------------------------------------------------------------------------- encode
@@ -671,8 +672,16 @@ class GalileoEncoder(Encoder):
             if not inputs:
                 z = torch.full((B, self.dim_), float("nan"), device=dev)
             else:
+                # at most ``token_budget`` tokens through the network at once: bounded memory (the MLP's hidden
+                # activations are 4 x the tokens), whatever the batch size and the patches' token count
+                step = max(1, self._token_budget // (len(inputs) * self.tokens_ ** 2))
+                parts = []
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev == "cuda"):
-                    z = self.net_(inputs, months, self.patch_size_, self.token_gsd_ratio_, self._kernels)
+                    for s in range(0, B, step):
+                        sub = [(g, xg[s:s + step], None if v is None else v[s:s + step]) for g, xg, v in inputs]
+                        parts.append(self.net_(sub, months[s:s + step], self.patch_size_, self.token_gsd_ratio_,
+                                               self._kernels).float())
+                z = torch.cat(parts)
             z = z.float()
             empty = torch.isnan(z).any(dim=1)
             if bool(empty.any()):

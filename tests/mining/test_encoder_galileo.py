@@ -523,3 +523,12 @@ def test_embed_resumes_an_interrupted_run_with_identical_output(tmp_path, monkey
     assert seen == [(4, 6)]  # only the missing chunk, with its rows
     _, resumed = load_embeddings(ws)
     assert np.array_equal(full, resumed) and card["groups"] == ["S2_RGB", "S2_NIR_10m", "NDVI"]
+
+
+def test_a_batch_goes_through_the_network_in_steps_of_bounded_tokens(tmp_path):
+    ws = _folder_ws(tmp_path, ["B02", "B03", "B04", "B08"], n=5)
+    enc = GalileoEncoder(threads=1).fit(ws)
+    batch = read_rows(ws.store, 0, 5)
+    whole = enc.encode(batch)
+    enc._token_budget = 3 * 64 * 2  # 3 groups x 64 tokens: two patches per step
+    np.testing.assert_allclose(enc.encode(batch), whole, atol=1e-5)
