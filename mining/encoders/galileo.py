@@ -46,8 +46,13 @@ All bands are brought to one square grid, on the device: the raw ``uint16`` arra
 coarser bands are enlarged by nearest neighbour (each 20 m pixel covers 2 x 2 pixels of the 10 m grid, as in the
 pre-training exports), finer ones area-averaged. The 12 S1/S2 channels are normalised as in pre-training,
 ``x' = (x - (mean - 2 std)) / (4 std)`` with ``normalization.json["13"]`` (S2 as reflectance x 10,000, S1 in
-dB); NDVI is used as is. The month is the patch's acquisition month where the catalog has one (``month="auto"``),
-else ``fallback_month``.
+dB); NDVI is used as is.
+
+The month code is June for every patch by default (``month=6``), so that the embedding depends on the pixels
+only and patches that look alike are neighbours whatever their date. ``month="auto"`` feeds each patch's
+acquisition month from the catalog instead (``fallback_month`` where it has none), as in pre-training; on the
+generated demo (1,500 patches, 10-NN label agreement) that gave 0.441 against 0.467 with June throughout: the
+month code pulls patches of the same date together.
 
 8-bit renderings (EuroSAT RGB, PNG / JPEG folders)
 --------------------------------------------------
@@ -74,7 +79,9 @@ Batches run under ``torch.inference_mode``; on the CPU with ``threads`` torch th
 busy, see :func:`~mining.encoders._torch_common.resolve_threads`), on CUDA in bf16 autocast after the same
 device-side preparation as ``ssl`` (pinned read-ahead, raw ``uint16`` to the device, masking, resampling and
 normalisation there). Attention costs grow with the square of the tokens per patch: 64 tokens for EuroSAT RGB,
-384 for EuroSAT MS, 1,800 for a 120 px reBEN patch with S1 at ``patch_size`` 8. Figures in bench/RESULTS.md.
+384 for EuroSAT MS, 1,575 for a 120 px reBEN patch with S1 at ``patch_size`` 8 (7 groups x 225). A batch goes
+through the network in steps of at most 32,768 tokens on the CPU (1,048,576 on CUDA), so memory stays bounded.
+Figures in bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -448,11 +455,11 @@ class GalileoEncoder(Encoder):
         string) names groups that must be present (a missing one is refused, naming it and its bands).
     ndvi : bool
         Add the NDVI group where B04 and B08 exist.
-    month : "auto" or int
-        Month fed to the model, 1-12, for every patch; ``"auto"``: each patch's acquisition month from the
-        catalog, ``fallback_month`` where it has none.
+    month : int or "auto"
+        Month fed to the model, 1-12, for every patch (default June); ``"auto"``: each patch's acquisition month
+        from the catalog, ``fallback_month`` where it has none.
     fallback_month : int
-        1-12, for patches without a date (EuroSAT has none).
+        1-12, with ``month="auto"``, for patches without a date (EuroSAT has none).
     threads : int, optional
         CPU threads for torch (process-wide); ``None``: the cores not already busy.
 
@@ -479,7 +486,7 @@ class GalileoEncoder(Encoder):
     name = "galileo"
 
     def __init__(self, *, weights: str | None = None, patch_size: int | None = None, groups="auto",
-                 ndvi: bool = True, month="auto", fallback_month: int = 6, threads: int | None = None):
+                 ndvi: bool = True, month=6, fallback_month: int = 6, threads: int | None = None):
         self.weights = weights
         self.patch_size = patch_size
         self.groups = groups

@@ -413,7 +413,7 @@ def reben_ws(tmp_path_factory, shared_data):
 
 def test_reben_uses_every_group_and_masks_s1_per_patch(reben_ws):
     ws = reben_ws
-    enc = GalileoEncoder(threads=1).fit(ws)
+    enc = GalileoEncoder(threads=1, month="auto").fit(ws)
     assert enc.groups_ == list(GROUPS) and "B01" not in enc.bands_ and "B09" not in enc.bands_
     assert (enc.patch_size_, enc.tokens_, enc.grid_) == (8, 15, 120)
     assert enc.token_gsd_ratio_ == pytest.approx(8.0)
@@ -425,7 +425,8 @@ def test_reben_uses_every_group_and_masks_s1_per_patch(reben_ws):
     rows = np.concatenate([no_s1[:1], with_s1[:2]])
     batch = {g: a[rows] for g, a in read_rows(ws.store, 0, ws.store.n_rows).items()}
     z = enc.encode(batch, rows=rows)
-    z_no_s1 = GalileoEncoder(threads=1, groups=[g for g in GROUPS if g != "S1"]).fit(ws).encode(batch, rows=rows)
+    z_no_s1 = GalileoEncoder(threads=1, month="auto", groups=[g for g in GROUPS if g != "S1"]).fit(ws).encode(
+        batch, rows=rows)
     np.testing.assert_allclose(z[0], z_no_s1[0], atol=1e-5)  # missing S1 = masked, exactly
     assert np.abs(z[1:] - z_no_s1[1:]).max() > 1e-2             # present S1 counts
     # the acquisition months from the catalog are what the model sees
@@ -436,6 +437,10 @@ def test_reben_uses_every_group_and_masks_s1_per_patch(reben_ws):
         np.testing.assert_allclose(z[same], fixed, atol=1e-5)
     other = GalileoEncoder(threads=1, month=12).fit(ws).encode(batch)
     assert np.abs(z - other).max() > 1e-3
+    default = GalileoEncoder(threads=1).fit(ws)                # June for every patch, whatever its date
+    assert default.dated_ is None and (default._months == 5).all()
+    np.testing.assert_allclose(default.encode(batch, rows=rows), GalileoEncoder(threads=1, month=6).fit(ws).encode(
+        batch), atol=1e-6)
 
 
 def _by_id(ws: Workspace, Z: np.ndarray) -> dict:
