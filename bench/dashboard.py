@@ -32,7 +32,6 @@ Usage: python bench/dashboard.py [--runs 15] [--warmup 2] [--startup-runs 3]
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import statistics
@@ -183,11 +182,12 @@ def bench_scatter(data, sizes, runs, warmup):
     import datashader.transfer_functions as tf
     import pandas as pd
 
-    from dashboard.data import Filters
-    from dashboard.panels.scatter import full_view, render_points
-    from dashboard.render import image_uri
+    from dashboard.data import Filters, Scheme
+    from dashboard.views import full_view, render_points
+    from mining.raster import image_uri
 
-    codes0, colors, names = data.codes["label"]
+    sch0 = data.scheme("label")
+    codes0, colors, names = sch0.codes, list(sch0.colors), list(sch0.names)
     x0, y0 = data.px, data.py
     full = full_view(x0, y0)
     views = {"full": full, "zoom": zoom_view(x0, y0, full)}
@@ -195,9 +195,7 @@ def bench_scatter(data, sizes, runs, warmup):
     assert not data.mask(Filters()), "no filter is active"
     for n in sizes:
         x, y, codes = resample(x0, y0, codes0, n)
-        d = copy.copy(data)  # the real AppData with this point set's codes (no filter, no selection)
-        d.codes = {**data.codes, "label": (codes, colors, names)}
-        d.n = n
+        sch = Scheme(codes, tuple(colors), tuple(names))  # this point set's codes (no filter, no selection)
         keep = (codes >= 0) & np.isfinite(x) & np.isfinite(y)  # eomine skips code -1; so does the baseline
         df = pd.DataFrame({"x": x[keep], "y": y[keep],
                            "c": pd.Categorical.from_codes(codes[keep], categories=list(names))})
@@ -205,9 +203,10 @@ def bench_scatter(data, sizes, runs, warmup):
         for vname, view in views.items():
             info = {}
 
-            def eomine(view=view, x=x, y=y, d=d, info=info):
+            def eomine(view=view, x=x, y=y, sch=sch, info=info):
                 t0 = time.perf_counter()
-                rgba, inf = render_points(d, x, y, view, "label", None, None, width=IMG_W, height=IMG_H)
+                rgba, inf = render_points(data, view, "label", None, None, width=IMG_W, height=IMG_H, xy=(x, y),
+                                          scheme=sch)
                 t1 = time.perf_counter()
                 uri = image_uri(rgba)
                 t2 = time.perf_counter()
@@ -232,7 +231,7 @@ def bench_scatter(data, sizes, runs, warmup):
                         "b_shade": tb[:, 0], "b_enc": tb[:, 1], "b_tot": tb.sum(1)})
             print(f"  scatter {n:>10,} {vname:<4}: eomine {fmt(te.sum(1))} ms, datashader {fmt(tb.sum(1))} ms",
                   flush=True)
-        del d, df, x, y, codes
+        del sch, df, x, y, codes
     return out, views
 
 
@@ -292,12 +291,14 @@ def ensure_demo():
 
 
 def bench_grid(runs, warmup):
-    from dashboard.app import create_app, thumb_url
-    from dashboard.panels.grid import PER_PAGE, THUMB_SIZE, grid_rows
+    from dashboard.app import create_app
+    from dashboard.components import THUMB_SIZE
+    from dashboard.panels.grid import PER_PAGE, grid_rows
+    from dashboard.routes import thumb_url
 
     ensure_demo()
     app = create_app(DEMO)
-    data = app.server.extensions["eomine"]
+    data = app.server.extensions["eomine"].sync()
     client = app.server.test_client()
     composite = "true_color"
     rows = grid_rows(data, None, None)
@@ -351,7 +352,7 @@ def map_views(data) -> dict:
 
 def bench_map(data, runs, warmup):
     from dashboard.panels.map_panel import render_map
-    from dashboard.render import image_uri
+    from mining.raster import image_uri
 
     out = []
     for vname, view in map_views(data).items():
@@ -379,7 +380,7 @@ import json, resource, sys, time
 t_start = time.time()
 sys.path.insert(0, A['root'])
 from dashboard.app import create_app
-from dashboard.panels import detail, filters, grid, map_panel, scatter  # what create_app imports first
+from dashboard.panels import curate, detail, filters, grid, map_panel, review, scatter, tour  # create_app's
 t_import = time.time()
 app = create_app(A['ws'])
 t_create = time.time()
@@ -389,22 +390,24 @@ assert r.status_code == 200, r.status_code
 t_layout = time.time()
 rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 # a session: scatter + map renders, hover look-ups, a lasso, renders with it, the grid of the lasso
-from dashboard.panels import map_panel, scatter, grid
-from dashboard.render import image_uri
+from dashboard import views
+from dashboard.geo import merc_y
+from dashboard.panels import map_panel, grid
 from dashboard.selection import selection_mask
-data = app.server.extensions['eomine']
+from mining.raster import image_uri
+data = app.server.extensions['eomine'].sync()
 sel = {'kind': 'lasso', 'points': A['lasso']}
 for color in ('label', 'country', 'density'):
     for view in A['views']:
-        image_uri(scatter.render_points(data, data.px, data.py, view, color, None, None)[0])
+        image_uri(views.render_points(data, view, color, None, None)[0])
 for view in A['map_views']:
     res = map_panel.render_map(data, view, 'label')
     map_panel.update_patch(data, view, res, None)
 v = A['views'][1]
-scatter.nearest(data, (v['x'][0] + v['x'][1]) / 2, (v['y'][0] + v['y'][1]) / 2, v)
-map_panel.nearest_patch(data, 10.0, float(map_panel.merc_y(50.0)), A['map_views'][0])
+views.nearest(data, (v['x'][0] + v['x'][1]) / 2, (v['y'][0] + v['y'][1]) / 2, v)
+map_panel.nearest_patch(data, 10.0, float(merc_y(50.0)), A['map_views'][0])
 n_sel = int(selection_mask(data, sel).sum())
-image_uri(scatter.render_points(data, data.px, data.py, A['views'][0], 'label', None, sel)[0])
+image_uri(views.render_points(data, A['views'][0], 'label', None, sel)[0])
 map_panel.render_map(data, A['map_views'][0], 'label', None, sel)
 g = grid.render_grid(data, None, sel, 0, 'true_color', None)
 assert len(g['tiles']) == 48 and n_sel > 0
@@ -461,7 +464,7 @@ def main(argv=None) -> None:
     poly = make_lasso(data.px, data.py)
 
     print("5/6 start-up + RSS (fresh subprocesses) ...", flush=True)
-    from dashboard.panels.scatter import full_view
+    from dashboard.views import full_view
 
     full = full_view(data.px, data.py)
     views_for_session = [full, zoom_view(data.px, data.py, full)]

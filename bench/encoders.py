@@ -142,7 +142,7 @@ def random_init(enc, seed: int = 0):
 
 def cli_embed(ws_path: Path, encoder: str, threads: int | None) -> tuple[float, str]:
     """patches/s reported by ``eomine embed --force`` (subprocess), and its device line."""
-    cmd = [sys.executable, "-m", "mining.cli", "embed", str(ws_path), "--encoder", encoder, "--device", "cpu",
+    cmd = [sys.executable, "-m", "eomine.cli", "embed", str(ws_path), "--encoder", encoder, "--device", "cpu",
            "--force"]
     if threads and encoder in ("galileo", "ssl"):
         cmd += ["--param", f"threads={threads}"]

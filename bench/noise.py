@@ -300,7 +300,7 @@ def _load_ws(path):
 
 
 def _eomine(*args, cwd=None):
-    subprocess.run([sys.executable, "-m", "mining.cli", *map(str, args)], check=True, cwd=cwd or ROOT,
+    subprocess.run([sys.executable, "-m", "eomine.cli", *map(str, args)], check=True, cwd=cwd or ROOT,
                    stdout=subprocess.DEVNULL)
 
 

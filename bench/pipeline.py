@@ -5,7 +5,7 @@ and the ratio to a baseline measured in the same run:
 
 * encoders: the raw read of the same pixel rows from the workspace's pixel store (the I/O floor). Measured
   on the demo workspace (``DemoDataset(n=6000)``, ingested once into ``.bench/demo``; 60 x 60 px patches)
-  when ``mining/datasets/demo.py`` exists, else on the real EuroSAT MS sample (180 patches, 64 x 64 px);
+  when ``mining/datasets/demo/`` exists, else on the real EuroSAT MS sample (180 patches, 64 x 64 px);
   ``ssl`` only when ``mining/encoders/ssl.py`` exists (trained from scratch each run: ``retrain=True``);
   CUDA rows only when torch sees a GPU.
 * kNN (k=30, cosine): eomine ``KNNGraph(method="nndescent")`` (pynndescent, what ``eomine knn`` uses on the
@@ -217,8 +217,7 @@ def prepare_points(sizes: list[int]) -> dict[int, Path]:
     import numpy as np
 
     from bench.make_reben_workspace import build
-    from mining.embeddings import load_embeddings
-    from mining.knn import embeddings_key
+    from mining.embeddings import embeddings_key, load_embeddings
 
     ws = build(project=False, echo=lambda *a: None)
     key = embeddings_key(ws)
@@ -281,7 +280,7 @@ def demo_workspace() -> tuple[Path, str]:
     from mining.ingest import ingest
     from mining.workspace import Workspace
 
-    if (ROOT / "mining" / "datasets" / "demo.py").is_file():
+    if (ROOT / "mining" / "datasets" / "demo" / "__init__.py").is_file():
         from mining.datasets.demo import DemoDataset
 
         path, label, make = DEMO_WS, "demo dataset, 6,000 patches of 60x60 px", lambda: DemoDataset(n=6000)

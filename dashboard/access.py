@@ -30,6 +30,7 @@ from mining.curation import MAX_BATCH, Edit
 from mining.errors import DataError, EomineError
 
 from . import ids
+from .data import AppState
 
 __all__ = ["Credentials", "load_credentials", "is_loopback", "EditRefused", "commit_edits", "undo_redo",
            "register_access", "API"]
@@ -100,14 +101,16 @@ class EditRefused(EomineError):
         self.status = status
 
 
-def commit_edits(data, edits: list[Edit], *, author: str, note: str = "", source: str = "app") -> dict:
-    """Commit one batch for the app (read-only checked here, on the server), then refresh the app's labels.
+def commit_edits(state: AppState, edits: list[Edit], *, author: str, note: str = "", source: str = "app") -> dict:
+    """Commit one batch for the app (read-only checked here, on the server), then swap in the snapshot with the
+    labels after it. This is the app's one edit path: the panels and the HTTP API all come through here.
 
     Returns
     -------
     dict
-        ``batch`` (id), ``version`` (the log's last batch id), ``n`` (edits written).
+        ``batch`` (id), ``version`` (the log version the app's snapshot now shows), ``n`` (edits written).
     """
+    data = state.current
     if data.read_only:
         raise EditRefused("this server is read-only (presentation mode): edits are disabled", 403)
     if len(edits) > MAX_BATCH:
@@ -116,12 +119,12 @@ def commit_edits(data, edits: list[Edit], *, author: str, note: str = "", source
         batch = data.edits.commit(edits, author=author, note=note, source=_with_login(source))
     except DataError as exc:
         raise EditRefused(str(exc), 400) from None
-    data.sync_edits()
-    return {"batch": batch, "version": data.edits_version, "n": len(edits)}
+    return {"batch": batch, "version": state.sync().labels.version, "n": len(edits)}
 
 
-def undo_redo(data, which: str, *, author: str | None) -> dict:
+def undo_redo(state: AppState, which: str, *, author: str | None) -> dict:
     """Undo or redo the latest batch of ``author`` (read-only checked here); ``batch`` None = nothing to do."""
+    data = state.current
     if data.read_only:
         raise EditRefused("this server is read-only (presentation mode): edits are disabled", 403)
     if which not in ("undo", "redo"):
@@ -130,8 +133,7 @@ def undo_redo(data, which: str, *, author: str | None) -> dict:
         batch = (data.edits.undo if which == "undo" else data.edits.redo)(author=author or None)
     except DataError as exc:
         raise EditRefused(str(exc), 400) from None
-    data.sync_edits()
-    return {"batch": batch, "version": data.edits_version}
+    return {"batch": batch, "version": state.sync().labels.version}
 
 
 def _with_login(source: str) -> str:
@@ -162,9 +164,11 @@ def edits_from_json(items) -> list[Edit]:
     return out
 
 
-def register_access(server, data, *, credentials: Credentials | None = None) -> None:
+def register_access(server, state: AppState, *, credentials: Credentials | None = None) -> None:
     """Install basic auth (when ``credentials``), the read-only guard and the edit endpoints on Flask."""
     from flask import Response, g, jsonify, request
+
+    data = state.current  # read_only and the log handle never change while serving
 
     @server.before_request
     def _guard():
@@ -199,7 +203,7 @@ def register_access(server, data, *, credentials: Credentials | None = None) -> 
             if data.read_only:
                 raise EditRefused("this server is read-only (presentation mode): edits are disabled", 403)
             body = _payload()
-            res = commit_edits(data, edits_from_json(body.get("edits")), author=str(body.get("author") or ""),
+            res = commit_edits(state, edits_from_json(body.get("edits")), author=str(body.get("author") or ""),
                                note=str(body.get("note") or ""), source=_source(body))
         except EditRefused as exc:
             return jsonify(error=str(exc)), exc.status
@@ -210,7 +214,7 @@ def register_access(server, data, *, credentials: Credentials | None = None) -> 
             if data.read_only:
                 raise EditRefused("this server is read-only (presentation mode): edits are disabled", 403)
             body = _payload()
-            res = undo_redo(data, which, author=body.get("author") if isinstance(body.get("author"), str) else None)
+            res = undo_redo(state, which, author=body.get("author") if isinstance(body.get("author"), str) else None)
         except EditRefused as exc:
             return jsonify(error=str(exc)), exc.status
         return jsonify(res)

@@ -1,21 +1,28 @@
-"""The eomine Dash app: ``create_app(workspace)`` builds it; ``eomine serve`` runs it on 127.0.0.1."""
+"""The composition root: :func:`create_app` assembles the eomine Dash app for one workspace; :func:`serve` runs it.
+
+Nothing else lives here. The panels (``dashboard/panels/``) own their layout and callbacks and never import this
+module or each other; what they share sits below them (components, figures, views, geo, routes, access,
+data). Import-linter contracts in ``pyproject.toml`` keep it that way (``tools/test.sh`` runs them).
+"""
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 from pathlib import Path
 
 import dash
 from dash import dcc, html
 
 from . import ids
-from .data import AppData
+from .access import register_access
+from .data import AppData, AppState
+from .panels import curate, detail, filters, grid, map_panel, review, scatter, tour
+from .routes import register_routes
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-THUMB_ROUTE = "/eomine/thumb/<composite>/<patch_id>.png"
 
 
-def create_app(workspace, *, read_only: bool = False, data: AppData | None = None,
+def create_app(workspace, *, read_only: bool = False, state: AppState | None = None,
                credentials=None) -> dash.Dash:
     """Build the app for one workspace.
 
@@ -25,23 +32,23 @@ def create_app(workspace, *, read_only: bool = False, data: AppData | None = Non
         A workspace (see :mod:`mining.workspace`), ideally with a projection and a kNN graph.
     read_only : bool
         Presentation mode (edit controls hidden, edits refused with HTTP 403).
+    state : AppState, optional
+        The server state, when the caller loaded it already (tests).
     credentials : dashboard.access.Credentials, optional
         When given, every request needs HTTP basic auth with them (``eomine serve --auth``).
     """
-    # the panels register their @callback functions on import
-    from .panels import curate, detail, filters, grid, map_panel, review, scatter, tour  # noqa: F401
-
-    data = data or AppData.load(workspace, read_only=read_only)
-    app = dash.Dash(__name__, title=f"eomine: {data.ws.name}", assets_folder=str(ASSETS),
-                    suppress_callback_exceptions=True, update_title=None,
+    state = state or AppState.load(workspace, read_only=read_only)
+    data = state.current
+    app = dash.Dash(__name__, title=f"eomine: {data.ws.name}", assets_folder=str(ASSETS), update_title=None,
                     background_callback_manager=_job_manager())
-    app.server.extensions["eomine"] = data
-    _register_routes(app.server, data)
-    from .access import register_access
-
-    register_access(app.server, data, credentials=credentials)
+    app.server.extensions["eomine"] = state
+    register_routes(app.server, state)
+    register_access(app.server, state, credentials=credentials)
     review.register_jobs(app, data)
-    app.layout = lambda: build_layout(data)
+    app.layout = lambda: build_layout(state.sync())
+    # every component any callback names (the edit controls too, which a read-only page leaves out), so Dash
+    # checks the callbacks against it instead of suppressing the errors of mistyped ids
+    app.validation_layout = build_layout(dataclasses.replace(data, read_only=False))
     return app
 
 
@@ -64,16 +71,12 @@ def _job_manager():
 
 
 def work_tabs(data: AppData) -> dcc.Tabs:
-    """The bottom-left work area: one tab per workflow (patch grid, review queue, tour, ...).
-
-    Each panel module contributes one ``dcc.Tab`` here; the grid stays the first and default tab.
-    """
-    from .panels import grid, review, tour
-
+    """The bottom-left work area: one tab per workflow (patch grid, tour, review queue); the grid is the default."""
+    slots = {"scatter": len(scatter.TRACES), "map": len(map_panel.TRACES)}  # where the tour's overlays sit
     tabs = [
         dcc.Tab(label="Patches", value="grid", children=grid.layout(data), className="tab",
                 selected_className="tab--selected"),
-        dcc.Tab(label="Tour", value="tour", children=tour.layout(data), className="tab",
+        dcc.Tab(label="Tour", value="tour", children=tour.layout(data, slots=slots), className="tab",
                 selected_className="tab--selected"),
         dcc.Tab(label="Review", value="review", children=review.layout(data), className="tab",
                 selected_className="tab--selected"),
@@ -83,9 +86,9 @@ def work_tabs(data: AppData) -> dcc.Tabs:
 
 
 def build_layout(data: AppData) -> html.Div:
-    from .panels import curate, detail, filters, map_panel, scatter
-
+    """The page: header, sidebar (filters, curation), scatter and map, work tabs and the patch detail."""
     n_proj = int((data.px == data.px).sum())
+    overlays = tour.overlay_traces()  # the tour draws its path on both figures
     header = html.Header(className="topbar", children=[
         html.Div([html.Span("eomine", className="brand"), html.Span(data.ws.name, className="ws-name")]),
         html.Div(className="counts", children=[
@@ -99,63 +102,19 @@ def build_layout(data: AppData) -> html.Div:
         dcc.Store(id=ids.SELECTED, data=None),
         dcc.Store(id=ids.URL_READY, data=False),
         dcc.Store(id=ids.AUTHOR, storage_type="local"),
-        dcc.Store(id=ids.EDITS_VERSION, data=0),
+        dcc.Store(id=ids.EDITS_VERSION, data=data.labels.version),
         dcc.Store(id=ids.SCORES_VERSION, data=0),
         header,
         html.Div(id=ids.MESSAGE, className="message", role="status"),
         html.Div(className="body", children=[
             html.Aside(className="sidebar", children=filters.layout(data) + curate.layout(data)),
             html.Main(className="main", children=[
-                html.Div(className="row top", children=[scatter.layout(data), map_panel.layout(data)]),
+                html.Div(className="row top", children=[scatter.layout(data, overlays=overlays),
+                                                        map_panel.layout(data, overlays=overlays)]),
                 html.Div(className="row bottom", children=[work_tabs(data), detail.layout(data)]),
             ]),
         ]),
     ])
-
-
-def _register_routes(server, data: AppData) -> None:
-    from flask import Response, abort, request
-
-    from mining.composites import COMPOSITES
-
-    stamp = data.ws.meta.get("created", "")
-
-    @server.route(THUMB_ROUTE)
-    def thumbnail(composite: str, patch_id: str):
-        # the id is looked up in the catalog, never joined into a path: nothing outside the store is reachable
-        if composite not in COMPOSITES:
-            abort(404, f"unknown composite {composite!r}")
-        row = data.row_of.get(patch_id)
-        if row is None:
-            abort(404, f"unknown patch {patch_id!r}")
-        prow = int(data.pixel_row[row])
-        if prow < 0 or data.renderer is None:
-            abort(404, f"patch {patch_id} has no pixels in this workspace")
-        try:
-            size = min(max(int(request.args.get("size", 128)), 16), 512)
-        except ValueError:
-            abort(400, "size must be an integer")
-        etag = hashlib.sha1(f"{stamp}|{patch_id}|{composite}|{size}".encode()).hexdigest()[:20]
-        if request.if_none_match and etag in request.if_none_match:
-            return Response(status=304, headers={"ETag": f'"{etag}"'})
-        try:
-            png = data.renderer.png(prow, composite, upscale=size)
-        except Exception as exc:  # e.g. a patch without an S1 partner asked for the s1 composite
-            abort(404, str(exc))
-        return Response(png, mimetype="image/png",
-                        headers={"Cache-Control": "public, max-age=86400", "ETag": f'"{etag}"'})
-
-
-    @server.route("/eomine/thumb/<path:rest>")
-    def thumbnail_bad_path(rest: str):
-        # anything else under the thumbnail prefix (e.g. an encoded "../") is a 404, never the app page
-        abort(404, "not a thumbnail URL")
-
-
-def thumb_url(composite: str, patch_id: str, size: int = 128) -> str:
-    from urllib.parse import quote
-
-    return f"/eomine/thumb/{composite}/{quote(patch_id, safe='')}.png?size={size}"
 
 
 def _exit_on_sigterm() -> None:

@@ -1,23 +1,31 @@
-"""Everything the dashboard reads, loaded once per app and kept on the Flask app (never a module global).
+"""The server state of one workspace.
 
-Callbacks reach it with :func:`get_data` (``flask.current_app.extensions["eomine"]``); it is read-only
-after start-up, so concurrent callbacks never race on it.
+* :class:`AppData` is an immutable snapshot: the workspace's arrays in the columnar form the panels need
+  (loaded once at start-up and shared by every snapshot), the :class:`~dashboard.snapshots.Labels` after the
+  edits and the :class:`~dashboard.snapshots.Scores` at one version each, and the declared
+  :class:`~dashboard.snapshots.Caches`.
+* :class:`AppState` is the one mutable object of a server (kept on the Flask app, never a module global): it
+  holds the current snapshot and replaces it whole, in one assignment, when the edit log or the scores change.
+
+A callback calls :func:`get_data` once and works on the snapshot it returns: the labels, flags and scores it
+reads all belong to one version, whatever other threads commit meanwhile.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
-from mining.knn import load_knn_catalog
-from mining.projection import load_layout_catalog
 from mining.workspace import Workspace
 
-__all__ = ["AppData", "Filters", "get_data", "COLOR_BY"]
+from .snapshots import SUSPICION_COLORS, Caches, Labels, Scores
+
+__all__ = ["AppData", "AppState", "Filters", "Scheme", "get_data", "get_state", "COLOR_BY"]
 
 #: colour-by choices for the scatter and the map
 COLOR_BY = {
@@ -60,175 +68,177 @@ class Filters:
         return bool(self.labels or self.splits or self.countries or self.flags)
 
 
-class RowLookup:
-    """Patch id -> catalog row, as a read-only mapping backed by a hash index (``pd.Index``).
+@dataclass(frozen=True, eq=False)
+class Scheme:
+    """A categorical colouring: ``codes`` (n,) int16 (-1 = not drawn), a colour and a name per code."""
 
-    Used like the dict it replaces (``row_of[pid]``, ``row_of.get(pid)``, ``pid in row_of``); building a Python
-    dict of 549,488 ids took a second of every start-up.
-    """
-
-    def __init__(self, index: pd.Index):
-        self._index = index
-
-    def get(self, pid, default=None):
-        try:
-            row = self._index.get_loc(pid)
-        except (KeyError, TypeError, pd.errors.InvalidIndexError):
-            return default
-        return int(row) if isinstance(row, int | np.integer) else default
-
-    def __getitem__(self, pid) -> int:
-        row = self.get(pid)
-        if row is None:
-            raise KeyError(pid)
-        return row
-
-    def __contains__(self, pid) -> bool:
-        return self.get(pid) is not None
-
-    def __len__(self) -> int:
-        return len(self._index)
+    codes: np.ndarray
+    colors: tuple[str, ...]
+    names: tuple[str, ...]
 
 
-@dataclass
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
 class AppData:
-    """Workspace data in the columnar form the panels need.
+    """One immutable snapshot of the workspace as the panels see it.
 
     Attributes
     ----------
     ws : Workspace
+        Its ``index`` is the one patch id -> catalog row lookup (:meth:`find`, :meth:`row`).
+    read_only : bool
+    n : int
     ids : ndarray of object, shape (n,)
         Patch ids in catalog order.
+    cat : pandas.DataFrame
+        The catalog (never modified).
+    classes, class_colors, short : tuple of str
+        The nomenclature: class names, colours, short names.
     px, py : ndarray of float32, shape (n,)
         Scatter (projection) coordinates; NaN where a patch has no projection.
     lon, lat : ndarray of float32, shape (n,)
-    Y : ndarray of bool, shape (n, n_classes)
-        Multi-hot labels (current labels).
-    knn : ndarray of int32, shape (n, k) or None
-        Neighbours as catalog rows (-1 where unknown).
-    suspicion : ndarray of float32, shape (n,) or None
-        Noise scores (``scores.parquet``; NaN where not scored), None without scores; follows a re-score.
+    knn, knn_dist : ndarray of int32 / float32, shape (n, k), or None
+        Neighbours as catalog rows (-1 where unknown) and their cosine distances.
+    schemes : mapping of str -> Scheme
+        The static colourings (split, season, country, flags); label and suspicion come from the snapshots.
+    splits, countries : tuple of str
+    renderer : CompositeRenderer or None
+        None without pixels.
+    pixel_row : ndarray of int64, shape (n,)
+    edits : EditLog or None
+        The curation log (a handle shared by every snapshot; its reads are thread-safe).
+    labels : Labels
+        The labels after the edits, at ``labels.version``.
+    scores : Scores
+        The noise scores.
+    caches : Caches
+        Declared caches, shared by every snapshot.
+    load_seconds : float
     """
 
     ws: Workspace
-    read_only: bool = False
+    read_only: bool
+    n: int
+    ids: np.ndarray
+    cat: pd.DataFrame
+    classes: tuple[str, ...]
+    class_colors: tuple[str, ...]
+    short: tuple[str, ...]
+    px: np.ndarray
+    py: np.ndarray
+    has_projection: bool
+    lon: np.ndarray
+    lat: np.ndarray
+    knn: np.ndarray | None
+    knn_dist: np.ndarray | None
+    knn_card: MappingProxyType | None
+    schemes: MappingProxyType
+    splits: tuple[str, ...]
+    countries: tuple[str, ...]
+    renderer: object | None
+    pixel_row: np.ndarray
+    edits: object | None
+    labels: Labels
+    scores: Scores
+    caches: Caches
     load_seconds: float = 0.0
-    ids: np.ndarray = field(default=None)
-    row_of: RowLookup = field(default=None)
-    suspicion: np.ndarray | None = None
 
     @classmethod
     def load(cls, path, *, read_only: bool = False) -> AppData:
+        """Read everything the panels need from the workspace at ``path``."""
+        from colorcet import glasbey_dark
+
+        from mining.curation import EditLog
+        from mining.knn import has_knn, load_knn_catalog
+        from mining.projection import load_layout_catalog
         from mining.quality import label_matrix
 
         t0 = time.perf_counter()
         ws = Workspace(path)
-        self = cls(ws=ws, read_only=read_only)
         cat = ws.catalog
-        self.cat = cat
         n = len(cat)
-        self.n = n
-        self.ids = cat["patch_id"].to_numpy(dtype=object)
-        id_index = pd.Index(cat["patch_id"])  # built once: every id -> row lookup below reuses it
-        self.row_of = RowLookup(id_index)
-        self.classes = list(ws.nomenclature.classes)
-        self.class_colors = list(ws.nomenclature.colors)
-        self.short = list(ws.nomenclature.short)
-        # the labels straight from Arrow (offsets + codes): pandas' object column would cost a Python loop
-        self.Y = label_matrix(pq.read_table(ws.catalog_path, columns=["labels"]).column("labels"), self.classes)
-        first = np.where(self.Y.any(1), self.Y.argmax(1), -1).astype(np.int16)
-        self.first_label = first
-        self.lon = cat["lon"].to_numpy(np.float32)
-        self.lat = cat["lat"].to_numpy(np.float32)
-        xy = load_layout_catalog(ws, id_index)
-        self.has_projection = xy is not None
+        nom = ws.nomenclature
+        xy = load_layout_catalog(ws)
+        has_projection = xy is not None
         if xy is None:
             xy = np.full((n, 2), np.nan, np.float32)
-        self.px, self.py = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
-        #: neighbours / cosine distances as catalog rows (-1 / inf without an embedding), and the graph's card
-        self.knn = self.knn_dist = self.knn_card = None
-        if (ws.path / "knn" / "indices.npy").is_file() and (ws.path / "embeddings.parquet").is_file():
-            self.knn, self.knn_dist, self.knn_card = load_knn_catalog(ws, id_index)
-        # categorical codes for colour-by
-        self.codes = {"label": (first, self.class_colors, self.short)}
+        knn = knn_dist = knn_card = None
+        if has_knn(ws):
+            knn, knn_dist, card = load_knn_catalog(ws)
+            knn_card = MappingProxyType(dict(card))
+        schemes = {}
         for col, colors in (("split", SPLIT_COLORS), ("season", SEASON_COLORS)):
             vals = cat[col].fillna("(none)").astype(str)
             present = set(vals.unique())  # (a set of the Series itself would iterate every row in Python)
             names = [k for k in colors if k in present] + sorted(present - set(colors))
-            pal = [colors.get(k, "#bbbbbb") for k in names]
-            self.codes[col] = (pd.Categorical(vals, categories=names).codes.astype(np.int16), pal, names)
+            schemes[col] = Scheme(_readonly(pd.Categorical(vals, categories=names).codes.astype(np.int16)),
+                                  tuple(colors.get(k, "#bbbbbb") for k in names), tuple(names))
         countries = cat["country"].fillna("(none)").astype(str)
         cnames = sorted(countries.unique())
-        from colorcet import glasbey_dark
-
-        self.codes["country"] = (pd.Categorical(countries, categories=cnames).codes.astype(np.int16),
-                                 [glasbey_dark[i % len(glasbey_dark)] for i in range(len(cnames))], cnames)
+        schemes["country"] = Scheme(
+            _readonly(pd.Categorical(countries, categories=cnames).codes.astype(np.int16)),
+            tuple(glasbey_dark[i % len(glasbey_dark)] for i in range(len(cnames))), tuple(cnames))
         flag = np.zeros(n, np.int16)
         flag[cat["cloud_or_shadow"].to_numpy(bool)] = 1
         flag[cat["seasonal_snow"].to_numpy(bool)] = 2
-        self.codes["flags"] = (flag, list(FLAG_COLORS.values()), list(FLAG_COLORS))
-        self.id_index = id_index
-        self._scores_stamp = None
-        self.sync_scores()  # colour-by suspicion from scores.parquet ("not scored" without one)
-        self.splits = sorted(cat["split"].dropna().unique().tolist())
-        self.countries = sorted(cat["country"].dropna().unique().tolist())
-        self.renderer = None
+        schemes["flags"] = Scheme(_readonly(flag), tuple(FLAG_COLORS.values()), tuple(FLAG_COLORS))
+        renderer = None
         if ws.has_pixels:
             from mining.composites import CompositeRenderer
 
-            self.renderer = CompositeRenderer().fit(ws.store)
-        self.pixel_row = cat["pixel_row"].to_numpy(np.int64)
-        self._init_edits()
-        self.load_seconds = time.perf_counter() - t0
-        return self
-
-    # ------------------------------------------------------------------ curation (labels after edits)
-    def _init_edits(self) -> None:
-        import threading
-
-        from mining.curation import EditLog
-
+            renderer = CompositeRenderer().fit(ws.store)
         # the log is created on the first edit; a damaged or deleted log stops start-up with a clear error
-        self.edits = EditLog(self.ws, create=False if self.read_only else "on_write")
-        self.edits_version = 0
-        self.flagged = np.zeros(self.n, bool)
-        self.excluded = np.zeros(self.n, bool)
-        self._edits_lock = threading.Lock()
-        self.sync_edits()
+        edits = EditLog(ws, create=False if read_only else "on_write")
+        if edits.version():
+            labels = Labels.from_log(edits.current_labels())
+        else:  # the labels straight from Arrow (offsets + codes): pandas' object column would cost a Python loop
+            import pyarrow.parquet as pq
 
-    def sync_edits(self) -> bool:
-        """Refresh ``Y``, the first-label colours and the flagged / excluded masks when the edit log changed
-        (a commit or undo from this or any other session or process). Cheap when nothing changed (one
-        SQLite read of the last batch id); returns True when the labels were refreshed."""
-        edits = getattr(self, "edits", None)
-        if edits is None or edits.version() == self.edits_version:
-            return False
-        with self._edits_lock:
-            cur = edits.current_labels()
-            if cur.version == self.edits_version:
-                return False
-            first = np.where(cur.Y.any(1), cur.Y.argmax(1), -1).astype(np.int16)
-            self.Y, self.first_label = cur.Y, first
-            self.codes["label"] = (first, self.class_colors, self.short)
-            self.flagged, self.excluded = cur.flagged, cur.excluded
-            self.edits_version = cur.version
-        return True
+            Y = label_matrix(pq.read_table(ws.catalog_path, columns=["labels"]).column("labels"), nom.classes)
+            labels = Labels.build(Y)
+        classes = tuple(nom.classes)
+        return cls(
+            ws=ws, read_only=read_only, n=n, ids=ws.ids, cat=cat, classes=classes,
+            class_colors=tuple(nom.colors), short=tuple(nom.short),
+            px=_readonly(np.ascontiguousarray(xy[:, 0])), py=_readonly(np.ascontiguousarray(xy[:, 1])),
+            has_projection=has_projection, lon=_readonly(cat["lon"].to_numpy(np.float32)),
+            lat=_readonly(cat["lat"].to_numpy(np.float32)), knn=knn, knn_dist=knn_dist, knn_card=knn_card,
+            schemes=MappingProxyType(schemes), splits=tuple(sorted(cat["split"].dropna().unique().tolist())),
+            countries=tuple(sorted(cat["country"].dropna().unique().tolist())), renderer=renderer,
+            pixel_row=_readonly(cat["pixel_row"].to_numpy(np.int64)), edits=edits, labels=labels,
+            scores=Scores.load(ws, classes), caches=Caches(), load_seconds=time.perf_counter() - t0)
 
-    def sync_scores(self) -> bool:
-        """Refresh the suspicion colour codes when ``scores.parquet`` changed (``eomine score`` re-run while the
-        app is serving). Cheap when nothing changed (one ``stat``); returns True when the codes were rebuilt."""
-        try:
-            stamp = (self.ws.path / "scores.parquet").stat().st_mtime_ns
-        except FileNotFoundError:
-            stamp = None
-        if stamp == self._scores_stamp and "suspicion" in self.codes:
-            return False
-        codes, self.suspicion = suspicion_codes(self.ws, self.id_index)
-        self.codes["suspicion"] = codes, SUSPICION_COLORS, SUSPICION_NAMES
-        self._scores_stamp = stamp
-        return True
+    # ------------------------------------------------------------------ the snapshot's labels and scores
+    @property
+    def Y(self) -> np.ndarray:
+        """Current labels, multi-hot, shape (n, n_classes) (``labels.Y``)."""
+        return self.labels.Y
+
+    @property
+    def edits_version(self) -> int:
+        return self.labels.version
+
+    def scheme(self, color: str) -> Scheme:
+        """The categorical colouring ``color`` (a key of :data:`COLOR_BY`; unknown keys colour by label)."""
+        if color == "suspicion":
+            return Scheme(self.scores.codes, SUSPICION_COLORS, self.scores.names)
+        if color in self.schemes:
+            return self.schemes[color]
+        return Scheme(self.labels.first, self.class_colors, self.short)
 
     # ------------------------------------------------------------------ queries
+    def find(self, patch_id) -> int | None:
+        """Catalog row of ``patch_id``, or None when it is not in the workspace."""
+        return self.ws.find(patch_id)
+
+    def row(self, patch_id: str) -> int:
+        """Catalog row of ``patch_id`` (``KeyError`` naming it when unknown)."""
+        return self.ws.row_of(patch_id)
+
     def mask(self, f: Filters) -> np.ndarray | None:
         """Boolean mask (n,) of the patches passing the filters, or None when no filter is active."""
         if not f.active:
@@ -236,7 +246,7 @@ class AppData:
         m = np.ones(self.n, bool)
         if f.labels:
             idx = [self.classes.index(lab) for lab in f.labels if lab in self.classes]
-            sub = self.Y[:, idx]
+            sub = self.labels.Y[:, idx]
             m &= sub.all(1) if f.label_mode == "all" else sub.any(1)
         if f.splits:
             m &= self.cat["split"].isin(f.splits).to_numpy()
@@ -256,7 +266,7 @@ class AppData:
         return m
 
     def labels_of(self, row: int) -> list[str]:
-        return [self.classes[j] for j in np.flatnonzero(self.Y[row])]
+        return [self.classes[j] for j in np.flatnonzero(self.labels.Y[row])]
 
     def neighbours(self, row: int, k: int = 10) -> list[int]:
         if self.knn is None:
@@ -264,39 +274,59 @@ class AppData:
         return [int(r) for r in self.knn[row, :k] if r >= 0]
 
 
-SUSPICION_BINS = (0.25, 0.5)
-SUSPICION_NAMES = ["not scored", "no suspicion (< 0.25)", "some (0.25–0.5)", "flagged (≥ threshold)"]
-SUSPICION_COLORS = ["#d9dde3", "#9ecae1", "#fd8d3c", "#b30000"]
+class AppState:
+    """The one mutable object of a server: the current :class:`AppData` snapshot, replaced whole.
+
+    :meth:`sync` is cheap when nothing changed (one SQLite read of the log's version and one ``stat`` of the
+    scores); otherwise it builds the new labels / scores once, under a lock, and swaps the snapshot in one
+    assignment.
+    """
+
+    __slots__ = ("_current", "_lock")
+
+    def __init__(self, data: AppData):
+        self._current = data
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, path, *, read_only: bool = False) -> AppState:
+        return cls(AppData.load(path, read_only=read_only))
+
+    @property
+    def current(self) -> AppData:
+        """The latest snapshot (without checking the log or the scores)."""
+        return self._current
+
+    def sync(self) -> AppData:
+        """The snapshot with the labels of the log's latest version and the scores on disk now."""
+        from mining.noise import scores_stamp
+
+        data = self._current
+        version = data.edits.version() if data.edits is not None else 0
+        stamp = scores_stamp(data.ws)
+        if version == data.labels.version and stamp == data.scores.stamp:
+            return data
+        with self._lock:
+            data = self._current
+            labels, scores = data.labels, data.scores
+            if data.edits is not None and data.edits.version() != labels.version:
+                labels = Labels.from_log(data.edits.current_labels())
+            if scores_stamp(data.ws) != scores.stamp:
+                scores = Scores.load(data.ws, data.classes)
+            if labels is not data.labels or scores is not data.scores:
+                data = replace(data, labels=labels, scores=scores)
+                self._current = data
+        return data
 
 
-def suspicion_codes(ws, id_index: pd.Index) -> tuple[np.ndarray, np.ndarray | None]:
-    """Colour-by ``suspicion`` codes (n,) int16 (0 not scored, 1 none, 2 some, 3 flagged) and the scores (n,)
-    float32 (NaN where not scored; None without ``scores.parquet``), in catalog row order."""
-    from mining.errors import WorkspaceError
-    from mining.noise import load_scores
+def get_state() -> AppState:
+    """The :class:`AppState` of the running app (from the Flask application context)."""
+    from flask import current_app
 
-    n = len(id_index)
-    codes = np.zeros(n, np.int16)
-    try:
-        df = load_scores(ws, columns=["patch_id", "score", "flagged"])
-    except WorkspaceError:
-        return codes, None
-    rows = id_index.get_indexer(df["patch_id"])
-    ok = rows >= 0
-    s = df["score"].to_numpy(np.float32)[ok]
-    c = np.where(s < SUSPICION_BINS[0], 1, 2).astype(np.int16)
-    c[df["flagged"].to_numpy(bool)[ok]] = 3
-    codes[rows[ok]] = c
-    score = np.full(n, np.nan, np.float32)
-    score[rows[ok]] = s
-    return codes, score
+    return current_app.extensions["eomine"]
 
 
 def get_data() -> AppData:
-    """The :class:`AppData` of the running app (from the Flask application context)."""
-    from flask import current_app
-
-    data = current_app.extensions["eomine"]
-    data.sync_edits()  # labels after every committed edit, from any session
-    data.sync_scores()  # suspicion colours after a re-run of `eomine score`
-    return data
+    """The current snapshot of the running app: labels after every committed edit (from any session or
+    process) and the scores of the latest ``eomine score``."""
+    return get_state().sync()

@@ -1,8 +1,10 @@
-"""Component ids shared by the panels (one place, so panels never guess each other's names)."""
+"""Every component id of the app, in one place: panels never guess each other's names, and a mistyped id is an
+``AttributeError`` at import instead of a callback that silently never fires (tests check that every id a
+callback uses is in the layout)."""
 
 URL = "url"
 FILTERS = "filters-store"          # dcc.Store: Filters.to_dict()
-SELECTION = "selection-store"      # dcc.Store: {"kind": "lasso"|"box"|"mapbox", "points"|"range": ..., "n": int} or None
+SELECTION = "selection-store"      # dcc.Store: {"kind": "lasso"|"box"|"map", "points"|"range": ...} or None
 SELECTED = "selected-store"        # dcc.Store: patch id (str) of the patch in focus, or None
 URL_READY = "url-ready-store"      # dcc.Store: True once the URL has been applied on page load
 MESSAGE = "message"                # html.Div: readable errors / notices for the user
@@ -17,6 +19,7 @@ FILTER_SPLITS = "filter-splits"
 FILTER_COUNTRIES = "filter-countries"
 FILTER_FLAGS = "filter-flags"
 CLEAR_SELECTION = "clear-selection"
+SELECTION_INFO = "selection-info"  # html.Div: what is selected, in words
 
 SCATTER = "scatter-graph"
 SCATTER_TIP = "scatter-tooltip"
@@ -24,6 +27,7 @@ SCATTER_INFO = "scatter-info"
 SCATTER_LOADING = "scatter-loading"  # dcc.Loading around the scatter: its spinner layer ignores the mouse
 MAP_LOADING = "map-loading"          # dcc.Loading around the map: likewise
 SCATTER_VIEW = "scatter-view-store"  # dcc.Store: {"x": [x0, x1], "y": [y0, y1]} current zoom
+SCATTER_LEGEND = "scatter-legend"  # html.Div: colour legend with counts
 
 MAP = "map-graph"
 MAP_INFO = "map-info"
@@ -34,6 +38,8 @@ GRID_PAGE = "grid-page"
 GRID_INFO = "grid-info"
 GRID_PREV = "grid-prev"
 GRID_NEXT = "grid-next"
+GRID_SUMMARY = "grid-summary"      # html.Div: the one-line label summary
+GRID_KEY = "grid-key-store"        # dcc.Store: the filters + selection the current page belongs to (None until load)
 
 DETAIL = "detail"
 
@@ -60,6 +66,7 @@ TOUR = "tour-store"                # dcc.Store: {"params": {...}, "ids": [patch 
 TOUR_STEP = "tour-step-store"      # dcc.Store: int, the current stop (0-based)
 TOUR_TIMER = "tour-timer"          # dcc.Interval: advances the tour while playing
 TOUR_URL_DONE = "tour-url-done"    # dcc.Store: True once the URL's tour (if any) was replayed
+TOUR_SLOTS = "tour-slots-store"    # dcc.Store: {"scatter": i, "map": j}: index of the tour's path trace per figure
 TOUR_STRATEGY = "tour-strategy"
 TOUR_LABEL = "tour-label"
 TOUR_START_MODE = "tour-start-mode"

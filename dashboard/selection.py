@@ -54,6 +54,11 @@ def points_in_polygon(x: np.ndarray, y: np.ndarray, polygon) -> np.ndarray:
     return out
 
 
+#: what a selection store holds: {"kind": "lasso", "points": [[x, y], ...]} (embedding), {"kind": "box",
+#: "range": [[x0, x1], [y0, y1]]} (embedding) or {"kind": "map", "range": [[lon0, lon1], [lat0, lat1]]}
+KINDS = ("lasso", "box", "map")
+
+
 def selection_mask(data: AppData, sel: dict | None) -> np.ndarray | None:
     """Rows selected by a lasso / box (scatter coordinates) or a map box (lon/lat); None = no selection."""
     if not sel:
@@ -61,7 +66,7 @@ def selection_mask(data: AppData, sel: dict | None) -> np.ndarray | None:
     kind = sel.get("kind")
     if kind == "lasso":
         return points_in_polygon(data.px, data.py, sel["points"])
-    if kind in ("box", "mapbox"):
+    if kind in ("box", "map"):
         (x0, x1), (y0, y1) = sel["range"]
         x, y = (data.px, data.py) if kind == "box" else (data.lon, data.lat)
         return (x >= min(x0, x1)) & (x <= max(x0, x1)) & (y >= min(y0, y1)) & (y <= max(y0, y1))
@@ -80,5 +85,5 @@ def combined_mask(data: AppData, filters: dict | None, sel: dict | None) -> np.n
 def describe_selection(sel: dict | None, n: int) -> str:
     if not sel:
         return ""
-    where = {"lasso": "lasso on the embedding", "box": "box on the embedding", "mapbox": "box on the map"}
+    where = {"lasso": "lasso on the embedding", "box": "box on the embedding", "map": "box on the map"}
     return f"{n:,} patches selected by {where.get(sel.get('kind'), 'selection')}"

@@ -14,9 +14,13 @@ from functools import cache
 
 import numpy as np
 
-from .errors import DataError
+from ._internal.validation import Interval, describe, satisfies, validate_params
+from .errors import DataError, ParameterError
 
-__all__ = ["Composite", "COMPOSITES", "CompositeRenderer", "available_composites"]
+__all__ = ["Composite", "COMPOSITES", "CompositeRenderer", "available_composites", "PNG_SIZE"]
+
+#: side of a PNG from :meth:`CompositeRenderer.png` (4096 x 4096 RGBA is 64 MB before compression)
+PNG_SIZE = Interval(int, 1, 4096)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,13 @@ class CompositeRenderer:
         Composites this workspace can draw.
     """
 
+    _parameter_constraints = {
+        "low": [Interval(float, 0, 100)],   # and below high
+        "high": [Interval(float, 0, 100)],
+        "gamma": [Interval(float, 0, None, closed="neither")],
+    }
+    _upscale = [PNG_SIZE, None]
+
     def __init__(self, *, low: float = 2.0, high: float = 98.0, gamma: float = 1.8):
         self.low = low
         self.high = high
@@ -108,8 +119,9 @@ class CompositeRenderer:
 
     def fit(self, store) -> CompositeRenderer:
         """Read the dataset-level percentiles of ``store`` (a :class:`~mining.store.PixelStore`)."""
-        if not 0 <= self.low < self.high <= 100:
-            raise ValueError(f"need 0 <= low < high <= 100, got low={self.low}, high={self.high}")
+        validate_params(self)
+        if self.high <= self.low:
+            raise ParameterError("high", f"above low ({self.low:g})", self.high, owner=type(self).__name__)
         lo_key, hi_key = f"p{self.low:g}", f"p{self.high:g}"
         self.ranges_ = {}
         for band, st in store.stats.items():
@@ -168,8 +180,12 @@ class CompositeRenderer:
         return np.dstack([rgb, alpha])
 
     def png(self, row: int, name: str, *, size: int | None = None, upscale: int | None = None) -> bytes:
-        """PNG bytes of :meth:`render` (optionally upscaled with nearest neighbour to ``upscale`` px)."""
+        """PNG bytes of :meth:`render` (optionally resized with nearest neighbour to ``upscale`` px, within
+        :data:`PNG_SIZE`)."""
         from PIL import Image
+
+        if not satisfies(self._upscale, upscale):
+            raise ParameterError("upscale", describe(self._upscale), upscale, owner=type(self).__name__)
 
         img = Image.fromarray(self.render(row, name, size=size))
         if upscale and upscale != img.width:

@@ -16,12 +16,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__
-from ._internal.artifacts import file_hash, params_hash, read_card, write_card
+from ._internal.artifacts import file_hash, load_card, params_hash, read_card, write_card
 from .errors import DataError, WorkspaceError
 from .store import read_rows
-from .workspace import Workspace, atomic_write
+from .workspace import Workspace, atomic_write, save_npy
 
-__all__ = ["embed", "load_embeddings", "write_embeddings", "EMBEDDINGS_FORMAT_VERSION", "resolve_device"]
+__all__ = ["embed", "load_embeddings", "load_embedding_ids", "load_embeddings_card", "embeddings_key",
+           "write_embeddings", "EMBEDDINGS_FORMAT_VERSION", "resolve_device"]
 
 EMBEDDINGS_FORMAT_VERSION = 1
 
@@ -86,12 +87,12 @@ def embed(ws: Workspace, encoder, *, device: str = "auto", batch_size: int | str
     n = store.n_rows
     key = params_hash({"card": encoder.card(), "state": _state_hash(encoder), "n": n,
                        "catalog": file_hash(ws.catalog_path)})
-    part = ws.path / "embeddings.partial"
-    meta = read_card(part / "partial.json")
+    part = ws.files.embeddings_partial
+    meta = read_card(ws.files.embeddings_partial_card)
     if meta is None or meta.get("key") != key:
         shutil.rmtree(part, ignore_errors=True)
         part.mkdir()
-        write_card(part / "partial.json", {"key": key})
+        write_card(ws.files.embeddings_partial_card, {"key": key})
     done = {int(p.stem.split("-")[1]) for p in part.glob("part-*.npy")}
     groups = _groups_needed(encoder, store)
     with tqdm(total=n, desc=f"embed ({encoder.name}, {dev})", unit="patch", disable=not progress,
@@ -115,7 +116,7 @@ def embed(ws: Workspace, encoder, *, device: str = "auto", batch_size: int | str
                     out[b0 - start:b1 - start] = (encoder.encode(batch, rows=(b0, b1))
                                                   if getattr(encoder, "uses_rows", False) else encoder.encode(batch))
                     bar.update(b1 - b0)
-                atomic_write(part / f"part-{start:09d}.npy", lambda tmp, out=out: np.save(open(tmp, "wb"), out))
+                save_npy(ws.files.embeddings_chunk(start), out)
         finally:
             batches.close()
     # assemble in catalog order, one row group per chunk (bounded memory)
@@ -123,12 +124,12 @@ def embed(ws: Workspace, encoder, *, device: str = "auto", batch_size: int | str
     ids = cat["patch_id"].to_numpy()[have][order]
     dim = int(encoder.dim_)
     schema = pa.schema([("patch_id", pa.string()), ("embedding", pa.list_(pa.float32(), dim))])
-    final = ws.path / "embeddings.parquet"
+    final = ws.files.embeddings
 
     def write(tmp):
         with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
             for start in range(0, n, chunk_size):
-                arr = np.load(part / f"part-{start:09d}.npy")
+                arr = np.load(ws.files.embeddings_chunk(start))
                 flat = pa.array(arr.ravel(), type=pa.float32())
                 emb = pa.FixedSizeListArray.from_arrays(flat, dim)
                 w.write_table(pa.table({"patch_id": pa.array(ids[start:start + len(arr)]), "embedding": emb},
@@ -139,7 +140,7 @@ def embed(ws: Workspace, encoder, *, device: str = "auto", batch_size: int | str
             "device": dev, "batch_size": bs, "n": int(n), "dim": dim, "seconds": round(time.perf_counter() - t0, 2),
             "patches_per_s": round(n / max(time.perf_counter() - t0, 1e-9), 1), "eomine": __version__,
             "catalog_hash": file_hash(ws.catalog_path), "key": key}
-    write_card(ws.path / "embeddings.json", card)
+    write_card(ws.files.embeddings_card, card)
     shutil.rmtree(part, ignore_errors=True)
     return card
 
@@ -226,25 +227,26 @@ def write_embeddings(ws: Workspace, patch_ids, X: np.ndarray, card: dict) -> dic
     table = pa.table({"patch_id": pa.array(np.asarray(patch_ids, dtype=object)),
                       "embedding": pa.FixedSizeListArray.from_arrays(pa.array(X.ravel(), type=pa.float32()), dim)},
                      schema=schema)
-    atomic_write(ws.path / "embeddings.parquet", lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    atomic_write(ws.files.embeddings, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
     full = {"format": "eomine-embeddings", "version": EMBEDDINGS_FORMAT_VERSION, **card, "n": int(n), "dim": int(dim),
             "eomine": __version__, "catalog_hash": file_hash(ws.catalog_path)}
     full["key"] = params_hash({k: v for k, v in full.items() if k not in ("seconds", "patches_per_s")})
-    write_card(ws.path / "embeddings.json", full)
+    write_card(ws.files.embeddings_card, full)
     return full
 
 
 def load_embeddings(ws: Workspace) -> tuple[np.ndarray, np.ndarray]:
-    """Read ``embeddings.parquet``.
+    """Read ``embeddings.parquet`` (after checking its card's format version).
 
     Returns
     -------
     patch_ids : ndarray of str, shape (n,)
     X : ndarray of float32, shape (n, dim)
     """
-    path = ws.path / "embeddings.parquet"
+    path = ws.files.embeddings
     if not path.is_file():
         raise WorkspaceError(f"{ws.path} has no embeddings yet: run `eomine embed {ws.path}`")
+    load_embeddings_card(ws)
     t = pq.read_table(path)
     col = t.column("embedding").combine_chunks()
     dim = col.type.list_size
@@ -252,10 +254,21 @@ def load_embeddings(ws: Workspace) -> tuple[np.ndarray, np.ndarray]:
     return t.column("patch_id").to_numpy(zero_copy_only=False).astype(object), X
 
 
-def embeddings_card(ws: Workspace) -> dict:
-    card = read_card(ws.path / "embeddings.json")
-    if card is None:
-        raise WorkspaceError(f"{ws.path}/embeddings.json is missing or not valid JSON")
-    return card
+def load_embedding_ids(ws: Workspace) -> np.ndarray:
+    """The patch ids of ``embeddings.parquet`` in its row order, object array of shape (n,) (only that column)."""
+    path = ws.files.embeddings
+    if not path.is_file():
+        raise WorkspaceError(f"{ws.path} has no embeddings yet: run `eomine embed {ws.path}`")
+    load_embeddings_card(ws)
+    return pq.read_table(path, columns=["patch_id"]).column(0).to_numpy(zero_copy_only=False).astype(object)
 
 
+def load_embeddings_card(ws: Workspace) -> dict | None:
+    """``embeddings.json`` (format version checked), or None when there are no embeddings yet."""
+    return load_card(ws.files.embeddings_card, version=EMBEDDINGS_FORMAT_VERSION, what="embeddings")
+
+
+def embeddings_key(ws: Workspace) -> str:
+    """Identity of the current embeddings (their card's key, else the file's content hash)."""
+    card = load_embeddings_card(ws) or {}
+    return card.get("key") or file_hash(ws.files.embeddings)

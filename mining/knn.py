@@ -9,15 +9,16 @@ parameters, timings and the hash of the embeddings it was built from.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 
-from ._internal.artifacts import file_hash, params_hash, read_card, write_card
-from .errors import WorkspaceError
-from .workspace import Workspace, atomic_write
+from ._internal.artifacts import load_card, params_hash, write_card
+from ._internal.validation import SEED, Interval, Options, validate_params
+from .errors import ParameterError, WorkspaceError
+from .workspace import Workspace, save_npy
 
-__all__ = ["KNNGraph", "exact_knn", "load_knn", "load_knn_catalog", "save_knn", "KNN_FORMAT_VERSION"]
+__all__ = ["KNNGraph", "exact_knn", "load_knn", "load_knn_catalog", "load_knn_card", "has_knn", "save_knn",
+           "KNN_FORMAT_VERSION"]
 
 KNN_FORMAT_VERSION = 1
 METRICS = ("cosine", "euclidean")
@@ -119,6 +120,15 @@ class KNNGraph:
     seconds_ : float
     """
 
+    _parameter_constraints = {
+        "k": [Interval(int, 1, None)],  # and fewer than the points, checked by fit
+        "metric": [Options(METRICS)],
+        "method": [Options(METHODS)],
+        "device": [Options(("auto", "cpu", "cuda"))],
+        "seed": [SEED],
+        "exact_max_n": [Interval(int, 0, None)],
+    }
+
     def __init__(self, k: int = 30, *, metric: str = "cosine", method: str = "auto", device: str = "auto",
                  seed: int = 0, exact_max_n: int = 20000):
         self.k = k
@@ -134,17 +144,15 @@ class KNNGraph:
     def fit(self, X: np.ndarray) -> KNNGraph:
         from .embeddings import resolve_device
 
-        if self.metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}")
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        validate_params(self)
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D (n, d), got shape {X.shape}")
         if not np.isfinite(X).all():
             raise ValueError("X contains NaN or inf")
-        if not 1 <= self.k < len(X):
-            raise ValueError(f"k must be in 1..{len(X) - 1} for {len(X)} points, got {self.k}")
+        if self.k >= len(X):
+            raise ParameterError("k", f"an int in [1, {len(X) - 1}] (fewer than the {len(X)} points)", self.k,
+                                 owner=type(self).__name__)
         dev = resolve_device(self.device)
         method = self.method
         if method == "auto":
@@ -169,37 +177,38 @@ class KNNGraph:
 
 
 def save_knn(ws: Workspace, graph: KNNGraph, *, embeddings_key: str) -> dict:
-    d = ws.path / "knn"
-    d.mkdir(exist_ok=True)
-    atomic_write(d / "indices.npy", lambda tmp: np.save(open(tmp, "wb"), graph.indices_))
-    atomic_write(d / "distances.npy", lambda tmp: np.save(open(tmp, "wb"), graph.distances_))
+    """Write ``knn/indices.npy``, ``knn/distances.npy`` and the card ``knn/knn.json``; returns the card."""
+    ws.files.knn.mkdir(exist_ok=True)
+    save_npy(ws.files.knn_indices, graph.indices_)
+    save_npy(ws.files.knn_distances, graph.distances_)
     card = {"format": "eomine-knn", "version": KNN_FORMAT_VERSION, "params": graph.get_params(),
             "method": graph.method_, "device": graph.device_, "seconds": round(graph.seconds_, 3),
             "n": int(len(graph.indices_)), "embeddings_key": embeddings_key}
     card["key"] = params_hash({"params": card["params"], "embeddings_key": embeddings_key})
-    write_card(d / "knn.json", card)
+    write_card(ws.files.knn_card, card)
     return card
 
 
+def load_knn_card(ws: Workspace) -> dict | None:
+    """``knn/knn.json`` (format version checked), or None when there is no graph yet."""
+    return load_card(ws.files.knn_card, version=KNN_FORMAT_VERSION, what="kNN graph")
+
+
+def has_knn(ws: Workspace) -> bool:
+    """Whether the workspace has a kNN graph and the embeddings it was built from."""
+    return ws.files.knn_indices.is_file() and ws.files.knn_card.is_file() and ws.files.embeddings.is_file()
+
+
 def load_knn(ws: Workspace) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Stored graph: ``indices`` (n, k) int32, ``distances`` (n, k) float32 and its card."""
-    d = ws.path / "knn"
-    card = read_card(d / "knn.json")
-    if card is None or not (d / "indices.npy").is_file():
+    """Stored graph: ``indices`` (n, k) int32, ``distances`` (n, k) float32 and its card (embedding row order)."""
+    card = load_knn_card(ws)
+    if card is None or not ws.files.knn_indices.is_file():
         raise WorkspaceError(f"{ws.path} has no kNN graph yet: run `eomine knn {ws.path}`")
-    if card.get("version") != KNN_FORMAT_VERSION:
-        raise WorkspaceError(f"{d / 'knn.json'}: kNN format version {card.get('version')!r} not supported")
-    return np.load(d / "indices.npy"), np.load(d / "distances.npy"), card
+    return np.load(ws.files.knn_indices), np.load(ws.files.knn_distances), card
 
 
-def load_knn_catalog(ws: Workspace, index=None) -> tuple[np.ndarray, np.ndarray, dict]:
+def load_knn_catalog(ws: Workspace) -> tuple[np.ndarray, np.ndarray, dict]:
     """The stored graph with rows and neighbours as *catalog* rows (the graph itself is in embedding order).
-
-    Parameters
-    ----------
-    ws : Workspace
-    index : pandas.Index, optional
-        The catalog's patch ids (built from ``ws.catalog`` when not given; callers that have one pass it).
 
     Returns
     -------
@@ -209,19 +218,14 @@ def load_knn_catalog(ws: Workspace, index=None) -> tuple[np.ndarray, np.ndarray,
         inf on those rows.
     card : dict
     """
-    import pandas as pd
-    import pyarrow.parquet as pq
+    from .embeddings import load_embedding_ids
 
     ind_e, dist_e, card = load_knn(ws)
-    if index is None:
-        index = pd.Index(ws.catalog["patch_id"])
-    emb_ids = pq.read_table(ws.path / "embeddings.parquet", columns=["patch_id"]).column(0).to_numpy(
-        zero_copy_only=False)
-    to_cat = index.get_indexer(emb_ids)
-    if len(emb_ids) != len(ind_e) or (to_cat < 0).any():
-        raise WorkspaceError(f"{ws.path / 'knn'}: the kNN graph does not match embeddings.parquet / the "
+    to_cat = ws.rows_of(load_embedding_ids(ws))
+    if len(to_cat) != len(ind_e) or (to_cat < 0).any():
+        raise WorkspaceError(f"{ws.files.knn}: the kNN graph does not match embeddings.parquet / the "
                              f"catalog; run `eomine knn {ws.path} --force`")
-    n = len(index)
+    n = len(ws.index)
     if len(to_cat) == n and (to_cat == np.arange(n)).all():
         return ind_e.astype(np.int32, copy=False), dist_e.astype(np.float32, copy=False), card
     to_cat = to_cat.astype(np.int32)
@@ -230,9 +234,3 @@ def load_knn_catalog(ws: Workspace, index=None) -> tuple[np.ndarray, np.ndarray,
     ind[to_cat] = to_cat[ind_e]
     dist[to_cat] = dist_e
     return ind, dist, card
-
-
-def embeddings_key(ws: Workspace) -> str:
-    """Identity of the current embeddings (their card's key, else the file's content hash)."""
-    card = read_card(ws.path / "embeddings.json") or {}
-    return card.get("key") or file_hash(Path(ws.path) / "embeddings.parquet")

@@ -53,11 +53,14 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ._internal.artifacts import file_hash, params_hash, read_card, write_card
+from ._internal.artifacts import file_hash, load_card, params_hash, write_card
+from ._internal.validation import SEED, Interval, Options, validate_params
 from .errors import DataError, WorkspaceError
+from .progress import ProgressCallback, report
 from .workspace import Workspace, atomic_write
 
-__all__ = ["NoiseScorer", "score_workspace", "load_scores", "explain", "KINDS", "SCORES_FORMAT_VERSION"]
+__all__ = ["NoiseScorer", "score_workspace", "load_scores", "load_scores_card", "scores_stamp", "explain", "KINDS",
+           "SCORES_FORMAT_VERSION"]
 
 SCORES_FORMAT_VERSION = 1
 #: kinds of suspicion, in the order the review queue offers them
@@ -135,6 +138,21 @@ class NoiseScorer:
         Time of each part (``neighbours``, ``model``, ``combine``).
     """
 
+    _parameter_constraints = {
+        "model_weight": [Interval(float, 0, 1), Options(("auto",))],
+        "prior_weight": [Interval(float, 0, 1)],
+        "outlier_weight": [Interval(float, 0, 1)],
+        "smoothing": [Interval(float, 0, None)],
+        "n_folds": [Interval(int, 2, None)],
+        "C": [Interval(float, 0, None, closed="neither")],
+        "max_train": [Interval(int, 1, None), None],
+        "flag_threshold": [Interval(float, 0, 1, closed="right")],  # 0 would flag every patch
+        "missing_start": [Interval(float, 0, 1, closed="right")],
+        "missing_gain": [Interval(float, 0, None, closed="neither")],
+        "refine": [Interval(int, 0, None)],
+        "seed": [SEED],
+    }
+
     def __init__(self, *, model_weight: float | str = "auto", prior_weight: float = 0.75, outlier_weight: float = 0.3,
                  smoothing: float = 1.0, n_folds: int = 5, C: float = 1.0, max_train: int | None = 10000,
                  flag_threshold: float = 0.6, missing_start: float = 0.7, missing_gain: float = 1.5,
@@ -158,20 +176,6 @@ class NoiseScorer:
                                               "missing_gain", "refine", "seed")}
 
     def _validate(self, X, Y, indices, distances, proba):
-        for name in ("model_weight", "prior_weight", "outlier_weight", "flag_threshold", "missing_start"):
-            v = getattr(self, name)
-            if name == "model_weight" and v == "auto":
-                continue
-            if not 0.0 <= float(v) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {v!r}")
-        if not float(self.missing_gain) > 0:
-            raise ValueError(f"missing_gain must be > 0, got {self.missing_gain!r}")
-        if not isinstance(self.refine, int | np.integer) or self.refine < 0:
-            raise ValueError(f"refine must be an integer >= 0, got {self.refine!r}")
-        if not isinstance(self.n_folds, int | np.integer) or self.n_folds < 2:
-            raise ValueError(f"n_folds must be an integer >= 2, got {self.n_folds!r}")
-        if self.smoothing < 0:
-            raise ValueError(f"smoothing must be >= 0, got {self.smoothing!r}")
         Y = np.asarray(Y, dtype=bool)
         if Y.ndim != 2 or Y.shape[1] < 2:
             raise DataError(f"labels must be a multi-hot matrix (n, >= 2 classes), got shape {Y.shape}")
@@ -219,6 +223,7 @@ class NoiseScorer:
         from ._internal.noise_kernels import cooccurrence_prior, neighbour_evidence
         from ._internal.noise_model import oof_probabilities
 
+        validate_params(self)
         X, Y, indices, distances, proba = self._validate(X, Y, indices, distances, proba)
         self.single_label_ = bool((Y.sum(1) == 1).all())
         t0 = time.perf_counter()
@@ -343,7 +348,11 @@ def _current_labels(ws: Workspace, catalog_hash: str):
 
     from .curation import EditLog
 
-    cur = EditLog(ws, create=False).current_labels()
+    log = EditLog(ws, create=False)
+    try:
+        cur = log.current_labels()
+    finally:
+        log.close()
     h = hashlib.blake2b(digest_size=8)
     h.update(catalog_hash.encode())
     h.update("\x1f".join(ws.nomenclature.classes).encode())
@@ -353,14 +362,15 @@ def _current_labels(ws: Workspace, catalog_hash: str):
 
 def _scored_labels(cur, ids: np.ndarray, ws: Workspace) -> np.ndarray:
     """Labels of the embedded patches after the curation log's edits (the catalog's when there are none)."""
-    rows = cur.rows(ids)
+    rows = ws.rows_of(ids)
     if (rows < 0).any():
         raise WorkspaceError(f"{ws.path}/embeddings.parquet: patch {ids[int(np.argmax(rows < 0))]!r} "
                              f"is not in the catalog")
     return cur.Y[rows]
 
 
-def score_workspace(ws: Workspace, *, force: bool = False, progress=None, **params) -> tuple[dict, bool]:
+def score_workspace(ws: Workspace, *, force: bool = False, progress: ProgressCallback | None = None,
+                    **params) -> tuple[dict, bool]:
     """Score a workspace and write ``scores.parquet`` + ``scores.json``; skipped when up to date.
 
     Parameters
@@ -370,7 +380,7 @@ def score_workspace(ws: Workspace, *, force: bool = False, progress=None, **para
     force : bool
         Recompute even when the card's key matches.
     progress : callable, optional
-        ``progress(message)`` after each part.
+        Called with a :class:`mining.progress.Progress` after each part (load, fit, write).
     **params
         :class:`NoiseScorer` parameters.
 
@@ -387,7 +397,7 @@ def score_workspace(ws: Workspace, *, force: bool = False, progress=None, **para
         Another scoring of the same workspace is running, or an input artifact is missing or stale.
     """
     with _score_lock(ws):
-        return _score_workspace(ws, force=force, say=progress or (lambda msg: None), **params)
+        return _score_workspace(ws, force=force, progress=progress, **params)
 
 
 @contextmanager
@@ -395,7 +405,7 @@ def _score_lock(ws: Workspace):
     """One scoring per workspace at a time (CLI and dashboard alike): a second one is refused, not queued."""
     import fcntl
 
-    path = ws.path / ".score.lock"
+    path = ws.files.score_lock
     with open(path, "a+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -408,23 +418,24 @@ def _score_lock(ws: Workspace):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _score_workspace(ws: Workspace, *, force: bool, say, **params) -> tuple[dict, bool]:
-    from .embeddings import load_embeddings
-    from .knn import embeddings_key, load_knn
+def _score_workspace(ws: Workspace, *, force: bool, progress: ProgressCallback | None,
+                     **params) -> tuple[dict, bool]:
+    from .embeddings import embeddings_key, load_embeddings
+    from .knn import load_knn
 
     scorer = NoiseScorer(**params)
     ind, dist, kcard = load_knn(ws)
     metric = kcard.get("params", {}).get("metric", "cosine")
     if metric != "cosine":  # neighbour weights are 1 - cosine distance
-        raise WorkspaceError(f"{ws.path / 'knn' / 'knn.json'}: noise scoring needs a cosine kNN graph, this one is "
+        raise WorkspaceError(f"{ws.files.knn_card}: noise scoring needs a cosine kNN graph, this one is "
                              f"{metric}: run `eomine knn {ws.path} --metric cosine --force`")
     catalog_hash = file_hash(ws.catalog_path)
     cur, labels_hash = _current_labels(ws, catalog_hash)
     labels_src = f"{catalog_hash}+{cur.version}"  # the log version those labels were read at
     key = params_hash({"params": scorer.get_params(), "knn_key": kcard.get("key"),
                        "embeddings_key": embeddings_key(ws), "labels": labels_hash})
-    card = read_card(ws.path / "scores.json")
-    if not force and card and card.get("key") == key and (ws.path / "scores.parquet").is_file():
+    card = load_scores_card(ws)
+    if not force and card and card.get("key") == key and ws.files.scores.is_file():
         return card, True
     t0 = time.perf_counter()
     ids, X = load_embeddings(ws)
@@ -433,10 +444,10 @@ def _score_workspace(ws: Workspace, *, force: bool, say, **params) -> tuple[dict
                              f"run `eomine knn {ws.path} --force`")
     Y = _scored_labels(cur, ids, ws)
     t_load = time.perf_counter() - t0
-    say(f"loaded {len(ids):,} patches in {time.perf_counter() - t0:.1f} s")
+    report(progress, "load", f"loaded {len(ids):,} patches in {time.perf_counter() - t0:.1f} s", 0.2)
     scorer.fit(X, Y, ind, dist)
     parts = ", ".join(f"{k} {v:.1f} s" for k, v in scorer.seconds_.items())
-    say(f"scored in {sum(scorer.seconds_.values()):.1f} s ({parts})")
+    report(progress, "fit", f"scored in {sum(scorer.seconds_.values()):.1f} s ({parts})", 0.9)
     t1 = time.perf_counter()
     _write_scores(ws, ids, Y, scorer)
     classes = ws.nomenclature.classes
@@ -447,7 +458,8 @@ def _score_workspace(ws: Workspace, *, force: bool, say, **params) -> tuple[dict
             "thresholds": {c: round(float(v), 4) for c, v in zip(classes, scorer.thresholds_, strict=True)},
             "seconds": {"load": round(t_load, 3), **scorer.seconds_, "write": round(time.perf_counter() - t1, 3)},
             "key": key}
-    write_card(ws.path / "scores.json", card)
+    write_card(ws.files.scores_card, card)
+    report(progress, "write", f"wrote {ws.files.scores.name}", 1.0)
     return card, False
 
 
@@ -486,11 +498,37 @@ def _write_scores(ws: Workspace, ids: np.ndarray, Y: np.ndarray, s: NoiseScorer)
         "ev_prior": lst(f32(s.prior_)), "ev_spurious": lst(f32(s.spurious_)),
         "ev_missing": lst(f32(s.missing_)), "ev_outlier": lst(f32(s.outlier_)),
     })
-    atomic_write(ws.path / "scores.parquet", lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    atomic_write(ws.files.scores, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
-def load_scores(ws: Workspace, columns: list[str] | None = None):
-    """Read ``scores.parquet`` (a pandas DataFrame) after checking its card's format version.
+def load_scores_card(ws: Workspace) -> dict | None:
+    """``scores.json`` (format version checked), or None before the first scoring."""
+    return load_card(ws.files.scores_card, version=SCORES_FORMAT_VERSION, what="noise scores")
+
+
+def scores_stamp(ws: Workspace) -> tuple[int, int] | None:
+    """Identity of the stored scores as (modification time in ns, size) of ``scores.parquet``; None without
+    scores. Cheap (one ``stat``): readers compare it to know when a re-score rewrote them."""
+    try:
+        st = ws.files.scores.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def load_scores(ws: Workspace, columns: list[str] | None = None, *, flagged_only: bool = False):
+    """Read ``scores.parquet`` after checking its card's format version.
+
+    Parameters
+    ----------
+    columns : list of str, optional
+        Only these columns.
+    flagged_only : bool
+        Only the flagged patches, as an Arrow table sorted by rank (the review queue: a few % of the rows).
+
+    Returns
+    -------
+    pandas.DataFrame, or pyarrow.Table with ``flagged_only``
 
     Raises
     ------
@@ -498,17 +536,18 @@ def load_scores(ws: Workspace, columns: list[str] | None = None):
         No scores yet (says how to make them), or an unsupported format version.
     """
     import pandas as pd
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
 
-    card = read_card(ws.path / "scores.json")
-    if card is None or not (ws.path / "scores.parquet").is_file():
+    card = load_scores_card(ws)
+    if card is None or not ws.files.scores.is_file():
         raise WorkspaceError(f"{ws.path} has no noise scores yet: run `eomine score {ws.path}`")
-    if card.get("version") != SCORES_FORMAT_VERSION:
-        raise WorkspaceError(f"{ws.path / 'scores.json'}: scores format version {card.get('version')!r} "
-                             f"not supported (expected {SCORES_FORMAT_VERSION})")
-    return pd.read_parquet(ws.path / "scores.parquet", columns=columns)
+    if not flagged_only:
+        return pd.read_parquet(ws.files.scores, columns=columns)
+    table = pq.read_table(ws.files.scores, columns=columns, filters=pc.field("flagged"))
+    return table.sort_by("rank")
 
 
-# ------------------------------------------------------------------------------------------------ words
 def explain(row, neighbour_labels, *, n_show: int = 10, short=None) -> list[str]:
     """A flag in words, one sentence per piece of evidence, strongest first.
 

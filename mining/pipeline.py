@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._internal.artifacts import file_hash, params_hash, read_card, write_card
+from ._internal.artifacts import file_hash, load_card, params_hash, write_card
 from .workspace import Workspace
 
 __all__ = ["StepResult", "step_embed", "step_knn", "step_project", "step_report", "run_pipeline"]
@@ -43,7 +43,7 @@ def _describe(step: str, c: dict) -> str:
 def _embed_run_key(ws: Workspace, name: str, params: dict) -> str:
     inputs = {"catalog": file_hash(ws.catalog_path)}
     if ws.has_pixels:
-        inputs["store"] = file_hash(ws.pixels_path / "store.json")
+        inputs["store"] = file_hash(ws.files.store_card)
     if name == "import":
         from pathlib import Path
 
@@ -53,13 +53,13 @@ def _embed_run_key(ws: Workspace, name: str, params: dict) -> str:
 
 def step_embed(ws: Workspace, name: str = "spectral", params: dict | None = None, *, device: str = "auto",
                batch_size="auto", force: bool = False, progress: bool = True) -> StepResult:
-    from .embeddings import embed, write_embeddings
+    from .embeddings import embed, load_embeddings_card, write_embeddings
     from .encoders import make_encoder
 
     params = dict(params or {})
     run_key = _embed_run_key(ws, name, params)
-    card = read_card(ws.path / "embeddings.json")
-    if not force and card and card.get("run_key") == run_key and (ws.path / "embeddings.parquet").is_file():
+    card = load_embeddings_card(ws)
+    if not force and card and card.get("run_key") == run_key and ws.files.embeddings.is_file():
         return StepResult("embed", True, card)
     enc = make_encoder(name, **params)
     if enc.needs_pixels:
@@ -71,19 +71,19 @@ def step_embed(ws: Workspace, name: str = "spectral", params: dict | None = None
         enc.fit(ws)
         card = write_embeddings(ws, enc.patch_ids_, enc.X_, {**enc.card(), "seconds": time.perf_counter() - t0})
     card["run_key"] = run_key
-    write_card(ws.path / "embeddings.json", card)
+    write_card(ws.files.embeddings_card, card)
     return StepResult("embed", False, card)
 
 
 def step_knn(ws: Workspace, *, k: int = 30, metric: str = "cosine", method: str = "auto", device: str = "auto",
              seed: int = 0, force: bool = False) -> StepResult:
-    from .embeddings import load_embeddings
-    from .knn import KNNGraph, embeddings_key, save_knn
+    from .embeddings import embeddings_key, load_embeddings
+    from .knn import KNNGraph, load_knn_card, save_knn
 
     ekey = embeddings_key(ws)
     graph = KNNGraph(k, metric=metric, method=method, device=device, seed=seed)
     key = params_hash({"params": graph.get_params(), "embeddings_key": ekey})
-    card = read_card(ws.path / "knn" / "knn.json")
+    card = load_knn_card(ws)
     if not force and card and card.get("key") == key:
         return StepResult("knn", True, card)
     _, X = load_embeddings(ws)
@@ -94,9 +94,9 @@ def step_knn(ws: Workspace, *, k: int = 30, metric: str = "cosine", method: str 
 def step_project(ws: Workspace, *, method: str = "umap", seed: int = 0, min_dist: float = 0.1,
                  n_epochs: int | None = None, init: str = "auto", reproducible: bool | str = "auto",
                  force: bool = False) -> StepResult:
-    from .embeddings import load_embeddings
-    from .knn import embeddings_key, load_knn
-    from .projection import Projection, save_projection
+    from .embeddings import embeddings_key, load_embeddings
+    from .knn import load_knn
+    from .projection import Projection, load_projection_card, save_projection
 
     proj = Projection(method, seed=seed, min_dist=min_dist, n_epochs=n_epochs, init=init,
                       reproducible=reproducible)
@@ -107,7 +107,7 @@ def step_project(ws: Workspace, *, method: str = "umap", seed: int = 0, min_dist
         ind = dist = None
         upstream = embeddings_key(ws)
     key = params_hash({"params": proj.get_params(), "knn_key": upstream})
-    card = read_card(ws.path / "projection.json")
+    card = load_projection_card(ws)
     if not force and card and card.get("key") == key:
         return StepResult("project", True, card)
     ids, X = load_embeddings(ws)
@@ -115,30 +115,38 @@ def step_project(ws: Workspace, *, method: str = "umap", seed: int = 0, min_dist
     return StepResult("project", False, save_projection(ws, ids, proj, knn_key=upstream))
 
 
+QUALITY_FORMAT_VERSION = 1
+
+
 def step_report(ws: Workspace, *, k: int = 10) -> dict:
     """Compute, store (``quality.json``) and return the embedding quality report."""
-    import pandas as pd
-
-    from .embeddings import load_embeddings
+    from .embeddings import load_embeddings, load_embeddings_card
     from .knn import load_knn
+    from .projection import load_projection, load_projection_card
     from .quality import label_matrix, quality_report
 
     ids, X = load_embeddings(ws)
     ind, _, kcard = load_knn(ws)
-    labels = ws.catalog.set_index("patch_id").loc[ids, "labels"]
+    labels = ws.catalog["labels"].to_numpy(object)[ws.rows_of(ids)]
     Y = label_matrix(labels, ws.nomenclature.classes)
     layout = None
-    pcard = read_card(ws.path / "projection.json")
-    if (ws.path / "projection.parquet").is_file():
-        p = pd.read_parquet(ws.path / "projection.parquet")
+    pcard = load_projection_card(ws)
+    if pcard is not None and ws.files.projection.is_file():
+        p = load_projection(ws)
         if len(p) == len(ids) and (p["patch_id"].to_numpy() == ids).all():
             layout = p[["x", "y"]].to_numpy(np.float32)
     rep = quality_report(X, Y, ind, layout, k=k)
-    ecard = read_card(ws.path / "embeddings.json") or {}
-    rep.update({"encoder": ecard.get("encoder"), "embeddings_key": ecard.get("key"), "knn_key": kcard.get("key"),
+    ecard = load_embeddings_card(ws) or {}
+    rep.update({"format": "eomine-quality", "version": QUALITY_FORMAT_VERSION, "encoder": ecard.get("encoder"),
+                "embeddings_key": ecard.get("key"), "knn_key": kcard.get("key"),
                 "projection": (pcard or {}).get("params")})
-    write_card(ws.path / "quality.json", rep)
+    write_card(ws.files.quality_card, rep)
     return rep
+
+
+def load_quality_report(ws: Workspace) -> dict | None:
+    """``quality.json`` (format version checked), or None before the first report."""
+    return load_card(ws.files.quality_card, version=QUALITY_FORMAT_VERSION, what="quality report")
 
 
 def format_report(rep: dict) -> str:

@@ -11,11 +11,12 @@ import time
 import numpy as np
 import pandas as pd
 
-from ._internal.artifacts import params_hash, read_card, write_card
+from ._internal.artifacts import load_card, params_hash, write_card
+from ._internal.validation import SEED, Boolean, Interval, Options, validate_params
 from .errors import WorkspaceError
 from .workspace import Workspace, write_parquet
 
-__all__ = ["Projection", "save_projection", "load_projection", "load_layout_catalog",
+__all__ = ["Projection", "save_projection", "load_projection", "load_projection_card", "load_layout_catalog",
            "PROJECTION_FORMAT_VERSION"]
 
 PROJECTION_FORMAT_VERSION = 1
@@ -56,6 +57,15 @@ class Projection:
     #: above this many points ``auto`` means PCA initialisation and the parallel (non-reproducible) optimiser
     LARGE = 50_000
 
+    _parameter_constraints = {
+        "method": [Options(("umap", "pca"))],
+        "seed": [SEED],
+        "min_dist": [Interval(float, 0, 1)],  # umap-learn: 0 <= min_dist <= spread (1)
+        "n_epochs": [Interval(int, 1, None), None],
+        "init": [Options(("auto", "spectral", "pca"))],
+        "reproducible": [Boolean(), Options(("auto",))],
+    }
+
     def __init__(self, method: str = "umap", *, seed: int = 0, min_dist: float = 0.1, n_epochs: int | None = None,
                  init: str = "auto", reproducible: bool | str = "auto"):
         self.method = method
@@ -78,12 +88,7 @@ class Projection:
         knn : (indices, distances), each shape (n, k), self excluded
             Required for ``umap``.
         """
-        if self.method not in ("umap", "pca"):
-            raise ValueError(f"method must be 'umap' or 'pca', got {self.method!r}")
-        if self.init not in ("auto", "spectral", "pca"):
-            raise ValueError(f"init must be 'auto', 'spectral' or 'pca', got {self.init!r}")
-        if self.reproducible not in (True, False, "auto"):
-            raise ValueError(f"reproducible must be True, False or 'auto', got {self.reproducible!r}")
+        validate_params(self)
         X = np.asarray(X, dtype=np.float32)
         large = len(X) > self.LARGE
         self.init_ = ("pca" if large else "spectral") if self.init == "auto" else self.init
@@ -141,51 +146,45 @@ def umap_from_knn(X, ind, dist, *, seed: int, min_dist: float, n_epochs: int | N
 
 
 def save_projection(ws: Workspace, patch_ids, proj: Projection, *, knn_key: str | None) -> dict:
+    """Write ``projection.parquet`` (patch_id, x, y) and its card ``projection.json``; returns the card."""
     Y = proj.embedding_
     write_parquet(pd.DataFrame({"patch_id": np.asarray(patch_ids, dtype=object), "x": Y[:, 0], "y": Y[:, 1]}),
-                  ws.path / "projection.parquet")
+                  ws.files.projection)
     card = {"format": "eomine-projection", "version": PROJECTION_FORMAT_VERSION, "params": proj.get_params(),
             "seconds": round(proj.seconds_, 3), "n": int(len(Y)), "knn_key": knn_key,
             "reproducible": bool(proj.reproducible_), "init": getattr(proj, "init_", None)}
     card["key"] = params_hash({"params": card["params"], "knn_key": knn_key})
-    write_card(ws.path / "projection.json", card)
+    write_card(ws.files.projection_card, card)
     return card
 
 
+def load_projection_card(ws: Workspace) -> dict | None:
+    """``projection.json`` (format version checked), or None when there is no layout yet."""
+    return load_card(ws.files.projection_card, version=PROJECTION_FORMAT_VERSION, what="2-D layout")
+
+
 def load_projection(ws: Workspace) -> pd.DataFrame:
-    path = ws.path / "projection.parquet"
-    if not path.is_file():
+    """``projection.parquet`` as a DataFrame (patch_id, x, y) in embedding order."""
+    if not ws.files.projection.is_file():
         raise WorkspaceError(f"{ws.path} has no projection yet: run `eomine project {ws.path}`")
-    return pd.read_parquet(path)
+    load_projection_card(ws)
+    return pd.read_parquet(ws.files.projection)
 
 
-def load_layout_catalog(ws: Workspace, index=None) -> np.ndarray | None:
+def load_layout_catalog(ws: Workspace) -> np.ndarray | None:
     """The stored 2-D layout in *catalog* row order, or None without a projection.
-
-    Parameters
-    ----------
-    ws : Workspace
-    index : pandas.Index, optional
-        The catalog's patch ids (built from ``ws.catalog`` when not given).
 
     Returns
     -------
     ndarray of float32, shape (n_catalog, 2) or None
         NaN on the rows of patches without a position.
     """
-    path = ws.path / "projection.parquet"
-    if not path.is_file():
+    if not ws.files.projection.is_file():
         return None
-    if index is None:
-        index = pd.Index(ws.catalog["patch_id"])
-    p = pd.read_parquet(path)
-    rows = index.get_indexer(p["patch_id"])
+    p = load_projection(ws)
+    rows = ws.rows_of(p["patch_id"].to_numpy(object))
     ok = rows >= 0
-    xy = np.full((len(index), 2), np.nan, np.float32)
+    xy = np.full((len(ws.index), 2), np.nan, np.float32)
     xy[rows[ok], 0] = p["x"].to_numpy(np.float32)[ok]
     xy[rows[ok], 1] = p["y"].to_numpy(np.float32)[ok]
     return xy
-
-
-def projection_card(ws: Workspace) -> dict | None:
-    return read_card(ws.path / "projection.json")

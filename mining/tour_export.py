@@ -18,13 +18,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from ._internal.validation import Interval
+from .errors import DataError, ParameterError
 from .tours import TOUR_FORMAT_VERSION, Tour
 
-__all__ = ["export_html", "export_gif", "tour_payload", "layout_png", "basemap_svg_path"]
+__all__ = ["export_html", "export_gif", "tour_payload", "layout_image", "layout_png", "basemap_svg_path", "HTML_SIZE", "GIF_SIZE",
+           "INTERVAL"]
+
+#: patch image sizes (pixels) of the HTML player and of the GIF, and seconds per stop of the player
+HTML_SIZE = Interval(int, 16, 768)
+GIF_SIZE = Interval(int, 64, 512)
+INTERVAL = Interval(float, 0.2, 60)
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "tour.html"
-BASEMAP = Path(__file__).resolve().parent.parent / "data" / "basemap" / "countries-50m-europe.geojson"
 PANEL_W, PANEL_H = 360, 270
 _PATH_COLOUR = (228, 0, 43)
 
@@ -54,8 +60,7 @@ def export_html(tour: Tour, ws, out, *, composite: str = "true_color", size: int
     """
     from .workspace import atomic_write
 
-    if not 0.2 <= float(interval) <= 60:
-        raise DataError(f"tour interval must be between 0.2 and 60 seconds, not {interval}")
+    _check("interval", INTERVAL, interval, "export_html")
     payload = tour_payload(tour, ws, composite=composite, size=size, interval=interval, title=title)
     doc = TEMPLATE.read_text()
     data = json.dumps(payload, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
@@ -65,13 +70,17 @@ def export_html(tour: Tour, ws, out, *, composite: str = "true_color", size: int
     return out
 
 
+def _check(name: str, constraint: Interval, value, owner: str) -> None:
+    if not constraint.is_satisfied_by(value):
+        raise ParameterError(name, str(constraint), value, owner=owner)
+
+
 def tour_payload(tour: Tour, ws, *, composite: str = "true_color", size: int = 384, interval: float = 2.0,
                  title: str | None = None) -> dict:
     """Everything the player shows, JSON-serialisable (images as data URIs)."""
     if not hasattr(tour, "rows_"):
         raise DataError("the tour has not been computed yet (call Tour.fit first)")
-    if not 16 <= int(size) <= 768:
-        raise DataError(f"tour image size must be between 16 and 768 pixels, not {size}")
+    _check("size", HTML_SIZE, size, "export_html")
     g = tour.graph_
     stops = tour.stops()
     images = stop_images(ws, stops["patch_id"], composite=composite, size=size)
@@ -123,10 +132,9 @@ def stop_images(ws, patch_ids, *, composite: str = "true_color", size: int = 384
         known = ", ".join(renderer.composites_) or "none"
         what = "unknown composite" if composite not in COMPOSITES else "composite not available here"
         raise DataError(f"{what} {composite!r} (this workspace has: {known})")
-    prow = ws.catalog.set_index("patch_id")["pixel_row"]
+    prow = ws.catalog["pixel_row"].to_numpy()[ws.rows_of(list(patch_ids))]
     out = []
-    for pid in patch_ids:
-        r = int(prow.loc[pid])
+    for r in prow.tolist():
         if r < 0:
             out.append(None)
             continue
@@ -139,10 +147,17 @@ def stop_images(ws, patch_ids, *, composite: str = "true_color", size: int = 384
     return out
 
 
-def layout_png(xy: np.ndarray, Y: np.ndarray, colours: list[str], *, width: int = PANEL_W * 2,
-               height: int = PANEL_H * 2, margin: float = 0.03) -> tuple[str, list[float]]:
-    """The 2-D layout as a faint PNG (points coloured by first label), with its extent [x0, x1, y0, y1]."""
-    from PIL import Image
+def layout_image(xy: np.ndarray, Y: np.ndarray, colours: list[str], *, width: int = PANEL_W * 2,
+                 height: int = PANEL_H * 2, margin: float = 0.03) -> tuple[np.ndarray, list[float]]:
+    """The 2-D layout, points coloured by first label (grey without one), drawn by the dashboard's renderer
+    (:func:`mining.raster.render_categorical`).
+
+    Returns
+    -------
+    rgba : ndarray of uint8, shape (height, width, 4)
+    extent : [x0, x1, y0, y1]
+    """
+    from .raster import Viewport, render_categorical
 
     ok = np.isfinite(xy).all(1)
     P = xy[ok].astype(np.float64)
@@ -150,33 +165,19 @@ def layout_png(xy: np.ndarray, Y: np.ndarray, colours: list[str], *, width: int 
     x1, y1 = P.max(0)
     dx, dy = max(x1 - x0, 1e-9) * margin, max(y1 - y0, 1e-9) * margin
     x0, x1, y0, y1 = x0 - dx, x1 + dx, y0 - dy, y1 + dy
-    ix = np.clip(((P[:, 0] - x0) / (x1 - x0) * width).astype(np.int64), 0, width - 1)
-    iy = np.clip(((y1 - P[:, 1]) / (y1 - y0) * height).astype(np.int64), 0, height - 1)
-    Yo = Y[ok]
-    first = np.where(Yo.any(1), Yo.argmax(1), len(colours))
-    pal = np.array([_rgb(c) for c in colours] + [(150, 150, 150)], np.float64)
-    flat = iy * width + ix
-    cnt = np.bincount(flat, minlength=width * height).astype(np.float64)
-    rgb = np.stack([np.bincount(flat, weights=pal[first, c], minlength=width * height) for c in range(3)], 1)
-    rgb = (rgb / np.maximum(cnt, 1)[:, None]).reshape(height, width, 3)
-    alpha = np.where(cnt > 0, 90 + 140 * np.log1p(cnt) / np.log1p(max(cnt.max(), 1)), 0).reshape(height, width)
-    spread = 2 if len(P) < 20_000 else 1 if len(P) < 200_000 else 0  # few points: draw each a little larger
-    if spread:
-        from scipy.ndimage import grey_dilation
+    codes = np.where(Y.any(1), Y.argmax(1), len(colours)).astype(np.int16)
+    rgba, _ = render_categorical(np.ascontiguousarray(xy[:, 0], np.float32), np.ascontiguousarray(xy[:, 1], np.float32),
+                                 codes, [*colours, "#969696"], Viewport((x0, x1), (y0, y1), width, height))
+    return rgba, [float(x0), float(x1), float(y0), float(y1)]
 
-        fp = np.ones((2 * spread + 1, 2 * spread + 1), bool)
-        grown = grey_dilation(alpha, footprint=fp)
-        src = np.where(alpha > 0, 0, 1).astype(np.uint8)  # fill empty pixels from the strongest neighbour
-        idx = np.arange(width * height).reshape(height, width)
-        near = grey_dilation(np.where(alpha > 0, idx, -1), footprint=fp)
-        take = (src == 1) & (near >= 0)
-        rgb[take] = rgb.reshape(-1, 3)[near[take]]
-        alpha = np.where(take, grown, alpha)
-    img = np.dstack([rgb, alpha]).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(img, "RGBA").save(buf, format="PNG", optimize=True)
-    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-    return uri, [float(x0), float(x1), float(y0), float(y1)]
+
+def layout_png(xy: np.ndarray, Y: np.ndarray, colours: list[str], *, width: int = PANEL_W * 2,
+               height: int = PANEL_H * 2) -> tuple[str, list[float]]:
+    """:func:`layout_image` as a PNG data URI, with its extent [x0, x1, y0, y1]."""
+    from .raster import image_uri
+
+    rgba, extent = layout_image(xy, Y, colours, width=width, height=height)
+    return image_uri(rgba, "png"), extent
 
 
 def basemap_svg_path(lon: np.ndarray, lat: np.ndarray, *, pad_deg: float = 2.0) -> dict:
@@ -188,6 +189,8 @@ def basemap_svg_path(lon: np.ndarray, lat: np.ndarray, *, pad_deg: float = 2.0) 
         ``path`` (SVG path, x = lon·cos(lat0), y = -lat), ``box`` [x0, y0, w, h] (the SVG viewBox) and ``k``
         (cos of the mean latitude, to place the stops).
     """
+    from .basemap import rings_near
+
     lon0, lon1 = float(np.min(lon)) - pad_deg, float(np.max(lon)) + pad_deg
     lat0, lat1 = float(np.min(lat)) - pad_deg, float(np.max(lat)) + pad_deg
     k = math.cos(math.radians((lat0 + lat1) / 2))
@@ -199,29 +202,8 @@ def basemap_svg_path(lon: np.ndarray, lat: np.ndarray, *, pad_deg: float = 2.0) 
     else:
         extra = (w * 3 / 4 - h) / 2
         lat0, lat1 = lat0 - extra, lat1 + extra
-    parts = []
-    if BASEMAP.is_file():
-        gj = json.loads(BASEMAP.read_text())
-        for feat in gj["features"]:
-            geom = feat["geometry"]
-            polys = [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
-            for poly in polys:
-                r = np.asarray(poly[0], np.float64)
-                if len(r) < 3:
-                    continue
-                if np.abs(np.diff(r[:, 0])).max() > 180:  # crosses the antimeridian (Russia): unwrap eastwards
-                    r[:, 0] = np.where(r[:, 0] < 0, r[:, 0] + 360, r[:, 0])
-                if r[:, 0].max() < lon0 - 5 or r[:, 0].min() > lon1 + 5 or r[:, 1].max() < lat0 - 5 \
-                        or r[:, 1].min() > lat1 + 5:
-                    continue
-                pts = "L".join(f"{x * k:.3f},{-y:.3f}" for x, y in r)
-                parts.append(f"M{pts}Z")
+    parts = ["M" + "L".join(f"{x * k:.3f},{-y:.3f}" for x, y in r) + "Z" for r in rings_near(lon0, lat0, lon1, lat1)]
     return {"path": "".join(parts), "box": [lon0 * k, -lat1, (lon1 - lon0) * k, lat1 - lat0], "k": k}
-
-
-def _rgb(hex_colour: str) -> tuple[int, int, int]:
-    h = hex_colour.lstrip("#")
-    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
 
 
 # ------------------------------------------------------------------------------------------------ GIF
@@ -245,16 +227,15 @@ def export_gif(tour: Tour, ws, out, *, composite: str = "true_color", size: int 
 
     from .workspace import atomic_write
 
-    if not 64 <= int(size) <= 512:
-        raise DataError(f"GIF image size must be between 64 and 512 pixels, not {size}")
+    _check("size", GIF_SIZE, size, "export_gif")
     stops = tour.stops()
     images = stop_images(ws, stops["patch_id"], composite=composite, size=size)
     g = tour.graph_
     pw = size  # layout panel: square, as tall as the patch
     bg, ext = None, None
     if g.xy is not None and np.isfinite(stops[["x", "y"]].to_numpy()).all():
-        uri, ext = layout_png(g.xy, g.Y, list(ws.nomenclature.colors), width=pw, height=pw)
-        bg = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGBA")
+        rgba, ext = layout_image(g.xy, g.Y, list(ws.nomenclature.colors), width=pw, height=pw)
+        bg = Image.fromarray(rgba, "RGBA")
     font = ImageFont.load_default(size=max(12, size // 18))
     cap_h = 4 * (max(12, size // 18) + 6) + 8
     W, H = size + (pw + 8 if bg is not None else 0), size + cap_h

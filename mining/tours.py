@@ -30,6 +30,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from ._internal.validation import SEED, Instance, Interval, Options, validate_params
 from .errors import DataError, WorkspaceError
 
 __all__ = ["STRATEGIES", "TOUR_FORMAT_VERSION", "Tour", "TourGraph", "Walk", "boundary_tour", "class_tour",
@@ -560,7 +561,7 @@ class TourGraph:
     @classmethod
     def from_workspace(cls, ws, *, Y: np.ndarray | None = None, xy: np.ndarray | None = None,
                        knn: tuple[np.ndarray, np.ndarray, dict] | None = None,
-                       index: pd.Index | None = None) -> TourGraph:
+                       suspicion: np.ndarray | None = None) -> TourGraph:
         """Load the stored kNN graph, labels, layout, coordinates and (when present) noise scores.
 
         Parameters
@@ -573,8 +574,9 @@ class TourGraph:
             The layout in catalog order when the caller has it already.
         knn : (indices, distances, card), optional
             The graph in catalog order (:func:`mining.knn.load_knn_catalog`) when the caller has it already.
-        index : pandas.Index, optional
-            The catalog's patch ids when the caller has them already.
+        suspicion : ndarray of float32, shape (n,), optional
+            Noise scores in catalog order (NaN where not scored) when the caller has them already; default:
+            read from ``scores.parquet`` when the workspace has one.
         """
         from .knn import load_knn_catalog
         from .projection import load_layout_catalog
@@ -582,31 +584,18 @@ class TourGraph:
 
         ws = ws if isinstance(ws, Workspace) else Workspace(ws)
         cat = ws.catalog
-        n = len(cat)
-        ids = cat["patch_id"].to_numpy(dtype=object)
-        index = pd.Index(ids) if index is None else index
-        ind, dist, card = load_knn_catalog(ws, index) if knn is None else knn
+        ind, dist, card = load_knn_catalog(ws) if knn is None else knn
         classes = list(ws.nomenclature.classes)
         if Y is None:
             Y = _current_labels(ws, cat, classes)
         if xy is None:
-            xy = load_layout_catalog(ws, index)
-        suspicion = None
-        sp = ws.path / "scores.parquet"
-        if sp.is_file():  # written by the noise detection (`eomine score`); optional
-            try:
-                s = pd.read_parquet(sp, columns=["patch_id", "score"])
-            except (KeyError, ValueError, OSError):
-                s = None
-            if s is not None:
-                suspicion = np.full(n, np.nan, np.float32)
-                rows = index.get_indexer(s["patch_id"])
-                ok = rows >= 0
-                suspicion[rows[ok]] = s["score"].to_numpy(np.float32)[ok]
+            xy = load_layout_catalog(ws)
+        if suspicion is None:
+            suspicion = _suspicion(ws)
         lonlat = np.c_[cat["lon"].to_numpy(np.float64), cat["lat"].to_numpy(np.float64)]
         country = cat["country"].to_numpy(dtype=object) if "country" in cat.columns else None
-        return cls(ids, classes, ind, dist, np.asarray(Y, bool), xy, lonlat, country, suspicion,
-                   card.get("params", {}).get("metric", "cosine"), card.get("key", ""), index)
+        return cls(ws.ids, classes, ind, dist, np.asarray(Y, bool), xy, lonlat, country, suspicion,
+                   card.get("params", {}).get("metric", "cosine"), card.get("key", ""), ws.index)
 
     @property
     def n(self) -> int:
@@ -627,8 +616,22 @@ class TourGraph:
         return self.classes.index(label)
 
 
+def _suspicion(ws) -> np.ndarray | None:
+    """Noise scores in catalog order (NaN where not scored), or None when the workspace has none."""
+    from .noise import load_scores
+
+    if not ws.files.scores.is_file():  # written by the noise detection (`eomine score`); optional
+        return None
+    s = load_scores(ws, columns=["patch_id", "score"])
+    out = np.full(len(ws.index), np.nan, np.float32)
+    rows = ws.rows_of(s["patch_id"].to_numpy(object))
+    ok = rows >= 0
+    out[rows[ok]] = s["score"].to_numpy(np.float32)[ok]
+    return out
+
+
 def _current_labels(ws, cat, classes) -> np.ndarray:
-    if (ws.path / "edits.sqlite").is_file():
+    if ws.files.edits.is_file():
         from .curation import EditLog
 
         log = EditLog(ws, create=False)
@@ -676,6 +679,16 @@ class Tour:
     knn_key_ : str
     """
 
+    _parameter_constraints = {
+        "strategy": [Options(STRATEGIES)],
+        "steps": [Interval(int, 1, 100_000)],
+        "start": [Instance(str), None],
+        "label": [Instance(str), None],
+        "seed": [SEED],
+        "by": [Options(("class", "cluster"))],
+        "max_run": [Interval(int, 1, None)],
+    }
+
     def __init__(self, strategy: str = "random", *, steps: int = 50, start: str | None = None,
                  label: str | None = None, seed: int = 0, by: str = "class", max_run: int = 25):
         self.strategy = strategy
@@ -692,18 +705,10 @@ class Tour:
 
     def fit(self, graph: TourGraph) -> Tour:
         """Compute the stops on ``graph`` (a :class:`TourGraph`, or a workspace / path to load one from)."""
+        validate_params(self)
         if not isinstance(graph, TourGraph):
             graph = TourGraph.from_workspace(graph)
-        if self.strategy not in STRATEGIES:
-            raise DataError(f"unknown tour strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
-        try:
-            steps, seed, max_run = int(self.steps), int(self.seed), int(self.max_run)
-        except (TypeError, ValueError):
-            raise DataError("tour steps, seed and max_run must be integers") from None
-        if not 1 <= steps <= 100_000:
-            raise DataError(f"tour steps must be between 1 and 100000, not {steps}")
-        if max_run < 1:
-            raise DataError(f"tour max_run must be at least 1, not {max_run}")
+        steps, seed, max_run = int(self.steps), int(self.seed), int(self.max_run)
         start = graph.row(self.start) if self.start else None
         if start is not None and graph.ind[start, 0] < 0 and self.strategy in ("random", "boundary"):
             raise DataError(f"patch {self.start!r} has no embedding, so it is not in the kNN graph")

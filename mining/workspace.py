@@ -7,9 +7,13 @@
       catalog.parquet         one row per patch (schema: :data:`CATALOG_SCHEMA`)
       pixels/                 the packed pixel store (:mod:`mining.store`), absent for metadata-only ingests
       ingest_report.parquet   every skipped patch / problem found while ingesting, with the reason
+      ...                     the artifacts of the later stages (:mod:`mining.layout` names every file)
 
 A workspace is built in ``WS.partial/`` and renamed into place only once complete, so an interrupted
 ingest never looks like a valid workspace. Every artifact file is written to a temporary name and renamed.
+
+:class:`Workspace` knows the path of every artifact (``ws.files``) and holds the one patch id -> catalog row
+index every stage uses (``ws.index``, ``ws.row_of``, ``ws.rows_of``, ``ws.find``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -29,9 +34,10 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from .errors import WorkspaceError
+from .layout import EDIT_LOG_FILES, WorkspaceFiles
 from .nomenclature import Nomenclature
 
-__all__ = ["Workspace", "CATALOG_SCHEMA", "WORKSPACE_FORMAT_VERSION", "atomic_write", "write_parquet"]
+__all__ = ["Workspace", "CATALOG_SCHEMA", "WORKSPACE_FORMAT_VERSION", "atomic_write", "save_npy", "write_parquet"]
 
 WORKSPACE_FORMAT_VERSION = 1
 
@@ -82,6 +88,20 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def save_npy(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` to ``path`` in ``.npy`` format atomically (:func:`atomic_write`), the file closed.
+
+    ``np.save`` gets an open file, not the temporary name: given a name that does not end in ``.npy`` it
+    would append the suffix, and the rename would miss the file it wrote.
+    """
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+
+    atomic_write(Path(path), write)
 
 
 def write_parquet(df_or_table, path: Path, schema: pa.Schema | None = None) -> None:
@@ -138,8 +158,9 @@ class Workspace:
 
     def __init__(self, path):
         self.path = Path(path)
-        meta = self.path / "workspace.json"
-        partial = self.path.with_name(self.path.name + ".partial")
+        self.files = WorkspaceFiles(self.path)
+        meta = self.files.workspace_card
+        partial = self.files.partial
         if not self.path.is_dir():
             hint = " (an ingest into it was interrupted; run it again)" if partial.exists() else ""
             raise WorkspaceError(f"no workspace at {self.path}{hint}")
@@ -158,15 +179,17 @@ class Workspace:
         self.nomenclature = Nomenclature.from_json(self.meta["nomenclature"])
         self._catalog: pd.DataFrame | None = None
         self._store = None
+        self._ids: tuple[np.ndarray, pd.Index] | None = None
+        self._lock = threading.Lock()  # the lazy loads below happen once, whichever server thread asks first
 
     # ------------------------------------------------------------------ paths
     @property
     def catalog_path(self) -> Path:
-        return self.path / "catalog.parquet"
+        return self.files.catalog
 
     @property
     def pixels_path(self) -> Path:
-        return self.path / "pixels"
+        return self.files.pixels
 
     @property
     def name(self) -> str:
@@ -176,36 +199,68 @@ class Workspace:
     @property
     def catalog(self) -> pd.DataFrame:
         """The catalog as a DataFrame (read once, cached)."""
-        if self._catalog is None:
-            self._catalog = pd.read_parquet(self.catalog_path)
-        return self._catalog
+        with self._lock:
+            if self._catalog is None:
+                self._catalog = pd.read_parquet(self.catalog_path)
+            return self._catalog
 
     @property
     def has_pixels(self) -> bool:
-        return (self.pixels_path / "store.json").is_file()
+        return self.files.store_card.is_file()
 
     @property
     def store(self):
         """The :class:`~mining.store.PixelStore` (raises when the workspace has no pixels)."""
         from .store import PixelStore
 
-        if self._store is None:
-            if not self.has_pixels:
-                raise WorkspaceError(f"{self.path} was ingested without pixels (metadata-only)")
-            self._store = PixelStore(self.pixels_path)
-        return self._store
+        with self._lock:
+            if self._store is None:
+                if not self.has_pixels:
+                    raise WorkspaceError(f"{self.path} was ingested without pixels (metadata-only)")
+                self._store = PixelStore(self.pixels_path)
+            return self._store
+
+    # ------------------------------------------------------------------ patch id -> catalog row
+    @property
+    def ids(self) -> np.ndarray:
+        """Patch ids in catalog order, object array of shape (n,) (only the ``patch_id`` column is read)."""
+        return self._id_index()[0]
+
+    @property
+    def index(self) -> pd.Index:
+        """The one patch id -> catalog row hash index of this workspace (built once, on first use)."""
+        return self._id_index()[1]
+
+    def rows_of(self, patch_ids) -> np.ndarray:
+        """Catalog rows of several patch ids, int64 array of shape (m,), -1 where an id is unknown."""
+        return self.index.get_indexer(list(patch_ids) if not isinstance(patch_ids, np.ndarray) else patch_ids)
+
+    def find(self, patch_id) -> int | None:
+        """Catalog row of ``patch_id``, or None when it is not in the catalog (or not a string)."""
+        if not isinstance(patch_id, str):
+            return None
+        try:
+            row = self.index.get_loc(patch_id)
+        except KeyError:
+            return None
+        return int(row) if isinstance(row, int | np.integer) else None
 
     def row_of(self, patch_id: str) -> int:
-        """Catalog row of a patch id (raises ``KeyError`` naming it)."""
-        idx = self._id_index()
-        if patch_id not in idx:
+        """Catalog row of a patch id (raises ``KeyError`` naming it and the workspace)."""
+        row = self.find(patch_id)
+        if row is None:
             raise KeyError(f"patch {patch_id!r} is not in workspace {self.path}")
-        return int(idx[patch_id])
+        return row
 
-    def _id_index(self) -> dict[str, int]:
-        if not hasattr(self, "_ids"):
-            self._ids = {p: i for i, p in enumerate(self.catalog["patch_id"])}
-        return self._ids
+    def _id_index(self) -> tuple[np.ndarray, pd.Index]:
+        with self._lock:
+            if self._ids is None:
+                col = pq.read_table(self.catalog_path, columns=["patch_id"]).column(0)
+                ids = col.to_numpy(zero_copy_only=False).astype(object)
+                index = pd.Index(ids)
+                index.get_indexer(ids[:1])  # build the hash table now, under the lock
+                self._ids = (ids, index)
+            return self._ids
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.path)!r}, dataset={self.name!r}, n={self.meta.get('n_patches')})"
@@ -235,15 +290,11 @@ def check_replaceable(path: Path, *, overwrite: bool) -> None:
     path = Path(path)
     if not path.exists():
         return
-    if not (path / "workspace.json").is_file():
+    if not WorkspaceFiles(path).workspace_card.is_file():
         raise WorkspaceError(f"{path} exists and is not an eomine workspace; refusing to replace it "
                              "(choose another --out)")
     if not overwrite:
         raise WorkspaceError(f"{path} already exists; pass --overwrite to replace it")
-
-
-#: files of the curation log (mining.curation) that a replaced workspace must not take down with it
-EDIT_LOG_FILES = ("edits.sqlite", "edits.sqlite-wal", "edits.sqlite-shm", "edits.json")
 
 
 def publish(partial: Path, final: Path, *, overwrite: bool) -> Path | None:

@@ -1,7 +1,10 @@
 """Shared fixtures: the real test data folder (``../shared/data`` beside this checkout or the one it was cloned
-from, or ``$EOMINE_SHARED_DATA``)."""
+from, or ``$EOMINE_SHARED_DATA``), and a small demo workspace built from the embedded generator, so tests of the
+app, the workspace and the command line run in a clone without any real data."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -16,3 +19,45 @@ def shared_data():
         pytest.skip("real data not available: ../shared/data is absent beside this checkout and its origin "
                     "(set EOMINE_SHARED_DATA)")
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_ws(tmp_path_factory) -> Path:
+    """A 1,500-patch demo workspace (generated, seed 1), embedded (spectral), with a k=15 graph and a UMAP
+    layout. Shared by the session: tests that change it work on a copy (``copy_ws``)."""
+    from mining.datasets.demo import DemoDataset
+    from mining.ingest import ingest
+    from mining.pipeline import step_embed, step_knn, step_project
+    from mining.workspace import Workspace
+
+    out = tmp_path_factory.mktemp("demo") / "ws"
+    ingest(DemoDataset(n=1500, seed=1), out, progress=False)
+    ws = Workspace(out)
+    step_embed(ws, "spectral", progress=False)
+    step_knn(ws, k=15)
+    step_project(ws, method="umap", seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_scored(demo_ws, tmp_path_factory) -> Path:
+    """A copy of :func:`demo_ws` with noise scores (``eomine score``)."""
+    from mining.noise import score_workspace
+    from mining.workspace import Workspace
+
+    out = _copy(demo_ws, tmp_path_factory.mktemp("demo_scored") / "ws")
+    score_workspace(Workspace(out))
+    return out
+
+
+@pytest.fixture
+def copy_ws(tmp_path):
+    """``copy_ws(src)``: a copy of a workspace (without its edit log) in this test's tmp folder, to change."""
+    return lambda src, name="ws": _copy(src, tmp_path / name)
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("edits.*", ".score.lock"))
+    return dst

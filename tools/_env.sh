@@ -21,7 +21,7 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   # torch first and exactly: an unpinned torch would pull a multi-GB CUDA build; 2.13.0 is the CPU wheel.
   "$VENV/bin/python" -m pip install -q "torch==2.13.0" 2>&1 | grep -v '^WARNING: Location' || true
   "$VENV/bin/python" -m pip install -q -e "$ROOT[test]" 2>&1 | grep -v '^WARNING: Location' || true
-  "$VENV/bin/python" -c 'import mining, torch, rasterio, dash, datashader, diskcache, multiprocess, psutil' \
+  "$VENV/bin/python" -c 'import eomine.cli, mining, torch, rasterio, dash, datashader, diskcache, multiprocess, psutil' \
     || { echo "dependency installation failed (see above)" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 BBOX = (-32.0, 26.0, 50.0, 73.0)  # lon_min, lat_min, lon_max, lat_max: every reBEN / BigEarthNet country
 
@@ -39,7 +40,7 @@ def ring(arcs, refs) -> list[tuple[float, float]]:
 
 
 def main(src: str, dst: str) -> None:
-    topo = json.load(open(src))
+    topo = json.loads(Path(src).read_text())
     arcs = decode_arcs(topo)
     feats = []
     for g in topo["objects"]["countries"]["geometries"]:
@@ -53,7 +54,7 @@ def main(src: str, dst: str) -> None:
     doc = {"type": "FeatureCollection",
            "source": "Natural Earth 4.1.0 Admin 0 countries 1:50m (public domain), via npm world-atlas 2.0.2 (ISC)",
            "bbox_filter": BBOX, "features": feats}
-    json.dump(doc, open(dst, "w"), separators=(",", ":"))
+    Path(dst).write_text(json.dumps(doc, separators=(",", ":")))
     print(f"wrote {dst}: {len(feats)} countries")
 
 

@@ -53,7 +53,7 @@ def main(base: str, ws: str, out: str) -> None:
         pg.keyboard.press("Escape")
         with tempfile.TemporaryDirectory() as tmp:
             html = Path(tmp) / "tour.html"
-            subprocess.run([sys.executable, "-m", "mining.cli", "tour", ws, "--strategy", "grand", "--export",
+            subprocess.run([sys.executable, "-m", "eomine.cli", "tour", ws, "--strategy", "grand", "--export",
                             str(html)], check=True)
             ctx = b.new_context(viewport={"width": 1400, "height": 860}, offline=True)
             pe = ctx.new_page()

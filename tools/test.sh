@@ -5,6 +5,8 @@ source "$(dirname "$0")/_env.sh"
 cd "$ROOT"
 ensure_chromium
 echo "== ruff"
-ruff check mining dashboard tests bench tools
+ruff check eomine mining dashboard tests bench tools
+echo "== import contracts (lint-imports)"
+lint-imports
 echo "== pytest"
 python -m pytest -q "$@"

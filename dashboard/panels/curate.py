@@ -1,15 +1,14 @@
 """Curation controls: the curator's name (once per browser), relabel / flag / exclude the current selection
 (lasso, box, map box or filtered view) or the patch in focus, a note per batch, undo / redo by batch.
 
-The sidebar block (:func:`layout`) acts on the selection; :func:`patch_block` sits in the detail panel and acts
-on the patch in focus. Every commit goes through :func:`dashboard.access.commit_edits` (read-only enforced on
-the server) and bumps ``EDITS_VERSION`` so every panel redraws with the labels after the edit. A poll picks up
-the edits other sessions commit. In ``--read-only`` mode none of the controls are in the page.
+The sidebar block (:func:`layout`) acts on the selection; the detail panel shows the patch in focus with buttons
+of the same pattern-matching id (:func:`dashboard.components.patch_block`), committed by this panel's callback.
+Every commit goes through :func:`dashboard.access.commit_edits` (read-only enforced on the server) and bumps
+``EDITS_VERSION`` so every panel redraws with the labels after the edit. A poll picks up the edits other
+sessions commit. In ``--read-only`` mode none of the controls are in the page.
 """
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
@@ -19,7 +18,9 @@ from mining.errors import DataError
 
 from .. import ids
 from ..access import EditRefused, commit_edits, undo_redo
-from ..data import AppData, get_data
+from ..components import action_button
+from ..data import AppData, AppState, get_data, get_state
+from ..selection import combined_mask
 
 #: ops offered for the selection (label: what the button says)
 SELECTION_OPS = {"add": "Add label", "remove": "Remove label", "set": "Set labels", "flag": "Flag doubtful",
@@ -38,10 +39,8 @@ def target_rows(data: AppData, target: str, filters: dict | None, sel: dict | No
     DataError
         With a message for the curator when there is nothing to apply it to, or too much.
     """
-    from ..selection import combined_mask
-
     if target == "focus":
-        row = data.row_of.get(selected) if isinstance(selected, str) else None
+        row = data.find(selected)
         if row is None:
             raise DataError("No patch in focus: click a point, a thumbnail or a map patch first.")
         return np.array([row])
@@ -74,7 +73,7 @@ def build_edits(data: AppData, rows: np.ndarray, op: str, *, label: str | None =
     if op in ("add", "remove"):
         if label not in data.classes:
             raise DataError(f"Choose a label to {op} first." if not label else f"Unknown label {label!r}.")
-        has = data.Y[rows, data.classes.index(label)]
+        has = data.labels.Y[rows, data.classes.index(label)]
         keep = rows[~has] if op == "add" else rows[has]
         return [Edit(str(data.ids[r]), op, label) for r in keep], len(rows) - len(keep)
     if op == "set":
@@ -101,69 +100,38 @@ def describe(op: str, n: int, *, label: str | None = None, labels=(), skipped: i
     return text
 
 
-def run_action(data: AppData, target: str, op: str, *, author: str | None, note: str = "", label=None, labels=(),
-               filters=None, sel=None, selected=None) -> tuple[str, bool]:
-    """Do one action of the controls. Returns (message for the curator, whether the labels changed)."""
+def run_action(state: AppState, target: str, op: str, *, author: str | None, note: str = "", label=None,
+               labels=(), filters=None, sel=None, selected=None) -> tuple[str, int | None]:
+    """Do one action of the controls on the current snapshot of ``state``.
+
+    Returns
+    -------
+    message : str
+        For the curator.
+    version : int or None
+        The log version after the action when it changed something (the page's ``EDITS_VERSION``), else None.
+    """
     if not author or not str(author).strip():
-        return "Enter your name first (top of the Curate section): every edit names its author.", False
+        return "Enter your name first (top of the Curate section): every edit names its author.", None
+    data = state.sync()
     try:
         if target == "log":
-            res = undo_redo(data, op, author=author)
+            res = undo_redo(state, op, author=author)
             if res["batch"] is None:
-                return f"Nothing to {op} for {author}.", False
-            return f"{op.capitalize()}: batch {res['batch']} ({op} of your latest batch).", True
+                return f"Nothing to {op} for {author}.", None
+            return f"{op.capitalize()}: batch {res['batch']} ({op} of your latest batch).", res["version"]
         rows = target_rows(data, target, filters, sel, selected)
         edits, skipped = build_edits(data, rows, op, label=label, labels=labels)
         if not edits:
-            return "Nothing to change: " + describe(op, 0, label=label, labels=labels, skipped=skipped), False
-        res = commit_edits(data, edits, author=str(author).strip(), note=note or "", source="app")
+            return "Nothing to change: " + describe(op, 0, label=label, labels=labels, skipped=skipped), None
+        res = commit_edits(state, edits, author=str(author).strip(), note=note or "", source="app")
     except (DataError, EditRefused) as exc:
-        return str(exc), False
+        return str(exc), None
     return (f"Batch {res['batch']}: " + describe(op, len(edits), label=label, labels=labels, skipped=skipped)
-            + f" by {str(author).strip()}. Undo reverts it."), True
-
-
-def patch_state(data: AppData, row: int) -> list[str]:
-    """Curation badges of one patch: "flagged", "excluded", "edited"."""
-    out = []
-    if data.flagged[row]:
-        out.append("flagged")
-    if data.excluded[row]:
-        out.append("excluded")
-    if data.edits_version:
-        cur = data.edits.current_labels()
-        if (cur.Y[row] != cur.Y_original[row]).any():
-            out.append("edited")
-    return out
-
-
-def patch_history(data: AppData, patch_id: str, limit: int = 5) -> list[str]:
-    """The latest ``limit`` events of a patch as lines (newest first), undone batches marked."""
-    if not data.edits_version:
-        return []
-    ev = data.edits.events(patch_id=patch_id)
-    if ev.empty:
-        return []
-    active = set(data.edits.batches().query("active")["id"].tolist())
-    lines = []
-    for e in ev.iloc[::-1][:limit].itertuples():
-        lab = e.label if isinstance(e.label, str) else ""  # None (NaN in the frame) for ops without a label
-        if e.op == "set":
-            lab = ", ".join(json.loads(lab or "[]")) or "(no label)"
-        text = f"{e.time[:16].replace('T', ' ')} · {e.author} · {e.op}{' ' + lab if lab else ''}"
-        if e.op not in ("undo", "redo") and e.batch not in active:
-            text += " (undone)"
-        note = e.note if isinstance(e.note, str) else ""
-        lines.append(text + (f" · {note}" if note and e.op not in ("undo", "redo") else ""))
-    return lines
+            + f" by {str(author).strip()}. Undo reverts it."), res["version"]
 
 
 # --------------------------------------------------------------------------- layout
-def _action(label: str, target: str, op: str, **kw) -> html.Button:
-    return html.Button(label, id={"type": ids.CURATE_ACTION, "target": target, "op": op}, n_clicks=0,
-                       className=kw.pop("className", "btn btn-sm"), **kw)
-
-
 def layout(data: AppData) -> list:
     """The sidebar's Curate section (empty in read-only mode: no edit control at all)."""
     if data.read_only:
@@ -182,50 +150,26 @@ def layout(data: AppData) -> list:
             html.Label("Label", htmlFor=ids.CURATE_LABEL),
             dcc.Dropdown(id=ids.CURATE_LABEL, options=opts, placeholder="a label to add or remove"),
             html.Div(className="curate-row", children=[
-                _action("Add label", "selection", "add"), _action("Remove label", "selection", "remove")]),
+                action_button("Add label", "selection", "add"), action_button("Remove label", "selection", "remove")]),
             html.Label("Labels", htmlFor=ids.CURATE_SET_LABELS),
             dcc.Dropdown(id=ids.CURATE_SET_LABELS, options=opts, multi=True, placeholder="the new label set"),
-            _action("Set labels", "selection", "set"),
+            action_button("Set labels", "selection", "set"),
             html.Div(className="curate-row", children=[
-                _action("Flag doubtful", "selection", "flag"), _action("Unflag", "selection", "unflag")]),
+                action_button("Flag doubtful", "selection", "flag"), action_button("Unflag", "selection", "unflag")]),
             html.Div(className="curate-row", children=[
-                _action("Exclude", "selection", "exclude", title="exclude from its split"),
-                _action("Restore", "selection", "restore", title="restore to its split")]),
+                action_button("Exclude", "selection", "exclude", title="exclude from its split"),
+                action_button("Restore", "selection", "restore", title="restore to its split")]),
             html.Label("Note for the next batch", htmlFor=ids.CURATE_NOTE),
             dcc.Input(id=ids.CURATE_NOTE, type="text", placeholder="why (optional)", maxLength=500,
                       className="curate-input"),
             html.Div(className="curate-row", children=[
-                _action("↶ Undo", "log", "undo", title="undo your latest batch"),
-                _action("↷ Redo", "log", "redo", title="redo your latest undone batch")]),
+                action_button("↶ Undo", "log", "undo", title="undo your latest batch"),
+                action_button("↷ Redo", "log", "redo", title="redo your latest undone batch")]),
             dcc.Loading(html.Div(id=ids.CURATE_MESSAGE, className="curate-message", role="status"), type="dot",
                         delay_show=300),
             dcc.Interval(id=ids.CURATE_POLL, interval=POLL_MS),
         ]),
     ]
-
-
-def patch_block(data: AppData, row: int) -> html.Div:
-    """Curation block of the detail panel: badges, relabel / flag / exclude the patch in focus, its history."""
-    pid = str(data.ids[row])
-    badges = [html.Span(b, className=f"badge badge-{b}") for b in patch_state(data, row)]
-    children = [html.Div(className="curate-badges", children=badges)] if badges else []
-    if not data.read_only:
-        opts = [{"label": s, "value": c} for c, s in zip(data.classes, data.short, strict=True)]
-        flagged, excluded = bool(data.flagged[row]), bool(data.excluded[row])
-        children.append(html.Div(className="curate-focus", children=[
-            dcc.Dropdown(id={"type": ids.CURATE_FOCUS_LABELS, "index": pid}, options=opts, multi=True,
-                         value=data.labels_of(row), placeholder="labels of this patch", className="focus-labels"),
-            html.Div(className="curate-row", children=[
-                _action("Save labels", "focus", "set", className="btn btn-sm btn-primary"),
-                _action("Confirm", "focus", "keep", title="the labels are right (reviewed)"),
-                _action("Unflag" if flagged else "Flag", "focus", "unflag" if flagged else "flag"),
-                _action("Restore" if excluded else "Exclude", "focus", "restore" if excluded else "exclude")]),
-        ]))
-    hist = patch_history(data, pid)
-    if hist:
-        children.append(html.Details(className="curate-history", open=False, children=[
-            html.Summary(f"Edit history ({len(hist)} latest)"), html.Ul([html.Li(h) for h in hist])]))
-    return html.Div(className="curate-patch", children=children)
 
 
 # --------------------------------------------------------------------------- callbacks
@@ -248,8 +192,6 @@ def show_author(author):
 @callback(Output(ids.CURATE_TARGET_INFO, "children"), Input(ids.SELECTION, "data"), Input(ids.FILTERS, "data"),
           Input(ids.EDITS_VERSION, "data"))
 def show_target(sel, filters, _version):
-    from ..selection import combined_mask
-
     data = get_data()
     try:
         m = combined_mask(data, filters, sel)
@@ -271,15 +213,14 @@ def act(clicks, author, note, label, set_labels, focus_labels, filters, sel, sel
     trig = ctx.triggered_id
     if not isinstance(trig, dict) or not any(t.get("value") for t in ctx.triggered or []):
         return no_update, no_update, no_update  # buttons (re)created by a re-render, not clicked
-    data = get_data()
     target, op = trig.get("target"), trig.get("op")
     labels = set_labels
     if target == "focus" and op == "set":
         labels = focus_labels[0] if focus_labels else []
-    msg, changed = run_action(data, target, op, author=author, note=note, label=label, labels=labels or (),
+    msg, version = run_action(get_state(), target, op, author=author, note=note, label=label, labels=labels or (),
                               filters=filters, sel=sel, selected=selected)
-    box = html.Span(msg, className="ok" if changed else "warn")
-    return (data.edits_version if changed else no_update), box, ("" if changed else no_update)
+    box = html.Span(msg, className="ok" if version is not None else "warn")
+    return (version if version is not None else no_update), box, ("" if version is not None else no_update)
 
 
 @callback(Output(ids.EDITS_VERSION, "data", allow_duplicate=True), Input(ids.CURATE_POLL, "n_intervals"),

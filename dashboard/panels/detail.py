@@ -9,8 +9,6 @@ label errors (or confusable classes) show up first.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 from dash import ALL, Input, Output, callback, ctx, html, no_update
@@ -18,8 +16,18 @@ from dash import ALL, Input, Output, callback, ctx, html, no_update
 from mining.composites import COMPOSITES
 
 from .. import ids
+from ..components import (
+    THUMB_SIZE,
+    clicked_index,
+    error_box,
+    label_chips,
+    lazy_img,
+    patch_block,
+    pixel_problem,
+    thumb,
+)
 from ..data import AppData, get_data
-from .grid import THUMB_SIZE, clicked_index, error_box, label_chips, lazy_img, pixel_problem, thumb
+from ..routes import thumb_url
 
 K = 10
 COMPOSITE_SIZE = 120
@@ -92,21 +100,24 @@ def composites_of(data: AppData, row: int) -> list[tuple[str, str | None]]:
 
 
 def embedding_name(data: AppData) -> str:
-    """e.g. "spectral embedding, cosine" (from embeddings.json / knn/knn.json; cached)."""
-    name = data.__dict__.get("_emb_name")
-    if name is None:
+    """e.g. "spectral embedding, cosine" (from the embeddings' and the kNN graph's cards; cached)."""
+    def build():
+        from mining.embeddings import load_embeddings_card
+        from mining.errors import WorkspaceError
+
         parts = []
         try:
-            parts.append(f"{json.loads((data.ws.path / 'embeddings.json').read_text())['encoder']} embedding")
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-        try:
-            parts.append(json.loads((data.ws.path / "knn" / "knn.json").read_text())["params"]["metric"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-        name = ", ".join(parts)
-        data.__dict__["_emb_name"] = name
-    return name
+            card = load_embeddings_card(data.ws)
+        except WorkspaceError:
+            card = None
+        if card and card.get("encoder"):
+            parts.append(f"{card['encoder']} embedding")
+        metric = ((data.knn_card or {}).get("params") or {}).get("metric")
+        if metric:
+            parts.append(metric)
+        return ", ".join(parts)
+
+    return data.caches.embedding_name.get(None, build)
 
 
 def neighbour_rows(data: AppData, row: int, k: int = K) -> list[int] | None:
@@ -117,8 +128,6 @@ def neighbour_rows(data: AppData, row: int, k: int = K) -> list[int] | None:
 
 
 def _composite_figure(data: AppData, row: int, comp: str, problem: str | None) -> html.Figure:
-    from ..app import thumb_url
-
     title = COMPOSITES[comp].title if comp in COMPOSITES else comp
     if problem is None:
         pic = lazy_img(thumb_url(comp, str(data.ids[row]), COMPOSITE_SIZE), alt=f"{data.ids[row]} {title}",
@@ -136,11 +145,11 @@ def neighbour_strip(data: AppData, row: int, composite: str | None) -> html.Div:
             " to compute it."])
     if not nb:
         return html.Div("This patch has no neighbours in the kNN graph (it has no embedding).", className="hint")
-    own = set(np.flatnonzero(data.Y[row]).tolist())
+    own = set(np.flatnonzero(data.labels.Y[row]).tolist())
     comp = composite or "true_color"
     tiles, agree = [], 0
     for rank, r in enumerate(nb, 1):
-        shared = bool(own & set(np.flatnonzero(data.Y[r]).tolist())) or not own
+        shared = bool(own & set(np.flatnonzero(data.labels.Y[r]).tolist())) or not own
         agree += shared
         tiles.append(thumb(data, r, comp, id_type=ids.NEIGHBOUR, size=NEIGHBOUR_SIZE,
                            extra_class="" if shared else "disagree",
@@ -157,7 +166,7 @@ def render_detail(data: AppData, selected: str | None, composite: str | None = N
     """Children of the detail panel for patch id ``selected`` (the hint when None)."""
     if not selected:
         return [html.Div(className="detail-empty", children=[html.H2("Patch"), html.P(HINT, className="hint")])]
-    row = data.row_of.get(selected)
+    row = data.find(selected)
     if row is None:
         return [html.Div(className="detail-empty", children=[
             html.H2("Patch"), html.P(f"Patch {selected!r} is not in this workspace.", className="hint")])]
@@ -175,16 +184,10 @@ def render_detail(data: AppData, selected: str | None, composite: str | None = N
             html.Span(f"{len(labels)} label{'s' if len(labels) != 1 else ''}")]),
         label_chips(data, row),
         pics,
-        _curation_block(data, row),
+        patch_block(data, row),  # badges, edit controls (the Curate panel's callbacks), history
         table,
         neighbour_strip(data, row, composite),
     ]
-
-
-def _curation_block(data: AppData, row: int) -> html.Div:
-    from .curate import patch_block  # edit controls (absent in read-only mode), badges, history
-
-    return patch_block(data, row)
 
 
 # --------------------------------------------------------------------------- layout + callbacks
@@ -206,4 +209,4 @@ def update_detail(selected, composite, _edits_version=None):
           Input({"type": ids.NEIGHBOUR, "index": ALL}, "n_clicks"), prevent_initial_call=True)
 def click_neighbour(_clicks):
     pid = clicked_index(ctx.triggered, ids.NEIGHBOUR)
-    return pid if pid is not None and pid in get_data().row_of else no_update
+    return pid if pid is not None and get_data().find(pid) is not None else no_update

@@ -8,8 +8,10 @@ from mining.composites import COMPOSITES
 
 from .. import ids
 from ..data import COLOR_BY, AppData, get_data
+from ..selection import combined_mask, describe_selection, selection_mask
 from ..urlstate import decode_state, encode_state, keep_other_keys
 
+SELECTION_HINT = "Lasso or box on the embedding, or a box on the map, selects patches."
 FLAG_OPTIONS = [{"label": "clear", "value": "clear"}, {"label": "cloud or shadow", "value": "cloud_or_shadow"},
                 {"label": "seasonal snow", "value": "seasonal_snow"}]
 
@@ -31,14 +33,13 @@ def layout(data: AppData) -> list:
         dcc.RadioItems(id=ids.FILTER_LABEL_MODE, value="any", inline=True, className="radio",
                        options=[{"label": "any of them", "value": "any"}, {"label": "all of them", "value": "all"}]),
         html.Label("Split"),
-        dcc.Checklist(id=ids.FILTER_SPLITS, options=data.splits, value=[], className="checklist"),
+        dcc.Checklist(id=ids.FILTER_SPLITS, options=list(data.splits), value=[], className="checklist"),
         html.Label("Country", htmlFor=ids.FILTER_COUNTRIES),
-        dcc.Dropdown(id=ids.FILTER_COUNTRIES, options=data.countries, multi=True, placeholder="any country"),
+        dcc.Dropdown(id=ids.FILTER_COUNTRIES, options=list(data.countries), multi=True, placeholder="any country"),
         html.Label("Flags"),
         dcc.Checklist(id=ids.FILTER_FLAGS, options=FLAG_OPTIONS, value=[], className="checklist"),
         html.H3("Selection"),
-        html.Div(id="selection-info", className="hint", children="Lasso or box on the embedding, or a box on "
-                                                                  "the map, selects patches."),
+        html.Div(id=ids.SELECTION_INFO, className="hint", children=SELECTION_HINT),
         html.Button("Clear selection", id=ids.CLEAR_SELECTION, n_clicks=0, className="btn"),
     ]
 
@@ -57,17 +58,15 @@ def clear_selection(_):
     return None
 
 
-@callback(Output("selection-info", "children"), Input(ids.SELECTION, "data"), Input(ids.FILTERS, "data"))
+@callback(Output(ids.SELECTION_INFO, "children"), Input(ids.SELECTION, "data"), Input(ids.FILTERS, "data"))
 def selection_info(sel, filters):
-    from ..selection import combined_mask, describe_selection, selection_mask
-
     data = get_data()
     try:
         s = selection_mask(data, sel)
     except ValueError as exc:
         return f"Selection ignored: {exc}"
     if s is None:
-        return "Lasso or box on the embedding, or a box on the map, selects patches."
+        return SELECTION_HINT
     m = combined_mask(data, filters, sel)
     text = describe_selection(sel, int(s.sum()))
     if m is not None and int(m.sum()) != int(s.sum()):
@@ -92,7 +91,7 @@ def restore_from_url(search, ready, comp_options):
     st = decode_state(search)
     f = st["filters"]
     comps = {o["value"] for o in comp_options or []}
-    selected = st["selected"] if st["selected"] in data.row_of else None
+    selected = st["selected"] if data.find(st["selected"]) is not None else None
     return (st["color"] if st["color"] in COLOR_BY else "label",
             st["composite"] if st["composite"] in comps else no_update,
             [lab for lab in f["labels"] if lab in data.classes], f["label_mode"],

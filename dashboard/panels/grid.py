@@ -26,20 +26,17 @@ import json
 import logging
 
 import numpy as np
-import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from numba import njit
 
 from .. import ids
+from ..components import clicked_index, error_box, label_chip, thumb
 from ..data import AppData, Filters, get_data
 from ..selection import combined_mask, selection_mask
 
 log = logging.getLogger(__name__)
 
 PER_PAGE = 48
-THUMB_SIZE = 128          # pixels asked from the thumbnail route (drawn at ~100 CSS px, sharp on HiDPI)
-SUMMARY = "grid-summary"  # html.Div: the one-line label summary
-KEY = "grid-key-store"    # dcc.Store: the filters + selection the current page belongs to (None until load)
 
 
 # --------------------------------------------------------------------------- plain functions (tested directly)
@@ -85,11 +82,12 @@ def id_hash(ids) -> np.ndarray:
 
 def display_order(data: AppData) -> np.ndarray:
     """Catalog rows in the grid's deterministic mixed order (sorted by a hash of the patch id; cached)."""
-    order = data.__dict__.get("_grid_order")
-    if order is None or len(order) != data.n:
+    def build():
         order = np.lexsort((np.arange(data.n), id_hash(data.ids))).astype(np.int64)  # ties by catalog row
-        data.__dict__["_grid_order"] = order
-    return order
+        order.setflags(write=False)
+        return order
+
+    return data.caches.grid_order.get(None, build)
 
 
 def grid_rows(data: AppData, filters: dict | None, sel: dict | None) -> np.ndarray:
@@ -159,92 +157,11 @@ def next_page(trigger, page, key: str | None, new_key: str, total: int, *, ready
     return 0, new_key
 
 
-def text_color(hex_color: str) -> str:
-    """Black or white, whichever reads better on ``hex_color``."""
-    try:
-        r, g, b = (int(hex_color.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
-    except (ValueError, TypeError):
-        return "#000"
-    return "#000" if 0.299 * r + 0.587 * g + 0.114 * b > 150 else "#fff"
-
-
-def label_chip(data: AppData, j: int, text: str | None = None) -> html.Span:
-    """A small chip in the colour of class ``j`` with its short name (full name in the tooltip)."""
-    color = data.class_colors[j] if j < len(data.class_colors) else "#888888"
-    short = data.short[j] if j < len(data.short) and data.short[j] else data.classes[j]
-    return html.Span(text or short, className="chip", title=data.classes[j],
-                     style={"background": color, "color": text_color(color)})
-
-
-def label_chips(data: AppData, row: int) -> html.Div:
-    js = np.flatnonzero(data.Y[row])
-    if not len(js):
-        return html.Div(html.Span("no label", className="chip chip-none"), className="chips")
-    return html.Div([label_chip(data, int(j)) for j in js], className="chips")
-
-
-def has_s1(data: AppData, row: int) -> bool:
-    """Whether the workspace holds Sentinel-1 pixels for catalog row ``row`` (``cat.has_s1``)."""
-    if "has_s1" not in data.cat.columns:
-        return False
-    v = data.cat["has_s1"].iat[row]
-    return False if pd.isna(v) else bool(v)
-
-
-def pixel_problem(data: AppData, row: int, composite: str | None) -> str | None:
-    """Why patch ``row`` has no thumbnail in ``composite`` (None when it has one)."""
-    if data.renderer is None:
-        return "no pixels"
-    if int(data.pixel_row[row]) < 0:
-        return "no pixels"
-    if not composite or composite not in data.renderer.composites_:
-        return "no composite"
-    if composite == "s1" and not has_s1(data, row):
-        return "no Sentinel-1 pair"
-    return None
-
-
-def short_id(pid: str, n: int = 22) -> str:
-    """The end of a long patch id ("…R022_T33UUP_27_59"): the part that tells neighbouring patches apart."""
-    return pid if len(pid) <= n else "…" + pid[-(n - 1):]
-
-
-def lazy_img(src: str, **kwargs) -> html.Img:
-    """``html.Img`` with the browser's native lazy loading (``loading="lazy"``).
-
-    Dash's ``html.Img`` has no ``loading`` prop, but its React component passes unknown props through to the
-    ``<img>`` element, so the prop is added to this one instance.
-    """
-    img = html.Img(src=src, **kwargs)
-    img._prop_names = [*img._prop_names, "loading"]
-    img.loading = "lazy"
-    return img
-
-
-def thumb(data: AppData, row: int, composite: str | None, *, focus: bool = False, id_type: str = ids.THUMB,
-          size: int = THUMB_SIZE, extra_class: str = "", note: str | None = None) -> html.Button:
-    """One clickable tile: image (or placeholder) + label chips; ``id = {"type": id_type, "index": patch_id}``."""
-    from ..app import thumb_url
-
-    pid = str(data.ids[row])
-    labels = data.labels_of(row)
-    why = pixel_problem(data, row, composite)
-    if why is None:
-        pic = lazy_img(thumb_url(composite, pid, size), alt=pid, className="thumb-img", width=size, height=size)
-    else:
-        pic = html.Div(className="thumb-img thumb-placeholder", children=[
-            html.Span(short_id(pid), className="ph-id"), html.Span(why, className="ph-why")])
-    title = f"{pid}\n{', '.join(labels) if labels else '(no label)'}" + (f"\n{note}" if note else "")
-    cls = "thumb" + (" focus" if focus else "") + (f" {extra_class}" if extra_class else "")
-    return html.Button(id={"type": id_type, "index": pid}, className=cls, title=title, n_clicks=0,
-                       children=[pic, label_chips(data, row)])
-
-
 def label_summary(data: AppData, rows: np.ndarray, top: int = 5) -> list[tuple[int, int]]:
     """[(class index, patches with that label)] of the ``top`` most frequent labels in ``rows``."""
     if not len(rows):
         return []
-    counts = data.Y[rows].sum(0) if len(rows) < data.n else data.Y.sum(0)
+    counts = data.labels.Y[rows].sum(0) if len(rows) < data.n else data.labels.Y.sum(0)
     order = np.argsort(-counts, kind="stable")[:top]
     return [(int(j), int(counts[j])) for j in order if counts[j] > 0]
 
@@ -296,31 +213,6 @@ def render_grid(data: AppData, filters: dict | None, sel: dict | None, page, com
             "total": total, "rows": on_page, "prev_disabled": p <= 0, "next_disabled": p >= pages - 1}
 
 
-def clicked_index(triggered, id_type: str) -> str | None:
-    """Patch id of the tile whose click triggered a callback (``ctx.triggered``), or None.
-
-    Tiles (re)created by a re-render arrive with ``n_clicks`` 0 / None and must not move the focus.
-    """
-    for t in triggered or []:
-        if not t or not t.get("value"):
-            continue
-        prop = str(t.get("prop_id", ""))
-        try:
-            cid = json.loads(prop.rsplit(".", 1)[0])
-        except ValueError:
-            continue
-        if isinstance(cid, dict) and cid.get("type") == id_type and cid.get("index") is not None:
-            return str(cid["index"])
-    return None
-
-
-def error_box(exc: BaseException, what: str) -> html.Div:
-    """A readable message in place of a panel's content (the traceback goes to the server log)."""
-    log.error("%s failed", what, exc_info=exc)
-    return html.Div(className="panel-error", role="alert", children=[
-        html.Strong(f"Could not show {what}. "), f"{type(exc).__name__}: {exc}"])
-
-
 # --------------------------------------------------------------------------- layout + callbacks
 def layout(data: AppData) -> html.Section:
     return html.Section(className="panel grid-panel", children=[
@@ -334,18 +226,18 @@ def layout(data: AppData) -> html.Section:
                             title="Next page"),
             ]),
         ]),
-        html.Div(id=SUMMARY, className="grid-summary"),
+        html.Div(id=ids.GRID_SUMMARY, className="grid-summary"),
         dcc.Loading(html.Div(id=ids.GRID, className="thumbs"), type="dot", delay_show=400,
                     overlay_style={"visibility": "visible", "opacity": 0.6}),
         dcc.Store(id=ids.GRID_PAGE, data=0),
-        dcc.Store(id=KEY, data=None),
+        dcc.Store(id=ids.GRID_KEY, data=None),
     ])
 
 
-@callback(Output(ids.GRID_PAGE, "data", allow_duplicate=True), Output(KEY, "data"),
+@callback(Output(ids.GRID_PAGE, "data", allow_duplicate=True), Output(ids.GRID_KEY, "data"),
           Input(ids.GRID_PREV, "n_clicks"), Input(ids.GRID_NEXT, "n_clicks"),
           Input(ids.FILTERS, "data"), Input(ids.SELECTION, "data"), Input(ids.URL_READY, "data"),
-          State(ids.GRID_PAGE, "data"), State(KEY, "data"),
+          State(ids.GRID_PAGE, "data"), State(ids.GRID_KEY, "data"),
           State(ids.FILTER_LABELS, "value"), State(ids.FILTER_LABEL_MODE, "value"), State(ids.FILTER_SPLITS, "value"),
           State(ids.FILTER_COUNTRIES, "value"), State(ids.FILTER_FLAGS, "value"),
           prevent_initial_call=True)
@@ -365,7 +257,7 @@ def change_page(_prev, _next, filters, sel, ready, page, key, labels, mode, spli
     return (no_update if p is None else p), (no_update if k is None else k)
 
 
-@callback(Output(ids.GRID, "children"), Output(ids.GRID_INFO, "children"), Output(SUMMARY, "children"),
+@callback(Output(ids.GRID, "children"), Output(ids.GRID_INFO, "children"), Output(ids.GRID_SUMMARY, "children"),
           Output(ids.GRID_PREV, "disabled"), Output(ids.GRID_NEXT, "disabled"),
           Input(ids.FILTERS, "data"), Input(ids.SELECTION, "data"), Input(ids.GRID_PAGE, "data"),
           Input(ids.COMPOSITE, "value"), Input(ids.SELECTED, "data"), Input(ids.EDITS_VERSION, "data"))
@@ -381,4 +273,4 @@ def update_grid(filters, sel, page, composite, selected, _edits_version=None):
           prevent_initial_call=True)
 def click_thumb(_clicks):
     pid = clicked_index(ctx.triggered, ids.THUMB)
-    return pid if pid is not None and pid in get_data().row_of else no_update
+    return pid if pid is not None and get_data().find(pid) is not None else no_update

@@ -1,43 +1,52 @@
 """The map: patch centres (or, zoomed in, patch footprints) on an offline Natural Earth basemap.
 
 Projection
-    Web Mercator. The x axis is longitude in degrees; the y axis is the Mercator northing expressed in the
-    same "degree" unit, ``Y = degrees(ln tan(pi/4 + lat/2))``, with ``yaxis.scaleanchor="x"`` and
-    ``scaleratio=1``, so one unit on either axis has the same length on screen and shapes are right at every
-    latitude (an equirectangular frame with ``scaleratio = 1/cos(lat)`` is only right at one latitude, and
-    changing the ratio on every zoom makes plotly re-fit the ranges under the user's hands). The y ticks are
-    placed at round latitudes and labelled in degrees. Everything outside this module (the ``MAP_VIEW`` store,
-    the URL, the ``mapbox`` selection) stays in lon/lat degrees; conversion happens only here.
+    Web Mercator in degree units (:mod:`dashboard.geo`), with ``yaxis.scaleanchor="x"`` and ``scaleratio=1``,
+    so shapes are right at every latitude (an equirectangular frame with ``scaleratio = 1/cos(lat)`` is only
+    right at one latitude, and changing the ratio on every zoom makes plotly re-fit the ranges under the user's
+    hands). The y ticks are placed at round latitudes and labelled in degrees. The ``MAP_VIEW`` store, the URL
+    and the map's box selection stay in lon/lat degrees.
 
 Layers, bottom to top
     plot background (water) -> basemap (one SVG path layout shape, ``layer="below"``) -> the patch raster
-    (a layout image, ``layer="below"``; plotly draws below-images over below-shapes) -> traces: an invisible
-    hover grid (clicks anywhere report a position), an invisible helper for box selection, footprint
-    rectangles (``FOOTPRINT_SLOTS`` ``fill="toself"`` traces, one per colour), kNN neighbours, the patch in
-    focus. The basemap is a shape, not a trace: a trace would hide a below-image, and an above-image would hide
-    the focus markers.
+    (a layout image, ``layer="below"``; plotly draws below-images over below-shapes) -> the traces of
+    :mod:`dashboard.figures` (hover grid, box-select helper, then this figure's footprint rectangles:
+    ``FOOTPRINT_SLOTS`` ``fill="toself"`` traces, one per colour; kNN neighbours, the patch in focus; the
+    overlays passed in). The basemap is a shape, not a trace: a trace would hide a below-image, and an
+    above-image would hide the focus markers.
 
 Everything works offline: no tiles, no topojson, no fonts are fetched. Optional online tiles are not offered.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 
+from mining.raster import Viewport, hex_to_rgb, image_uri, render_categorical
+
 from .. import ids
 from ..data import AppData, Filters, get_data
-from ..render import Viewport, hex_to_rgb, image_uri, rasterize_categorical, shade_density, spread
+from ..figures import (
+    FOCUS,
+    HOVER,
+    NEIGHBOURS,
+    SELECT,
+    base_trace_names,
+    hover_xy,
+    image_spec,
+    only_autosize,
+    raster_figure,
+    relayout_ranges,
+    trace_index,
+)
+from ..geo import basemap_path, footprint_bounds, from_plot, has_coordinates, lat_of, map_xy, merc_y, to_plot
 from ..selection import selection_mask
-from .scatter import GREY, color_scheme, nearest
-
-BASEMAP = Path(__file__).resolve().parents[2] / "data" / "basemap" / "countries-50m-europe.geojson"
+from ..views import GREY, nearest, scheme_for
 
 WATER = "#dbe9f4"
 LAND = "#efeadf"
@@ -45,118 +54,20 @@ BORDER = "#9a9a9a"
 DENSITY_COLOR = "#d9480f"
 EUROPE = {"x": [-25.0, 45.0], "y": [34.0, 72.0]}
 
-LAT_MAX = 85.05112878  # Web Mercator's limit
 IMG_LONG = 960         # raster pixels on the long side of the rendered box
 ASPECT = 1.25          # width / height of the map panel's plot area, roughly (initial view only)
 ASPECT_RANGE = (1.0, 1.6)  # the raster covers at least this range of aspects (plotly widens one axis to fit)
-HOVER_W, HOVER_H = 192, 160
+HOVER_SIZE = (192, 160)
 PLOT_PX = 480          # on-screen width of the plot area, roughly (click tolerance only)
 CLICK_PX = 12.0
 FOOTPRINT_MAX = 3000   # draw footprints when fewer patches than this touch the view
 FOOTPRINT_MIN_PX = 3.0  # ... and when a typical footprint is at least this wide on screen
 FOOTPRINT_SLOTS = 32   # footprint traces (one per colour); the rest share the last one
 
-# trace indices in the figure
-T_HOVER, T_SELECT, T_FP = 0, 1, 2
-T_NEIGHBOURS = T_FP + FOOTPRINT_SLOTS
-T_FOCUS = T_NEIGHBOURS + 1
-
-
-# --------------------------------------------------------------------------- projection
-def merc_y(lat) -> np.ndarray:
-    """Web Mercator northing in degree units (NaN stays NaN; latitudes are clamped to +-85.05)."""
-    lat = np.clip(np.asarray(lat, dtype=np.float64), -LAT_MAX, LAT_MAX)
-    return np.degrees(np.arcsinh(np.tan(np.radians(lat))))  # = ln tan(pi/4 + lat/2)
-
-
-def lat_of(y) -> np.ndarray:
-    """Inverse of :func:`merc_y`."""
-    return np.degrees(np.arctan(np.sinh(np.radians(np.asarray(y, dtype=np.float64)))))
-
-
-def to_plot(view: dict) -> dict:
-    """lon/lat view -> plot coordinates (lon, Mercator y)."""
-    return {"x": [float(v) for v in view["x"]], "y": [float(v) for v in merc_y(view["y"])]}
-
-
-def from_plot(pview: dict) -> dict:
-    """Plot coordinates -> lon/lat view (rounded to ~1 cm)."""
-    return {"x": [round(float(v), 7) for v in pview["x"]], "y": [round(float(v), 7) for v in lat_of(pview["y"])]}
-
-
-# --------------------------------------------------------------------------- cached per AppData
-def _cache(data: AppData) -> dict:
-    return data.__dict__.setdefault("_map", {})
-
-
-def has_coordinates(data: AppData) -> bool:
-    c = _cache(data)
-    if "has_xy" not in c:
-        c["has_xy"] = bool((np.isfinite(data.lon) & np.isfinite(data.lat)).any())
-    return c["has_xy"]
-
-
-def map_xy(data: AppData) -> tuple[np.ndarray, np.ndarray]:
-    """(lon, Mercator y) of the patch centres, float32, NaN where unknown (computed once per app)."""
-    c = _cache(data)
-    if "xy" not in c:
-        c["xy"] = (np.asarray(data.lon, np.float32), merc_y(data.lat).astype(np.float32))
-    return c["xy"]
-
-
-def footprint_bounds(data: AppData) -> np.ndarray:
-    """(4, n) float32 footprint boxes in plot coordinates: lon_min, Y_min, lon_max, Y_max (NaN where unknown)."""
-    c = _cache(data)
-    if "bounds" not in c:
-        cat = data.cat
-        if all(k in cat.columns for k in ("lon_min", "lat_min", "lon_max", "lat_max")):
-            b = np.stack([cat["lon_min"].to_numpy(np.float64), merc_y(cat["lat_min"].to_numpy(np.float64)),
-                          cat["lon_max"].to_numpy(np.float64), merc_y(cat["lat_max"].to_numpy(np.float64))])
-        else:
-            b = np.full((4, data.n), np.nan)
-        c["bounds"] = b.astype(np.float32)
-        c["has_bounds"] = np.isfinite(c["bounds"]).all(0)
-    return c["bounds"]
-
-
-def basemap(data: AppData | None = None) -> dict:
-    """The Natural Earth basemap, loaded once per app.
-
-    Returns
-    -------
-    dict
-        ``rings``: list of (name, ndarray (m, 2) lon/lat) exterior rings (holes dropped: every enclave is a
-        country of its own, drawn in the same colour); ``path``: an SVG path of all rings in plot coordinates.
-    """
-    c = _cache(data) if data is not None else {}
-    if "basemap" not in c:
-        c["basemap"] = _load_basemap(BASEMAP)
-    return c["basemap"]
-
-
-def _load_basemap(path: Path) -> dict:
-    gj = json.loads(Path(path).read_text())
-    rings = []
-    for feat in gj["features"]:
-        geom = feat["geometry"]
-        polys = [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
-        for poly in polys:
-            r = np.asarray(poly[0], dtype=np.float64)
-            if len(r) < 3:
-                continue
-            if np.abs(np.diff(r[:, 0])).max() > 180:  # crosses the antimeridian (Russia): unwrap eastwards
-                r[:, 0] = np.where(r[:, 0] < 0, r[:, 0] + 360, r[:, 0])
-            rings.append((feat["properties"].get("name"), r))
-    parts = []
-    for _, r in rings:
-        xy = np.c_[np.round(r[:, 0], 3), np.round(merc_y(r[:, 1]), 3)]
-        keep = np.r_[True, (np.diff(xy, axis=0) != 0).any(1)]
-        xy = xy[keep]
-        if len(xy) < 3:
-            continue
-        pts = "L".join(f"{x:.3f},{y:.3f}".replace(".000", "") for x, y in xy)
-        parts.append(f"M{pts}Z")
-    return {"rings": rings, "path": "".join(parts)}
+#: the figure's traces before its overlays
+TRACES = base_trace_names([f"footprints {i}" for i in range(FOOTPRINT_SLOTS)])
+T_HOVER, T_SELECT, T_FP = trace_index(TRACES, HOVER), trace_index(TRACES, SELECT), trace_index(TRACES, "footprints 0")
+T_NEIGHBOURS, T_FOCUS = trace_index(TRACES, NEIGHBOURS), trace_index(TRACES, FOCUS)
 
 
 # --------------------------------------------------------------------------- views
@@ -208,21 +119,13 @@ def image_size(box: dict, long_side: int = IMG_LONG) -> tuple[int, int]:
 def view_from_relayout(relayout: dict | None, current: dict, full: dict) -> dict | None:
     """New lon/lat view from plotly's relayoutData (zoom / pan / reset), or None when the view did not change
     (``autosize`` on load or resize, drawing a selection, switching the drag mode)."""
-    if not relayout:
-        return None
-    if relayout.get("xaxis.autorange") or relayout.get("yaxis.autorange"):
-        return full
     cur = to_plot(current)
-    try:
-        x = [relayout["xaxis.range[0]"], relayout["xaxis.range[1]"]] if "xaxis.range[0]" in relayout else \
-            relayout.get("xaxis.range") or cur["x"]
-        y = [relayout["yaxis.range[0]"], relayout["yaxis.range[1]"]] if "yaxis.range[0]" in relayout else \
-            relayout.get("yaxis.range") or cur["y"]
-        x, y = sorted(float(v) for v in x), sorted(float(v) for v in y)
-    except (KeyError, TypeError, ValueError):
+    r = relayout_ranges(relayout, cur)
+    if r == "reset":
+        return full
+    if r is None:
         return None
-    if not (np.isfinite(x + y).all() and x[1] > x[0] and y[1] > y[0]):
-        return None
+    x, y = r
     tol = 1e-9 * max(x[1] - x[0], y[1] - y[0])
     if np.allclose(x, cur["x"], rtol=0, atol=tol) and np.allclose(y, cur["y"], rtol=0, atol=tol):
         return None
@@ -238,8 +141,9 @@ def _palette_codes(data: AppData, color: str, smask: np.ndarray | None):
     if color == "density":
         codes, colors = np.zeros(data.n, np.int16), [DENSITY_COLOR]
     else:
-        codes, colors, _ = color_scheme(data, color)
-    colors = list(colors) + [GREY]
+        sch = scheme_for(data, color)
+        codes, colors = sch.codes, list(sch.colors)
+    colors = [*colors, GREY]
     if smask is not None:
         codes = np.where(smask, codes, len(colors) - 1).astype(np.int16)
     return codes, colors
@@ -280,8 +184,7 @@ def render_map(data: AppData, view: dict, color: str = "label", filters: dict | 
     idx = np.flatnonzero(in_box)  # rows drawn (centres in the box, passing the filters)
     in_view = int(((lon[idx] >= vx0) & (lon[idx] <= vx1) & (y[idx] >= vy0) & (y[idx] <= vy1)).sum())
 
-    b = footprint_bounds(data)
-    has_b = _cache(data)["has_bounds"]
+    b, has_b = footprint_bounds(data)
     footprints, rows_fp = [], None
     if in_view <= footprint_max:  # only then can the footprints touching the (larger) box be few enough
         touch = (b[2] >= bx0) & (b[0] <= bx1) & (b[3] >= by0) & (b[1] <= by1)
@@ -302,14 +205,9 @@ def render_map(data: AppData, view: dict, color: str = "label", filters: dict | 
         rsel = fmask
         if mode == "footprints":  # only the patches without a footprint stay in the raster
             rsel = ~has_b if fmask is None else (fmask & ~has_b)
-        palette = hex_to_rgb(colors)
-        rgba, cnt = rasterize_categorical(lon, y, codes, palette, vp, sel=rsel)
-        n_drawn = int(cnt.sum())
-        if color == "density" and mode == "raster":
-            rgba = shade_density(cnt)
-        if n_drawn and (cnt > 0).mean() < 0.02:  # sparse: make single patches visible
-            rgba = spread(rgba, 3 if n_drawn < 1000 else 2 if n_drawn < 5000 else 1)
-        if not n_drawn:
+        rgba, cnt = render_categorical(lon, y, codes, colors, vp, sel=rsel,
+                                       density=color == "density" and mode == "raster")
+        if not cnt.any():
             rgba = None
     if mode == "footprints" and len(rows_fp):
         footprints = _group_by_colour(codes[rows_fp], rows_fp, colors)
@@ -383,20 +281,9 @@ def axis_ticks(pview: dict, n: int = 6) -> dict:
 
 
 # --------------------------------------------------------------------------- figure
-def _image_spec(box: dict, uri: str | None) -> dict:
-    return {"source": uri or "", "xref": "x", "yref": "y", "x": box["x"][0], "y": box["y"][1],
-            "sizex": box["x"][1] - box["x"][0], "sizey": box["y"][1] - box["y"][0], "sizing": "stretch",
-            "layer": "below"}
-
-
-def _hover_xy(box: dict) -> tuple[list, list]:
-    return (np.linspace(box["x"][0], box["x"][1], HOVER_W).tolist(),
-            np.linspace(box["y"][0], box["y"][1], HOVER_H).tolist())
-
-
 def focus_xy(data: AppData, selected: str | None) -> tuple[list, list, list, list]:
     """(focus x, focus y, neighbours x, neighbours y) in plot coordinates; empty when not on the map."""
-    row = data.row_of.get(selected) if selected else None
+    row = data.find(selected) if selected else None
     if row is None or not (np.isfinite(data.lon[row]) and np.isfinite(data.lat[row])):
         return [], [], [], []
     lon, y = map_xy(data)
@@ -404,26 +291,15 @@ def focus_xy(data: AppData, selected: str | None) -> tuple[list, list, list, lis
     return [float(lon[row])], [float(y[row])], lon[nb].tolist(), y[nb].tolist()
 
 
-def figure(data: AppData, view: dict, image_uri: str | None = None) -> go.Figure:
-    """The map figure for a lon/lat view (basemap, empty raster, empty footprint slots, empty markers)."""
+def figure(data: AppData, view: dict, image_uri: str | None = None, *, overlays=()) -> go.Figure:
+    """The map figure for a lon/lat view (basemap, empty raster, empty footprint slots, empty markers), traces in
+    :data:`TRACES` order, then ``overlays``."""
     pview = to_plot(view)
     box = render_box(pview)
-    hx, hy = _hover_xy(box)
-    fig = go.Figure()
-    fig.add_trace(go.Heatmap(x=hx, y=hy, z=np.zeros((HOVER_H, HOVER_W), np.uint8), opacity=0, showscale=False,
-                             hoverinfo="none", name="hover"))
-    fig.add_trace(go.Scatter(x=box["x"], y=box["y"], mode="markers", marker={"opacity": 0, "size": 1},
-                             hoverinfo="skip", showlegend=False, name="select"))
-    for i in range(FOOTPRINT_SLOTS):
-        fig.add_trace(go.Scatter(x=[], y=[], mode="lines", fill="toself", hoverinfo="skip", showlegend=False,
-                                 name=f"footprints {i}", line={"width": 1, "color": GREY}, fillcolor=GREY))
-    fig.add_trace(go.Scatter(x=[], y=[], mode="markers", hoverinfo="skip", showlegend=False, name="neighbours",
-                             marker={"size": 9, "color": "rgba(0,0,0,0)", "line": {"color": "#111", "width": 1.5}}))
-    fig.add_trace(go.Scatter(x=[], y=[], mode="markers", hoverinfo="skip", showlegend=False, name="focus",
-                             marker={"size": 16, "symbol": "circle-open", "color": "#e4002b", "line": {"width": 3}}))
-    from .tour import path_traces  # the tour's path and current stop (patched by the tour panel only)
-
-    fig.add_traces(path_traces())
+    own = [go.Scatter(x=[], y=[], mode="lines", fill="toself", hoverinfo="skip", showlegend=False,
+                      name=f"footprints {i}", line={"width": 1, "color": GREY}, fillcolor=GREY)
+           for i in range(FOOTPRINT_SLOTS)]
+    fig = raster_figure(box, hover_size=HOVER_SIZE, own=own, overlays=overlays)
     t = axis_ticks(pview)
     axis = {"showgrid": False, "zeroline": False, "title": None, "tickmode": "array", "ticks": "outside",
             "ticklen": 3, "showline": True, "linecolor": "#b8c2cc", "mirror": True, "tickfont": {"size": 10}}
@@ -432,9 +308,9 @@ def figure(data: AppData, view: dict, image_uri: str | None = None) -> go.Figure
         xaxis={**axis, "range": pview["x"], "tickvals": t["xvals"], "ticktext": t["xtext"]},
         yaxis={**axis, "range": pview["y"], "tickvals": t["yvals"], "ticktext": t["ytext"], "scaleanchor": "x",
                "scaleratio": 1},
-        shapes=[{"type": "path", "path": basemap(data)["path"], "xref": "x", "yref": "y", "layer": "below",
+        shapes=[{"type": "path", "path": basemap_path(data), "xref": "x", "yref": "y", "layer": "below",
                  "fillcolor": LAND, "line": {"color": BORDER, "width": 0.6}}],
-        images=[_image_spec(box, image_uri)], uirevision="keep", hovermode="closest", showlegend=False,
+        images=[image_spec(box, image_uri)], uirevision="keep", hovermode="closest", showlegend=False,
     )
     return fig
 
@@ -444,13 +320,13 @@ def update_patch(data: AppData, view: dict, result: dict, selected: str | None) 
     pview = to_plot(view)
     box = result["box"]
     p = Patch()
-    p["layout"]["images"][0] = _image_spec(box, image_uri(result["rgba"]) if result["rgba"] is not None else None)
+    p["layout"]["images"][0] = image_spec(box, image_uri(result["rgba"]) if result["rgba"] is not None else None)
     t = axis_ticks(pview)
     p["layout"]["xaxis"]["range"] = pview["x"]
     p["layout"]["yaxis"]["range"] = pview["y"]
     p["layout"]["xaxis"]["tickvals"], p["layout"]["xaxis"]["ticktext"] = t["xvals"], t["xtext"]
     p["layout"]["yaxis"]["tickvals"], p["layout"]["yaxis"]["ticktext"] = t["yvals"], t["ytext"]
-    p["data"][T_HOVER]["x"], p["data"][T_HOVER]["y"] = _hover_xy(box)
+    p["data"][T_HOVER]["x"], p["data"][T_HOVER]["y"] = hover_xy(box, *HOVER_SIZE)
     p["data"][T_SELECT]["x"], p["data"][T_SELECT]["y"] = box["x"], box["y"]
     groups = result["footprints"]
     for i in range(FOOTPRINT_SLOTS):
@@ -475,17 +351,10 @@ def info_text(data: AppData, result: dict) -> str:
         text += " (footprints)"
     if result["selected"] is not None:
         text += f" · {result['selected']:,} selected"
-    c = _cache(data)
-    if "n_missing" not in c:
-        c["n_missing"] = int((~(np.isfinite(data.lon) & np.isfinite(data.lat))).sum())
-    missing = c["n_missing"]
+    missing = int((~(np.isfinite(data.lon) & np.isfinite(data.lat))).sum())
     if missing:
         text += f" · {missing:,} without coordinates"
     return text
-
-
-def only_autosize(relayout) -> bool:
-    return bool(relayout) and set(relayout) <= {"autosize"}
 
 
 def map_update(data: AppData, from_relayout: bool, relayout, color, filters, sel, selected, view):
@@ -510,9 +379,9 @@ def map_update(data: AppData, from_relayout: bool, relayout, color, filters, sel
 def nearest_patch(data: AppData, lon: float, y: float, view: dict, filters: dict | None = None) -> int | None:
     """Catalog row of the patch clicked at plot position (lon, Mercator y): the one whose footprint contains
     the point (nearest centre first), else the nearest centre within ``CLICK_PX`` screen pixels
-    (:func:`dashboard.panels.scatter.nearest` on lon/lat)."""
+    (:func:`dashboard.views.nearest` on lon/lat)."""
     fmask = data.mask(Filters.from_dict(filters))
-    b = footprint_bounds(data)
+    b, _ = footprint_bounds(data)
     hit = (b[0] <= lon) & (b[2] >= lon) & (b[1] <= y) & (b[3] >= y)
     if fmask is not None:
         hit &= fmask
@@ -530,7 +399,7 @@ def nearest_patch(data: AppData, lon: float, y: float, view: dict, filters: dict
 
 
 def selection_from_box(selected_data: dict | None) -> dict | None:
-    """plotly's selectedData of a box on the map -> ``{"kind": "mapbox", "range": [[lon0, lon1], [lat0, lat1]]}``."""
+    """plotly's selectedData of a box on the map -> ``{"kind": "map", "range": [[lon0, lon1], [lat0, lat1]]}``."""
     if not selected_data or not selected_data.get("range"):
         return None
     r = selected_data["range"]
@@ -539,16 +408,17 @@ def selection_from_box(selected_data: dict | None) -> dict | None:
         ys = sorted(float(v) for v in lat_of([float(v) for v in r["y"]]))
     except (KeyError, TypeError, ValueError):
         return None
-    return {"kind": "mapbox", "range": [[round(v, 7) for v in xs], [round(v, 7) for v in ys]]}
+    return {"kind": "map", "range": [[round(v, 7) for v in xs], [round(v, 7) for v in ys]]}
 
 
 # --------------------------------------------------------------------------- layout + callbacks
-def layout(data: AppData) -> html.Section:
+def layout(data: AppData, *, overlays=()) -> html.Section:
+    """The panel; ``overlays`` are other panels' traces drawn on the map (see :mod:`dashboard.figures`)."""
     view = full_view(data)
     config = {"scrollZoom": True, "displaylogo": False, "doubleClick": "reset",
               "modeBarButtonsToRemove": ["toImage", "autoScale2d", "lasso2d"]}
     if has_coordinates(data):
-        body = dcc.Graph(id=ids.MAP, figure=figure(data, view), className="graph", config=config)
+        body = dcc.Graph(id=ids.MAP, figure=figure(data, view, overlays=overlays), className="graph", config=config)
     else:
         body = html.Div([
             html.Div(className="empty", children=[

@@ -6,103 +6,48 @@ Accept commits ``Edit(patch, "set", labels=suggested)``, Keep commits ``Edit(pat
 :func:`dashboard.access.commit_edits` (the curation log; read-only refused on the server) and bump
 ``EDITS_VERSION``. A patch leaves the queue when a reviewer kept it or its labels no longer are the ones that
 were scored (accepted or edited elsewhere); skips are remembered for this browser session. The queue filters
-by class and by kind of suspicion. The scatter's "Noise suspicion" colouring comes from
-:func:`dashboard.data.suspicion_codes`.
+by class and by kind of suspicion. The suspects come from the snapshot's scores
+(:class:`dashboard.snapshots.ReviewScores`), the same read that colours the scatter by suspicion.
 
-**Re-score** runs ``eomine score WS`` on the labels after the edits as a Dash background callback (its own
-process; progress lines shown as they come; one scoring per workspace at a time), then bumps
-``SCORES_VERSION`` so the queue and the scatter redraw with the new scores.
+**Re-score** runs :func:`mining.noise.score_workspace` on the labels after the edits as a Dash background
+callback (its own process; its progress and errors come back as data, shown as they come; one scoring per
+workspace at a time), then bumps ``SCORES_VERSION`` so the queue and the scatter redraw with the new scores.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import numpy as np
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from mining.curation import Edit
-from mining.errors import WorkspaceError
-from mining.noise import KIND_TEXT, KINDS, explain, load_scores
+from mining.errors import EomineError, WorkspaceError
+from mining.noise import KIND_TEXT, KINDS, explain
 
 from .. import ids
 from ..access import EditRefused, commit_edits
-from ..data import AppData, get_data
-from .grid import error_box, label_chip, lazy_img, pixel_problem, short_id
+from ..components import chips, error_box, label_chip, lazy_img, pixel_problem, placeholder, short_id
+from ..data import AppData, AppState, get_data, get_state
+from ..routes import thumb_url
+from ..snapshots import ReviewScores
 
 CARD_SIZE = 160
 NEXT_SHOWN = 8
-_LOCK = threading.Lock()  # guards the one-time load of the scores onto AppData (not shared state)
 
 
 # --------------------------------------------------------------------------- plain functions (tested directly)
-class ReviewScores:
-    """The flagged patches of ``scores.parquet``, aligned to the app's catalog rows.
-
-    Attributes
-    ----------
-    n_scored : int
-        Patches in ``scores.parquet``.
-    rows : ndarray of int, shape (m,)
-        Catalog row of each flagged patch, in rank order (most suspicious first).
-    score, flagged, kind : ndarray, shape (m,)
-    labels : ndarray of bool, shape (m, n_classes)
-        The labels that were scored.
-    suggested : ndarray of bool, shape (m, n_classes)
-    frame : pandas.DataFrame
-        The parquet rows in rank order (evidence lists for :func:`evidence_words`).
-    card : dict
-        ``scores.json``.
-    """
-
-    def __init__(self, data: AppData):
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
-
-        from mining._internal.artifacts import read_card
-        from mining.quality import label_matrix
-
-        load_scores(data.ws, columns=["patch_id"])  # checks the card's format version (readable message)
-        table = pq.read_table(data.ws.path / "scores.parquet")
-        self.n_scored = table.num_rows
-        table = table.filter(pc.field("flagged"))  # only suspects: a few % of 549,488 rows become pandas
-        df = table.to_pandas().sort_values("rank", kind="stable").reset_index(drop=True)
-        self.card = read_card(data.ws.path / "scores.json") or {}
-        rows = data.id_index.get_indexer(df["patch_id"])  # the app's id index (built once at start-up)
-        keep = rows >= 0
-        df = df[keep].reset_index(drop=True)
-        self.frame = df
-        self.rows = rows[keep]
-        self.score = df["score"].to_numpy(np.float32)
-        self.flagged = df["flagged"].to_numpy(bool)
-        self.kind = df["kind"].to_numpy(object)
-        self.labels = label_matrix(df["labels"], data.classes)
-        self.suggested = label_matrix(df["suggested"], data.classes)
-        self.mtime = (data.ws.path / "scores.parquet").stat().st_mtime
-
-
 def review_scores(data: AppData) -> ReviewScores:
-    """The scores of the app's workspace, loaded once (again when ``eomine score`` rewrote them).
+    """The flagged patches of the snapshot's scores.
 
     Raises
     ------
     WorkspaceError
         No ``scores.parquet`` yet (the message says to run ``eomine score WS``).
     """
-    path = data.ws.path / "scores.parquet"
-    cached = getattr(data, "review_scores_", None)
-    mtime = path.stat().st_mtime if path.is_file() else None
-    if cached is not None and cached.mtime == mtime:
-        return cached
-    with _LOCK:
-        cached = getattr(data, "review_scores_", None)
-        if cached is None or cached.mtime != mtime:
-            cached = ReviewScores(data)
-            data.review_scores_ = cached
-    return cached
+    if data.scores.review is None:
+        raise WorkspaceError(f"{data.ws.path} has no noise scores yet: run `eomine score {data.ws.path}`")
+    return data.scores.review
 
 
 def queue(data: AppData, sc: ReviewScores, *, cls: str | None = None, kind: str | None = None,
@@ -112,11 +57,8 @@ def queue(data: AppData, sc: ReviewScores, *, cls: str | None = None, kind: str 
     A suspect is a flagged patch whose current labels are still the scored ones, that no reviewer kept, that
     this session did not skip, and that matches the class (current or suggested label) and kind filters.
     """
-    cur = data.Y[sc.rows]
-    m = sc.flagged & (cur == sc.labels).all(1)
-    confirmed = _confirmed(data)
-    if confirmed is not None:
-        m &= ~confirmed[sc.rows]
+    cur = data.labels.Y[sc.rows]
+    m = (cur == sc.labels).all(1) & ~data.labels.confirmed[sc.rows]
     if cls:
         if cls in data.classes:
             j = data.classes.index(cls)
@@ -130,16 +72,9 @@ def queue(data: AppData, sc: ReviewScores, *, cls: str | None = None, kind: str 
     return np.flatnonzero(m)
 
 
-def _confirmed(data: AppData) -> np.ndarray | None:
-    edits = getattr(data, "edits", None)
-    if edits is None or not edits.version():
-        return None
-    return edits.current_labels().confirmed
-
-
 def evidence_words(data: AppData, sc: ReviewScores, pos: int) -> list[str]:
     """The evidence of suspect ``pos`` in sentences, from its stored components and its 10 neighbours."""
-    row = sc.frame.iloc[pos]
+    row = sc.evidence(pos)
     nbs = [data.labels_of(r) for r in data.neighbours(int(sc.rows[pos]), 10)]
     return explain(row, nbs, short=dict(zip(data.classes, data.short, strict=True)))
 
@@ -154,33 +89,39 @@ def suggestion_edit(data: AppData, sc: ReviewScores, pos: int, op: str) -> Edit:
     raise ValueError(f"unknown review decision {op!r}")
 
 
-def decide(data: AppData, sc: ReviewScores, patch_id: str, op: str, *, author: str | None) -> tuple[str, bool]:
-    """Commit a reviewer's decision on ``patch_id``. Returns (message, whether the log changed)."""
+def decide(state: AppState, patch_id: str, op: str, *, author: str | None) -> tuple[str, int | None]:
+    """Commit a reviewer's decision on ``patch_id``.
+
+    Returns
+    -------
+    message : str
+    version : int or None
+        The log version after the decision (the page's ``EDITS_VERSION``), None when nothing was committed.
+    """
     if not author or not str(author).strip():
-        return "Enter your name first (sidebar, Curate): every review decision names its reviewer.", False
+        return "Enter your name first (sidebar, Curate): every review decision names its reviewer.", None
+    data = state.sync()
+    try:
+        sc = review_scores(data)
+    except WorkspaceError as exc:
+        return str(exc), None
     hit = np.flatnonzero(data.ids[sc.rows] == patch_id)
     if not len(hit):
-        return f"Patch {patch_id} is not in the scores any more: run `eomine score` again.", False
+        return f"Patch {patch_id} is not in the scores any more: run `eomine score` again.", None
     pos = int(hit[0])
-    if op == "accept" and (sc.suggested[pos] == data.Y[sc.rows[pos]]).all():
-        return "Nothing to accept: the suggestion is the current label set (use Keep or Skip).", False
+    if op == "accept" and (sc.suggested[pos] == data.labels.Y[sc.rows[pos]]).all():
+        return "Nothing to accept: the suggestion is the current label set (use Keep or Skip).", None
     edit = suggestion_edit(data, sc, pos, op)
     note = f"review queue: {op} (score {sc.score[pos]:.2f}, {KIND_TEXT.get(sc.kind[pos], sc.kind[pos])})"
     try:
-        res = commit_edits(data, [edit], author=str(author).strip(), note=note, source="review")
+        res = commit_edits(state, [edit], author=str(author).strip(), note=note, source="review")
     except EditRefused as exc:
-        return str(exc), False
+        return str(exc), None
     what = "labels set to " + (", ".join(edit.labels) or "none") if op == "accept" else "labels kept"
-    return f"Batch {res['batch']}: {patch_id} {what}. Undo (sidebar) reverts it.", True
+    return f"Batch {res['batch']}: {patch_id} {what}. Undo (sidebar) reverts it.", res["version"]
 
 
 # --------------------------------------------------------------------------- rendering
-def _chips(data: AppData, js, *, cls: str = "") -> html.Div:
-    if not len(js):
-        return html.Div(html.Span("no label", className="chip chip-none"), className="chips")
-    return html.Div([label_chip(data, int(j)) for j in js], className=f"chips {cls}".strip())
-
-
 def _suggested(data: AppData, cur: np.ndarray, sug: np.ndarray) -> html.Div:
     """Suggested labels, with what would be added (+) and removed (strike-through)."""
     out = []
@@ -195,16 +136,13 @@ def _suggested(data: AppData, cur: np.ndarray, sug: np.ndarray) -> html.Div:
 
 
 def suspect_card(data: AppData, sc: ReviewScores, pos: int, composite: str | None, remaining: int) -> html.Div:
-    from ..app import thumb_url
-
     row = int(sc.rows[pos])
     pid = str(data.ids[row])
     why = pixel_problem(data, row, composite)
     pic = (lazy_img(thumb_url(composite, pid, CARD_SIZE), alt=pid, className="review-img", width=CARD_SIZE,
                     height=CARD_SIZE) if why is None else
-           html.Div(className="review-img thumb-placeholder", children=[html.Span(short_id(pid), className="ph-id"),
-                                                                         html.Span(why, className="ph-why")]))
-    cur, sug = data.Y[row], sc.suggested[pos]
+           placeholder(pid, why, "review-img"))
+    cur, sug = data.labels.Y[row], sc.suggested[pos]
     same = bool((cur == sug).all())
     words = evidence_words(data, sc, pos)
     buttons = [
@@ -221,11 +159,11 @@ def suspect_card(data: AppData, sc: ReviewScores, pos: int, composite: str | Non
                     title="Show this patch in the embedding, the map and the detail panel"),
         html.Div(className="review-body", children=[
             html.Div(className="review-title", children=[
-                html.Strong(f"#{int(sc.frame['rank'].iat[pos]):,}"), f" · score {sc.score[pos]:.2f} · ",
+                html.Strong(f"#{int(sc.rank[pos]):,}"), f" · score {sc.score[pos]:.2f} · ",
                 html.Span(KIND_TEXT.get(sc.kind[pos], sc.kind[pos]), className=f"review-kind kind-{sc.kind[pos]}"),
                 html.Span(f" · {remaining:,} to review", className="hint")]),
             html.Div(pid, className="review-id"),
-            html.Div([html.Span("Current", className="review-label"), _chips(data, np.flatnonzero(cur))],
+            html.Div([html.Span("Current", className="review-label"), chips(data, np.flatnonzero(cur))],
                      className="review-row"),
             html.Div([html.Span("Suggested", className="review-label"),
                       _suggested(data, cur, sug) if not same else html.Span("no change (keep or skip)",
@@ -243,7 +181,7 @@ def next_list(data: AppData, sc: ReviewScores, positions: np.ndarray) -> html.Ol
         row = int(sc.rows[pos])
         pid = str(data.ids[row])
         items.append(html.Li(html.Button(
-            [html.Span(f"#{int(sc.frame['rank'].iat[pos]):,}", className="review-rank"),
+            [html.Span(f"#{int(sc.rank[pos]):,}", className="review-rank"),
              html.Span(short_id(pid), className="review-short"),
              html.Span(KIND_TEXT.get(sc.kind[pos], sc.kind[pos]), className=f"review-kind kind-{sc.kind[pos]}")],
             id={"type": ids.REVIEW_ITEM, "index": pid}, n_clicks=0, className="review-next-item",
@@ -260,7 +198,7 @@ def render_queue(data: AppData, *, cls=None, kind=None, skipped=(), composite=No
             "No noise scores yet. Run ", html.Code(f"eomine score {data.ws.path}"),
             " (or press Re-score) to rank the patches whose labels look wrong."])], None
     q = queue(data, sc, cls=cls, kind=kind, skipped=skipped)
-    n_flagged = int(sc.flagged.sum())
+    n_flagged = len(sc)
     if not len(q):
         what = "matching these filters " if (cls or kind) else ""
         return [html.Div(className="empty", children=[
@@ -323,13 +261,9 @@ def act(clicks, current, skipped, author):
     op = trig.get("op")
     if op == "skip":
         return no_update, list(skipped or []) + [current], html.Span(f"Skipped {current}.", className="ok")
-    data = get_data()
-    try:
-        msg, changed = decide(data, review_scores(data), current, op, author=author)
-    except WorkspaceError as exc:
-        msg, changed = str(exc), False
-    box = html.Span(msg, className="ok" if changed else "warn")
-    return (data.edits_version if changed else no_update), no_update, box
+    msg, version = decide(get_state(), current, op, author=author)
+    box = html.Span(msg, className="ok" if version is not None else "warn")
+    return (version if version is not None else no_update), no_update, box
 
 
 @callback(Output(ids.SELECTED, "data", allow_duplicate=True),
@@ -342,35 +276,54 @@ def focus(clicks):
 
 
 # --------------------------------------------------------------------------- the re-score job
-def rescore(ws_path: Path, say=None) -> tuple[bool, str]:
-    """Run ``eomine score WS`` in a child process, passing each progress line to ``say``.
+def rescore(ws_path: Path, on_progress=None) -> dict:
+    """Score the workspace at ``ws_path`` again on the labels after the edits (:func:`mining.noise.score_workspace`).
 
-    A child process keeps the server's own state (numba threads, torch) out of it, and is what the CLI runs.
+    Runs in the background job's process. Progress and errors come back as data, never as parsed text.
+
+    Parameters
+    ----------
+    on_progress : callable, optional
+        Called with each :class:`mining.progress.Progress`.
 
     Returns
     -------
-    ok : bool
-    message : str
-        The command's last line: its summary, or the error (e.g. another scoring of this workspace is running).
+    dict
+        ``ok`` (bool); then ``skipped`` (the scores already matched the labels), ``n``, ``n_flagged``,
+        ``seconds``; or ``error`` (the message, e.g. another scoring of this workspace is running).
     """
-    proc = subprocess.Popen([sys.executable, "-m", "mining.cli", "score", str(Path(ws_path).resolve())],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    last = "no output"
-    for line in proc.stdout:
-        line = " ".join(line.split())
-        if line:
-            last = line
-            if say is not None:
-                say(line)
-    ok = proc.wait() == 0
-    return ok, last.removeprefix("Error: ")
+    from mining.noise import score_workspace
+    from mining.workspace import Workspace
+
+    try:
+        card, skipped = score_workspace(Workspace(ws_path), progress=on_progress)
+    except EomineError as exc:
+        return {"ok": False, "error": str(exc)}
+    return {"ok": True, "skipped": skipped, "n": int(card.get("n", 0)), "n_flagged": int(card.get("n_flagged", 0)),
+            "seconds": float(sum(card.get("seconds", {}).values()))}
+
+
+def rescore_summary(result: dict) -> str:
+    """One line for the curator on a finished :func:`rescore`."""
+    if not result["ok"]:
+        return result["error"]
+    n, flagged = result["n"], result["n_flagged"]
+    head = "Scores already match the current labels" if result["skipped"] else \
+        f"Re-scored in {result['seconds']:.1f} s"
+    return f"{head}: {flagged:,} of {n:,} patches flagged ({flagged / max(n, 1):.1%})."
+
+
+def progress_view(p) -> list:
+    """A :class:`mining.progress.Progress` as a progress bar and its line."""
+    bar = html.Progress(value=str(p.fraction), max="1", className="job-progress") if p.fraction is not None else None
+    return [html.Span([*([bar] if bar is not None else []), f" scoring… {p.message}"], className="spinner-text")]
 
 
 def register_jobs(app, data: AppData) -> None:
     """The review panel's background callback (needs the app's background callback manager)."""
     if data.read_only:
         return  # no Re-score button; nothing that writes the workspace is registered
-    ws_path = data.ws.path
+    ws_path = data.ws.path.resolve()  # the job's own process opens the workspace by path
 
     @app.callback(Output(ids.REVIEW_RESCORE_MSG, "children"), Output(ids.SCORES_VERSION, "data"),
                   Input(ids.REVIEW_RESCORE, "n_clicks"), State(ids.SCORES_VERSION, "data"),
@@ -381,19 +334,7 @@ def register_jobs(app, data: AppData) -> None:
         if not n_clicks:
             return no_update, no_update
         set_progress([html.Span("scoring… ", className="spinner-text")])
-        ok, msg = rescore(ws_path, say=lambda line: set_progress([html.Span(f"scoring… {line}")]))
-        if not ok:
-            return html.Span(msg, className="warn"), no_update
-        return html.Span(rescore_summary(ws_path, up_to_date="up to date" in msg), className="ok"), \
-            int(version or 0) + 1
-
-
-def rescore_summary(ws_path: Path, *, up_to_date: bool = False) -> str:
-    """One line on the stored scores (``scores.json``) after a re-score."""
-    from mining._internal.artifacts import read_card
-
-    card = read_card(Path(ws_path) / "scores.json") or {}
-    n, flagged = int(card.get("n", 0)), int(card.get("n_flagged", 0))
-    took = sum(card.get("seconds", {}).values())
-    head = "Scores already match the current labels" if up_to_date else f"Re-scored in {took:.1f} s"
-    return f"{head}: {flagged:,} of {n:,} patches flagged ({flagged / max(n, 1):.1%})."
+        result = rescore(ws_path, on_progress=lambda p: set_progress(progress_view(p)))
+        if not result["ok"]:
+            return html.Span(rescore_summary(result), className="warn"), no_update
+        return html.Span(rescore_summary(result), className="ok"), int(version or 0) + 1

@@ -3,15 +3,17 @@
 The tab holds the tour's parameters (strategy, class, start, stops, seed) and the player: the current stop's
 patch large in the chosen composite, its labels, a caption (step i of N, labels gained / lost, distance
 travelled, country), previous / play / next, speed, and a full-screen presentation view. The path is drawn on
-the embedding scatter and on the map as two named traces (``tour-path``, ``tour-stop``) that the figures
-carry from the start; the scatter's and the map's own re-renders patch other traces only, so the path stays
-when the view is zoomed. The tour's parameters go into the URL (``tour``, ``tstart``, ``tsteps``, ``tseed``,
+the embedding scatter and on the map as two overlay traces (:func:`overlay_traces`, ``tour-path`` and
+``tour-stop``) that the composition root passes to both figures; where they sit in each figure comes with the
+layout (``TOUR_SLOTS``), and the scatter's and the map's own re-renders patch other traces only, so the path
+stays when the view is zoomed. The tour's parameters go into the URL (``tour``, ``tstart``, ``tsteps``, ``tseed``,
 ``tlabel``, ``tby``), so a link replays the same stops. The current stop can be flagged or relabelled
 through the curation log (hidden and refused in read-only mode). Keyboard arrows: ``assets/tour.js``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import parse_qs, urlencode
 
 import numpy as np
@@ -19,11 +21,17 @@ import plotly.graph_objects as go
 from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 
 from mining.errors import EomineError
+from mining.raster import image_uri
 from mining.tours import STRATEGIES, Tour, TourGraph
 
 from .. import ids
-from ..data import AppData, get_data
-from .grid import error_box, label_chips
+from ..access import EditRefused, commit_edits
+from ..components import error_box, label_chips
+from ..data import AppData, AppState, get_data, get_state
+from ..figures import image_spec
+from ..geo import map_xy
+from ..routes import thumb_url
+from ..views import full_view, render_points
 
 #: names of the two traces drawn on the scatter and on the map
 PATH_TRACE, STOP_TRACE = "tour-path", "tour-stop"
@@ -38,8 +46,8 @@ IMG_SIZE = 384
 
 
 # --------------------------------------------------------------------------- plain functions (tested directly)
-def path_traces() -> list[go.Scatter]:
-    """The two (empty) traces a figure needs to show a tour: the path and the current stop."""
+def overlay_traces() -> list[go.Scatter]:
+    """The two (empty) overlay traces a figure needs to show a tour: the path and the current stop."""
     return [go.Scatter(x=[], y=[], mode="lines+markers", hoverinfo="skip", showlegend=False, name=PATH_TRACE,
                        line={"color": PATH_COLOUR, "width": 2}, marker={"size": 5, "color": PATH_COLOUR},
                        opacity=0.75),
@@ -47,25 +55,19 @@ def path_traces() -> list[go.Scatter]:
                        marker={"size": 22, "symbol": "circle-open", "color": PATH_COLOUR, "line": {"width": 4}})]
 
 
-def trace_index(fig: go.Figure, name: str) -> int | None:
-    for i, t in enumerate(fig.data):
-        if t.name == name:
-            return i
-    return None
-
-
 def tour_graph(data: AppData) -> TourGraph:
-    """The app's :class:`TourGraph` (built once; labels follow the curation edits)."""
-    cache = data.__dict__.setdefault("_tour", {})
-    if "graph" not in cache:
-        # the app's arrays are reused: only the noise scores (and the cached catalog's columns) are read here
-        cache["graph"] = TourGraph.from_workspace(data.ws, Y=data.Y, xy=np.c_[data.px, data.py],
-                                                  knn=(data.knn, data.knn_dist, data.knn_card),
-                                                  index=data.id_index)
-    g = cache["graph"]
-    g.Y = data.Y  # current labels (data.Y is replaced, never modified, when edits come in)
-    g.suspicion = data.suspicion  # current noise scores (a re-score while serving replaces them)
-    return g
+    """The app's :class:`TourGraph` with the snapshot's labels and noise scores.
+
+    The graph's static arrays are built once (the app's own arrays reused); each call gets a shallow copy with
+    the labels and scores of ``data``, so tours computed at the same time never share mutable state.
+    """
+    def build():
+        return TourGraph.from_workspace(data.ws, Y=data.labels.Y, xy=np.c_[data.px, data.py],
+                                        knn=(data.knn, data.knn_dist, dict(data.knn_card or {})),
+                                        suspicion=data.scores.score)
+
+    g = data.caches.tour_graph.get(None, build)
+    return dataclasses.replace(g, Y=data.labels.Y, suspicion=data.scores.score)
 
 
 def clean_params(p: dict | None) -> dict:
@@ -100,12 +102,11 @@ def compute_tour(data: AppData, params: dict) -> dict:
 
 def start_for(data: AppData, mode: str, selected: str | None, label: str | None, seed: int) -> str | None:
     """The first stop's patch id: the selected patch, a seeded member of ``label``, or None (the seed picks)."""
-    if mode == "selected" and selected in data.row_of:
+    if mode == "selected" and data.find(selected) is not None:
         return selected
     if mode == "class" and label in data.classes:
         c = data.classes.index(label)
-        g = tour_graph(data)
-        members = np.flatnonzero(data.Y[:, c] & (g.ind[:, 0] >= 0))
+        members = np.flatnonzero(data.labels.Y[:, c] & (data.knn[:, 0] >= 0)) if data.knn is not None else []
         if len(members):
             return str(data.ids[members[np.random.default_rng(seed).integers(len(members))]])
     return None
@@ -140,12 +141,12 @@ def stop_info(data: AppData, tour: dict, step: int) -> dict:
     """What the caption of stop ``step`` says (plain values, tested directly)."""
     pids = tour["ids"]
     step = int(min(max(step, 0), len(pids) - 1))
-    row = data.row_of[pids[step]]
+    row = data.row(pids[step])
     labels = set(data.labels_of(row))
     info = {"step": step, "n": len(pids), "patch_id": pids[step], "row": row,
             "labels": data.labels_of(row), "gained": [], "lost": [], "km": 0.0, "jump": False,
             "country": data.cat["country"].iloc[row] if "country" in data.cat.columns else None}
-    rows = [data.row_of[p] for p in pids[: step + 1]]
+    rows = [data.row(p) for p in pids[: step + 1]]
     lon = data.lon[rows].astype(np.float64)
     lat = data.lat[rows].astype(np.float64)
     from mining.tours import _haversine_km
@@ -197,12 +198,12 @@ def path_xy(data: AppData, tour: dict | None, step: int, coords: str) -> tuple[l
     """
     if not tour or not tour.get("ids"):
         return [], [], [], []
-    rows = np.array([data.row_of[p] for p in tour["ids"]])
+    rows = data.ws.rows_of(tour["ids"])
+    if (rows < 0).any():
+        raise KeyError(f"patch {tour['ids'][int(np.argmax(rows < 0))]!r} is not in this workspace")
     if coords == "scatter":
         x, y = data.px[rows].astype(np.float64), data.py[rows].astype(np.float64)
     else:
-        from .map_panel import map_xy
-
         mx, my = map_xy(data)
         x, y = mx[rows].astype(np.float64), my[rows].astype(np.float64)
     step = int(min(max(step, 0), len(rows) - 1))
@@ -219,74 +220,62 @@ def path_xy(data: AppData, tour: dict | None, step: int, coords: str) -> tuple[l
     return lst(x), lst(y), sx, sy
 
 
-def figure_indices(data: AppData) -> dict:
-    """Indices of the tour traces in the scatter and map figures (found by name, once per app)."""
-    cache = data.__dict__.setdefault("_tour", {})
-    if "idx" not in cache:
-        from . import map_panel, scatter
-
-        sc = scatter.figure({"x": [0, 1], "y": [0, 1]}, None)
-        mp = map_panel.figure(data, map_panel.full_view(data))
-        cache["idx"] = {"scatter": (trace_index(sc, PATH_TRACE), trace_index(sc, STOP_TRACE)),
-                        "map": (trace_index(mp, PATH_TRACE), trace_index(mp, STOP_TRACE))}
-    return cache["idx"]
-
-
-def path_patch(data: AppData, tour: dict | None, step: int, coords: str):
-    """The ``Patch`` that draws the tour on one figure (no_update when the figure has no tour traces)."""
-    ip, is_ = figure_indices(data)[coords]
-    if ip is None or is_ is None:
+def path_patch(data: AppData, tour: dict | None, step: int, coords: str, slots: dict | None):
+    """The ``Patch`` that draws the tour on one figure; ``slots[coords]`` is the index of the first overlay trace
+    in that figure (no_update without it)."""
+    first = (slots or {}).get(coords)
+    if first is None:
         return no_update
     px, py, sx, sy = path_xy(data, tour, step, coords)
     p = Patch()
-    p["data"][ip]["x"], p["data"][ip]["y"] = px, py
-    p["data"][is_]["x"], p["data"][is_]["y"] = sx, sy
+    p["data"][first]["x"], p["data"][first]["y"] = px, py
+    p["data"][first + 1]["x"], p["data"][first + 1]["y"] = sx, sy
     return p
 
 
 def mini_figure(data: AppData, tour: dict | None, step: int) -> go.Figure:
     """The presentation view's small embedding: the whole layout faintly, the path and the current stop."""
-    from ..render import image_uri
-    from .scatter import _image_spec, full_view, render_points
-
-    cache = data.__dict__.setdefault("_tour", {})
     view = full_view(data.px, data.py)
-    if "mini" not in cache:
-        rgba, _ = render_points(data, data.px, data.py, view, "label", None, None, width=480, height=360)
-        cache["mini"] = image_uri(rgba)
+
+    def build():
+        rgba, _ = render_points(data, view, "label", None, None, width=480, height=360)
+        return image_uri(rgba)
+
+    uri = data.caches.tour_mini.get(data.labels.version, build)  # coloured by the labels of this version
     px, py, sx, sy = path_xy(data, tour, step, "scatter")
-    fig = go.Figure(path_traces())
+    fig = go.Figure(overlay_traces())
     fig.data[0].update(x=px, y=py)
     fig.data[1].update(x=sx, y=sy)
     fig.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, plot_bgcolor="white", paper_bgcolor="white",
                       xaxis={"range": view["x"], "visible": False}, yaxis={"range": view["y"], "visible": False},
-                      images=[_image_spec(view, cache["mini"])], showlegend=False, dragmode=False)
+                      images=[image_spec(view, uri)], showlegend=False, dragmode=False)
     return fig
 
 
-def commit_edit(data: AppData, pid: str, op: str, labels, author: str | None) -> tuple[str, bool]:
-    """Flag or relabel the current stop through the curation log; (message, committed)."""
+def commit_edit(state: AppState, pid: str, op: str, labels, author: str | None) -> tuple[str, int | None]:
+    """Flag or relabel the current stop through the curation log; (message, log version after it or None)."""
     from mining.curation import Edit
 
-    from ..access import EditRefused, commit_edits
-
+    data = state.current
     if data.read_only:
-        return "Read-only: edits are switched off.", False
+        return "Read-only: edits are switched off.", None
     if not author:
-        return "Enter your name first (Curate tab), so the edit log knows who made the change.", False
-    if pid not in data.row_of:
-        return f"Unknown patch {pid!r}.", False
+        return "Enter your name first (Curate tab), so the edit log knows who made the change.", None
+    if data.find(pid) is None:
+        return f"Unknown patch {pid!r}.", None
     edit = Edit(pid, "flag") if op == "flag" else Edit(pid, "set", labels=tuple(labels or ()))
     try:  # the app's one edit path: read-only and size checked on the server, the login recorded
-        batch = commit_edits(data, [edit], author=author, note="tour", source="tour")["batch"]
+        res = commit_edits(state, [edit], author=author, note="tour", source="tour")
     except (EditRefused, EomineError) as exc:
-        return f"Not saved: {exc}", False
+        return f"Not saved: {exc}", None
     what = "flagged" if op == "flag" else "relabelled: " + (", ".join(labels) if labels else "(no label)")
-    return f"{pid} {what} (batch {batch}).", True
+    return f"{pid} {what} (batch {res['batch']}).", res["version"]
 
 
 # --------------------------------------------------------------------------- layout
-def layout(data: AppData) -> html.Div:
+def layout(data: AppData, *, slots: dict | None = None) -> html.Div:
+    """The Tour tab; ``slots`` says where :func:`overlay_traces` sit in the other figures
+    (``{"scatter": index of the path trace, "map": ...}``), as the composition root placed them."""
     has_graph = data.knn is not None
     controls = html.Div(className="tour-controls", children=[
         html.Div([html.Label("Tour", htmlFor=ids.TOUR_STRATEGY),
@@ -346,7 +335,7 @@ def layout(data: AppData) -> html.Div:
     ])
     return html.Div(className="tour-panel", children=[
         dcc.Store(id=ids.TOUR, data=None), dcc.Store(id=ids.TOUR_STEP, data=0),
-        dcc.Store(id=ids.TOUR_URL_DONE, data=False),
+        dcc.Store(id=ids.TOUR_URL_DONE, data=False), dcc.Store(id=ids.TOUR_SLOTS, data=slots or {}),
         dcc.Interval(id=ids.TOUR_TIMER, interval=2000, disabled=True),
         controls, player])
 
@@ -469,23 +458,21 @@ def present(_n, _leave, cls):
 @callback(Output(ids.TOUR_VIEW, "children"), Output(ids.SCATTER, "figure", allow_duplicate=True),
           Output(ids.MAP, "figure", allow_duplicate=True), Output(ids.TOUR_MINI, "figure"),
           Input(ids.TOUR, "data"), Input(ids.TOUR_STEP, "data"), Input(ids.COMPOSITE, "value"),
-          Input(ids.EDITS_VERSION, "data"), prevent_initial_call=True)
-def show_stop(tour, step, composite, _edits_version):
+          Input(ids.EDITS_VERSION, "data"), State(ids.TOUR_SLOTS, "data"), prevent_initial_call=True)
+def show_stop(tour, step, composite, _edits_version, slots):
     data = get_data()
     if not tour or not tour.get("ids"):
         return no_update, no_update, no_update, no_update
     try:
         info = stop_info(data, tour, int(step or 0))
         view = render_stop(data, info, composite)
-        return (view, path_patch(data, tour, info["step"], "scatter"), path_patch(data, tour, info["step"], "map"),
-                mini_figure(data, tour, info["step"]))
+        return (view, path_patch(data, tour, info["step"], "scatter", slots),
+                path_patch(data, tour, info["step"], "map", slots), mini_figure(data, tour, info["step"]))
     except Exception as exc:  # a readable message, never a blank panel
         return error_box(exc, f"tour stop {step}"), no_update, no_update, no_update
 
 
 def render_stop(data: AppData, info: dict, composite: str | None) -> list:
-    from ..app import thumb_url
-
     row = info["row"]
     if data.renderer is not None and data.pixel_row[row] >= 0 and composite:
         img = html.Img(src=thumb_url(composite, info["patch_id"], IMG_SIZE), className="tour-img",
@@ -511,8 +498,9 @@ def edit_labels_value(tour, step, _v):
 def edit_stop(n_flag, n_set, tour, step, labels, author, version):
     if not tour or not (n_flag or n_set):
         return no_update, no_update
-    data = get_data()
-    pid = stop_info(data, tour, int(step or 0))["patch_id"]
+    state = get_state()
+    pid = stop_info(state.sync(), tour, int(step or 0))["patch_id"]
     op = "flag" if ctx.triggered_id == ids.TOUR_FLAG else "set"
-    msg, ok = commit_edit(data, pid, op, labels, author)
-    return (data.edits_version if ok else no_update), html.Span(msg, className="ok" if ok else "warn")
+    msg, version = commit_edit(state, pid, op, labels, author)
+    ok = version is not None
+    return (version if ok else no_update), html.Span(msg, className="ok" if ok else "warn")

@@ -31,6 +31,7 @@ Input normalisation
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -39,11 +40,15 @@ import torch
 from torch import nn
 
 from .._internal.artifacts import file_hash
-from ..errors import DataError
+from .._internal.validation import Boolean, Instance, Interval, ListOf, validate_params
+from ..errors import DataError, ParameterError
 from ._torch_common import resolve_threads, set_threads, to_device_grid
 from .base import Encoder
 
 __all__ = ["CheckpointEncoder"]
+
+#: a number, or one per band
+_NUMBERS = [Interval(float, None, None), ListOf(Interval(float, None, None))]
 
 
 def _per_channel(name: str, value, n: int, default: float) -> np.ndarray:
@@ -53,11 +58,9 @@ def _per_channel(name: str, value, n: int, default: float) -> np.ndarray:
     arr = np.atleast_1d(np.asarray(value, dtype=np.float32))
     if arr.size == 1:
         arr = np.full(n, float(arr[0]), dtype=np.float32)
-    if arr.shape != (n,):
-        raise ValueError(f"checkpoint: {name} must be a number or a list of {n} values (one per band), "
-                         f"got {len(arr)} values")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"checkpoint: {name} must be finite, got {value!r}")
+    if arr.shape != (n,) or not np.all(np.isfinite(arr)):
+        raise ParameterError(name, f"a finite number or a list of {n} (one per band)", value,
+                             owner=CheckpointEncoder.__name__)
     return arr
 
 
@@ -154,6 +157,19 @@ class CheckpointEncoder(Encoder):
     """
 
     name = "checkpoint"
+    _parameter_constraints = {
+        "path": [Instance(str, os.PathLike, name="the path of a TorchScript file or of a state_dict (with arch)")],
+        "bands": [ListOf(Instance(str, name="a band name of the store (in the model's input-channel order)"))],
+        "arch": [Instance(str), None],
+        "mean": [*_NUMBERS, None],
+        "std": [*_NUMBERS, None],  # and non-zero
+        "scale": _NUMBERS,
+        "size": [Interval(int, 1, None), None],
+        "strict": [Boolean()],
+        "normalize": [Boolean()],
+        "amp": [Boolean()],
+        "threads": [Interval(int, 1, None), None],
+    }
 
     def __init__(self, *, path=None, bands=None, arch: str | None = None, mean=None, std=None,
                  scale=1e-4, size: int | None = None, strict: bool = True, normalize: bool = False,
@@ -179,14 +195,10 @@ class CheckpointEncoder(Encoder):
     # ------------------------------------------------------------------------------------------ fit
     def fit(self, ws, *, device: str = "cpu", progress: bool = True) -> CheckpointEncoder:
         """Check the band mapping against ``ws``, load the model on ``device`` and probe its output shape."""
-        if self.path is None:
-            raise ValueError("checkpoint: path is required (a TorchScript file, or a state_dict with arch=...)")
+        validate_params(self)
         path = Path(self.path).expanduser()
         if not path.is_file():
             raise DataError(f"checkpoint {path}: no such file")
-        if not self.bands or isinstance(self.bands, str):
-            raise ValueError("checkpoint: bands is required: the store's band names in the model's input-channel "
-                             "order, e.g. bands=['B04', 'B03', 'B02']")
         store = ws.store
         missing = [b for b in self.bands if b not in store.band_group]
         if missing:
@@ -197,11 +209,9 @@ class CheckpointEncoder(Encoder):
         self.mean_ = _per_channel("mean", self.mean, n, 0.0)
         self.std_ = _per_channel("std", self.std, n, 1.0)
         if np.any(self.std_ == 0):
-            raise ValueError("checkpoint: std must be non-zero")
+            raise ParameterError("std", "non-zero", self.std, owner=type(self).__name__)
         self.scale_ = _per_channel("scale", self.scale, n, 1e-4)
         finest = max(store.groups[store.band_group[b]].size for b in self.bands_)
-        if self.size is not None and (isinstance(self.size, bool) or int(self.size) < 1):
-            raise ValueError(f"checkpoint: size must be a positive integer, got {self.size!r}")
         self.size_ = int(self.size or finest)
         self.store_ = store
         self.device_ = device

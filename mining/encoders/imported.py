@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._internal.validation import PATH, validate_params
 from ..errors import DataError
 from .base import Encoder
 
@@ -39,15 +40,15 @@ def read_embedding_file(path: Path, *, ids_path: Path | None = None) -> tuple[np
                     raise DataError(f"{path}: no 'embedding' column and no numeric columns")
                 X = num.to_numpy(np.float32)
         elif path.suffix == ".npz":
-            z = np.load(path, allow_pickle=False)  # never unpickle a user's file
-            if "patch_id" not in z or "embedding" not in z:
-                raise DataError(f"{path}: an .npz needs arrays 'patch_id' and 'embedding' (has {list(z)})")
-            try:
-                ids = z["patch_id"].astype(str)
-            except ValueError:
-                raise DataError(f"{path}: 'patch_id' is an object array; save it as strings, e.g. "
-                                "np.savez(f, patch_id=np.array(ids, dtype=str), embedding=X)") from None
-            X = z["embedding"].astype(np.float32)
+            with np.load(path, allow_pickle=False) as z:  # never unpickle a user's file; the zip is closed
+                if "patch_id" not in z or "embedding" not in z:
+                    raise DataError(f"{path}: an .npz needs arrays 'patch_id' and 'embedding' (has {list(z)})")
+                try:
+                    ids = z["patch_id"].astype(str)
+                except ValueError:
+                    raise DataError(f"{path}: 'patch_id' is an object array; save it as strings, e.g. "
+                                    "np.savez(f, patch_id=np.array(ids, dtype=str), embedding=X)") from None
+                X = z["embedding"].astype(np.float32)
         elif path.suffix == ".npy":
             if ids_path is None:
                 raise DataError(f"{path}: a .npy holds no patch ids; pass --ids FILE (one patch id per line)")
@@ -79,12 +80,14 @@ class ImportedEmbeddings(Encoder):
 
     name = "import"
     needs_pixels = False
+    _parameter_constraints = {"path": [PATH], "ids": [PATH, None]}
 
     def __init__(self, path: str, *, ids: str | None = None):
         self.path = str(path)
         self.ids = ids
 
     def fit(self, ws, *, device: str = "cpu", progress: bool = True) -> ImportedEmbeddings:
+        validate_params(self)
         ids, X = read_embedding_file(Path(self.path), ids_path=Path(self.ids) if self.ids else None)
         known = set(ws.catalog["patch_id"])
         problems = []

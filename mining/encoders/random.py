@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._internal.validation import SEED, Interval, validate_params
 from ..store import stack_bands
 from .base import S2_ORDER, Encoder
 
@@ -23,6 +24,11 @@ class RandomProjectionEncoder(Encoder):
     """
 
     name = "random"
+    _parameter_constraints = {
+        "dim": [Interval(int, 1, None)],
+        "grid": [Interval(int, 1, None)],
+        "seed": [SEED],
+    }
 
     def __init__(self, *, dim: int = 64, grid: int = 8, seed: int = 0):
         self.dim = dim
@@ -30,6 +36,7 @@ class RandomProjectionEncoder(Encoder):
         self.seed = seed
 
     def fit(self, ws, *, device: str = "cpu", progress: bool = True) -> RandomProjectionEncoder:
+        validate_params(self)
         store = ws.store
         self.store_ = store
         self.bands_ = [b for b in S2_ORDER if b in store.band_group] or list(store.bands)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._internal.validation import Interval, validate_params
 from ..errors import DataError
 from ..store import stack_bands
 from .base import S2_ORDER, Encoder
@@ -35,12 +36,17 @@ class SpectralEncoder(Encoder):
     """
 
     name = "spectral"
+    _parameter_constraints = {
+        "grid": [Interval(int, 1, None)],
+        "sample": [Interval(int, 1, None)],
+    }
 
     def __init__(self, *, grid: int = 30, sample: int = 2000):
         self.grid = grid
         self.sample = sample
 
     def fit(self, ws, *, device: str = "cpu", progress: bool = True) -> SpectralEncoder:
+        validate_params(self)
         store = ws.store
         self.bands_ = [b for b in S2_ORDER if b in store.band_group]
         if not self.bands_:

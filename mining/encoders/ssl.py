@@ -76,7 +76,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._internal.artifacts import file_hash, params_hash
-from ..errors import DataError
+from .._internal.validation import SEED, Boolean, Interval, ListOf, Options, validate_params
+from ..errors import DataError, ParameterError
 from ..store import PixelStore, read_rows, stack_bands
 from ..workspace import atomic_write
 from ._torch_common import deterministic, resolve_threads, set_threads, to_device_grid, weights_hash
@@ -247,6 +248,32 @@ class SSLEncoder(Encoder):
     """
 
     name = "ssl"
+    _parameter_constraints = {
+        "dim": [Interval(int, 1, None)],
+        "epochs": [Interval(float, 0, None, closed="neither"), None],
+        "batch_size": [Interval(int, 1, None)],
+        "lr": [Interval(float, 0, None, closed="neither")],
+        "weight_decay": [Interval(float, 0, None)],
+        "temperature": [Interval(float, 0, None, closed="neither")],
+        "seed": [SEED],
+        "grid": [Interval(int, 8, None)],
+        "view": [Interval(int, 4, None), None],
+        "pixel_widths": [ListOf(Interval(int, 1, None))],
+        "widths": [ListOf(Interval(int, 1, None))],
+        "proj_dim": [Interval(int, 1, None)],
+        "crop_min": [Interval(float, 0, 1, closed="right")],  # and at most crop_max
+        "crop_max": [Interval(float, 0, 1, closed="right")],
+        "jitter": [Interval(float, 0, None)],
+        "noise": [Interval(float, 0, None)],
+        "s1": [Options(("auto",)), Boolean()],
+        "max_patches": [Interval(int, 1, None)],
+        "cpu_pairs": [Interval(int, 1, None)],
+        "gpu_pairs": [Interval(int, 1, None)],
+        "max_auto_epochs": [Interval(int, 1, None)],
+        "time_budget_s": [Interval(float, None, None), None],  # <= 0: no limit
+        "threads": [Interval(int, 1, None), None],
+        "retrain": [Boolean()],
+    }
 
     def __init__(self, *, dim: int = 128, epochs: float | None = None, batch_size: int = 128, lr: float = 4e-3,
                  weight_decay: float = 1e-4, temperature: float = 0.2, seed: int = 0, grid: int = 24,
@@ -282,32 +309,6 @@ class SSLEncoder(Encoder):
         self.retrain = retrain
 
     # -------------------------------------------------------------------------------------------- fit
-    def _check_params(self) -> None:
-        for k in ("dim", "batch_size", "grid", "proj_dim", "max_patches", "cpu_pairs", "gpu_pairs",
-                  "max_auto_epochs"):
-            v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
-                raise ValueError(f"ssl: {k} must be a positive integer, got {v!r}")
-        if self.grid < 8:
-            raise ValueError(f"ssl: grid must be >= 8 pixels, got {self.grid}")
-        if self.view is not None and (isinstance(self.view, bool) or not isinstance(self.view, int | np.integer)
-                                      or self.view < 4):
-            raise ValueError(f"ssl: view must be None or an integer >= 4 pixels, got {self.view!r}")
-        if self.epochs is not None and (isinstance(self.epochs, bool) or not isinstance(self.epochs, int | float)
-                                        or not self.epochs > 0):
-            raise ValueError(f"ssl: epochs must be None or > 0, got {self.epochs!r}")
-        for k in ("lr", "temperature"):
-            if not getattr(self, k) > 0:
-                raise ValueError(f"ssl: {k} must be > 0, got {getattr(self, k)!r}")
-        if not 0 < self.crop_min <= self.crop_max <= 1:
-            raise ValueError(f"ssl: need 0 < crop_min <= crop_max <= 1, got {self.crop_min!r}, {self.crop_max!r}")
-        for k in ("widths", "pixel_widths"):
-            v = getattr(self, k)
-            if isinstance(v, str | int) or len(tuple(v)) < 1 or any(int(w) < 1 for w in v):
-                raise ValueError(f"ssl: {k} must be a non-empty list of positive channel counts, got {v!r}")
-        if self.s1 not in ("auto", True, False):
-            raise ValueError(f"ssl: s1 must be 'auto', True or False, got {self.s1!r}")
-
     def _key(self, ws) -> str:
         params = {k: v for k, v in self.get_params().items() if k not in _NOT_IN_KEY}
         params["widths"] = [int(w) for w in params["widths"]]
@@ -325,7 +326,10 @@ class SSLEncoder(Encoder):
         progress : bool
             tqdm bar over the training steps.
         """
-        self._check_params()
+        validate_params(self)
+        if self.crop_max < self.crop_min:
+            raise ParameterError("crop_max", f"at least crop_min ({self.crop_min:g})", self.crop_max,
+                                 owner=type(self).__name__)
         if device not in ("cpu", "cuda"):
             raise ValueError(f"ssl: device must be cpu or cuda, got {device!r}")
         store = ws.store

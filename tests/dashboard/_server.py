@@ -25,7 +25,7 @@ def start_server(ws: Path, *args: str, env: dict | None = None, timeout: float =
     port = free_port()
     log_path = ws.parent / f"server-{port}.log"
     log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "mining.cli", "serve", str(ws), "--port", str(port), *args],
+    proc = subprocess.Popen([sys.executable, "-m", "eomine.cli", "serve", str(ws), "--port", str(port), *args],
                             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
                             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     url = f"http://127.0.0.1:{port}"

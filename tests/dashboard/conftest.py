@@ -1,30 +1,13 @@
-"""Fixtures for the dashboard tests: a small demo workspace with embeddings, kNN and UMAP, and a real server."""
+"""Fixtures for the dashboard tests: a real server on the demo workspace (``demo_ws``, tests/conftest.py) and a
+headless Chromium."""
 
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.fixture(scope="session")
-def demo_ws(tmp_path_factory) -> Path:
-    """A 1,500-patch demo workspace, embedded (spectral), with a k=15 graph and a UMAP layout."""
-    from mining.datasets.demo import DemoDataset
-    from mining.ingest import ingest
-    from mining.pipeline import step_embed, step_knn, step_project
-    from mining.workspace import Workspace
-
-    out = tmp_path_factory.mktemp("demo") / "ws"
-    ingest(DemoDataset(n=1500, seed=1), out, progress=False)
-    ws = Workspace(out)
-    step_embed(ws, "spectral", progress=False)
-    step_knn(ws, k=15)
-    step_project(ws, method="umap", seed=0)
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mining.datasets.demo import SPECTRA_PATH, DemoDataset
+from mining.datasets.demo import SPECTRA_PATH, TILES_PATH, DemoDataset, load_tiles
 from mining.ingest import ingest
 from mining.nomenclature import load_nomenclature
 from mining.workspace import CATALOG_SCHEMA, Workspace
@@ -298,3 +298,39 @@ def test_spectra_file_documents_every_class():
         assert len(e["mean"]) == 12 and len(e["std"]) == 12 and len(e["s1_mean_db"]) == 2, name
         assert e["provenance"] and e["s1_provenance"], name
         assert all(0 < v <= 10000 for v in e["mean"]), name
+
+
+def test_tiles_file_says_what_it_holds_and_where_it_comes_from():
+    doc = json.loads(TILES_PATH.read_text())
+    assert doc["format"] == "eomine-demo-tiles" and doc["version"] == 1
+    assert "reBEN" in doc["source"] and set(doc["fields"]) >= {"tile", "products", "prevalence", "mask", "sea"}
+    tiles = load_tiles()
+    assert len(tiles) == 12 and len({t.tile for t in tiles}) == 12
+    for t in tiles:
+        assert re.fullmatch(r"\d\d[A-Z]{3}", t.tile) and t.n_reben > 0, t.tile
+        assert abs(sum(p[2] for p in t.products) - 1) < 0.02, t.tile  # acquisition shares (rounded)
+        assert all(p[0].startswith("S2") and p[1].startswith("S1") and 0 <= p[3] <= 1 and 0 <= p[4] <= 1
+                   for p in t.products), t.tile
+        assert len(t.prevalence) == len(CLASSES) and all(0 <= v <= 1 for v in t.prevalence), t.tile
+        assert t.sea is None or abs(np.hypot(*t.sea) - 1) < 0.01, t.tile
+
+
+def test_a_malformed_tiles_file_is_refused_with_its_name(tmp_path):
+    doc = json.loads(TILES_PATH.read_text())
+    with pytest.raises(ValueError, match="demo tiles not found"):
+        load_tiles(str(tmp_path / "none.json"))
+    bad = tmp_path / "format.json"
+    bad.write_text(json.dumps({**doc, "format": "other"}))
+    with pytest.raises(ValueError, match="not an eomine-demo-tiles file"):
+        load_tiles(str(bad))
+    short = json.loads(json.dumps(doc))
+    short["tiles"][3]["prevalence"] = short["tiles"][3]["prevalence"][:-1]
+    bad = tmp_path / "short.json"
+    bad.write_text(json.dumps(short))
+    with pytest.raises(ValueError, match=f"tile {doc['tiles'][3]['tile']}: expected 19 prevalences"):
+        load_tiles(str(bad))
+    broken = json.loads(json.dumps(doc))
+    del broken["tiles"][5]["products"]
+    bad.write_text(json.dumps(broken))
+    with pytest.raises(ValueError, match="tile 5 is malformed"):
+        load_tiles(str(bad))

@@ -16,7 +16,7 @@ from mining.embeddings import embed, load_embeddings
 from mining.encoders.checkpoint import CheckpointEncoder
 from mining.encoders.spectral import SpectralEncoder
 from mining.encoders.ssl import SSLEncoder
-from mining.errors import DataError
+from mining.errors import DataError, ParameterError
 from mining.ingest import ingest
 from mining.store import read_rows, stack_bands
 from mining.workspace import Workspace
@@ -239,9 +239,9 @@ def test_checkpoint_errors_name_the_problem(demo_small, scripted):
         CheckpointEncoder(path=d / "map.pt", bands=["B04", "B03", "B02"]).fit(demo_small)
     with pytest.raises(DataError, match=r"tiny\.pt: the model fails on an input of shape \(2, 2, 60, 60\)"):
         CheckpointEncoder(path=d / "tiny.pt", bands=["B04", "B03"]).fit(demo_small)
-    with pytest.raises(ValueError, match="bands is required"):
+    with pytest.raises(ParameterError, match="bands must be a non-empty list"):
         CheckpointEncoder(path=d / "tiny.pt").fit(demo_small)
-    with pytest.raises(ValueError, match="mean must be a number or a list of 3"):
+    with pytest.raises(ParameterError, match="mean must be a finite number or a list of 3"):
         CheckpointEncoder(path=d / "tiny.pt", bands=["B04", "B03", "B02"], mean=[0.1, 0.2]).fit(demo_small)
 
 

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from mining.cli import main
+from eomine.cli import main
 from mining.curation import Edit, EditLog
 from mining.errors import DataError, WorkspaceError
 from mining.export import REBEN_COLUMNS, export_workspace

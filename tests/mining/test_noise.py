@@ -135,8 +135,10 @@ def test_given_probabilities_skip_the_classifier(planted):
 
 @pytest.mark.parametrize("case, match", [
     ("graph", "does not match"), ("proba", "probabilities of shape"),
-    ("weight", "model_weight must be in"), ("outside", "points at row"), ("folds", "n_folds must be"),
-    ("start", "missing_start must be in"), ("gain", "missing_gain must be > 0")])
+    ("weight", r"model_weight must be a float in \[0, 1\] or 'auto', got 1.5"), ("outside", "points at row"),
+    ("folds", r"n_folds must be an int in \[2, inf\), got 1"),
+    ("start", r"missing_start must be a float in \(0, 1\], got 1.2"),
+    ("gain", r"missing_gain must be a float in \(0, inf\), got 0")])
 def test_bad_input_is_named(planted, case, match):
     X, y, noisy, bad, ind, dist, sc = planted
     Y = one_hot(noisy, 3)
@@ -222,7 +224,7 @@ def test_no_scores_says_how_to_make_them_and_a_euclidean_graph_is_refused(eurosa
 def test_score_real_eurosat_end_to_end(eurosat_ws):
     from click.testing import CliRunner
 
-    from mining.cli import main
+    from eomine.cli import main
 
     ws = eurosat_ws
     res = CliRunner().invoke(main, ["score", str(ws.path), "--seed", "3"])
@@ -249,9 +251,9 @@ def test_score_real_eurosat_end_to_end(eurosat_ws):
     card2, skipped = score_workspace(ws, seed=3, prior_weight=0.0)
     assert not skipped and card2["params"]["prior_weight"] == 0.0
     bad = CliRunner().invoke(main, ["score", str(ws.path), "--model-weight", "2"])
-    assert bad.exit_code != 0 and "model_weight must be in [0, 1]" in bad.output
+    assert bad.exit_code == 2 and "--model-weight must be 'auto' or a float in [0, 1]" in bad.output
     bad = CliRunner().invoke(main, ["score", str(ws.path), "--missing-gain", "0"])
-    assert bad.exit_code != 0 and "missing_gain" in bad.output
+    assert bad.exit_code == 2 and "--missing-gain" in bad.output
     tuned = CliRunner().invoke(main, ["score", str(ws.path), "--seed", "3", "--refine", "0", "--outlier-weight",
                                       "0.1"])
     assert tuned.exit_code == 0, tuned.output

@@ -9,9 +9,9 @@ import pytest
 from mining.datasets import EuroSATMS, ReBEN
 from mining.embeddings import embed, load_embeddings
 from mining.encoders import make_encoder
-from mining.errors import DataError
+from mining.errors import DataError, ParameterError
 from mining.ingest import ingest
-from mining.knn import KNNGraph, exact_knn, load_knn
+from mining.knn import KNNGraph, exact_knn, load_knn, save_knn
 from mining.pipeline import step_embed, step_knn, step_project, step_report
 from mining.workspace import Workspace
 
@@ -44,6 +44,28 @@ def test_torch_and_pynndescent_agree_with_brute_force(metric):
     assert (np.diff(exact.distances_, axis=1) >= -1e-5).all()  # nearest first
 
 
+def test_save_knn_round_trips_and_closes_its_files(tmp_path):
+    """The graph files are written under a temporary name and renamed (np.save appends .npy to a bare name),
+    through closed files: no ResourceWarning, nothing left behind."""
+    import gc
+    import types
+    import warnings
+
+    graph = KNNGraph(5, method="exact", device="cpu").fit(_clusters(n=200, d=8))
+    from mining.layout import WorkspaceFiles
+
+    ws = types.SimpleNamespace(path=tmp_path, files=WorkspaceFiles(tmp_path))  # save_knn / load_knn: only files
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        save_knn(ws, graph, embeddings_key="k")
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+    ind, dist, card = load_knn(ws)
+    np.testing.assert_array_equal(ind, graph.indices_)
+    np.testing.assert_array_equal(dist, graph.distances_)
+    assert sorted(f.name for f in (tmp_path / "knn").iterdir()) == ["distances.npy", "indices.npy", "knn.json"]
+
+
 def test_knn_excludes_self_even_with_duplicates():
     X = np.repeat(np.eye(4, dtype=np.float32), 3, axis=0)  # every point has two exact duplicates
     ind, dist = exact_knn(X, 2, metric="euclidean")
@@ -54,7 +76,7 @@ def test_knn_excludes_self_even_with_duplicates():
 def test_knn_rejects_bad_input():
     with pytest.raises(ValueError, match="NaN"):
         KNNGraph(2).fit(np.array([[0.0, np.nan], [1, 1], [2, 2]]))
-    with pytest.raises(ValueError, match="k must be in 1..2"):
+    with pytest.raises(ParameterError, match=r"k must be an int in \[1, 2\] \(fewer than the 3 points\), got 5"):
         KNNGraph(5).fit(np.zeros((3, 2)))
 
 
@@ -164,6 +186,29 @@ def test_import_npz_round_trip(eurosat_ws, tmp_path):
     np.savez(tmp_path / "obj.npz", patch_id=ids.astype(object), embedding=X)
     with pytest.raises(DataError, match="object array; save it as strings"):
         step_embed(eurosat_ws, "import", {"path": str(tmp_path / "obj.npz")}, progress=False)
+
+
+def test_import_npz_closes_the_file(tmp_path, monkeypatch):
+    """An .npz is a zip that np.load keeps open until closed: read_embedding_file closes it when done, error or
+    not (not whenever the garbage collector gets to it)."""
+    from mining.encoders.imported import read_embedding_file
+
+    opened = []
+
+    def load(*args, **kwargs):
+        opened.append(real_load(*args, **kwargs))
+        return opened[-1]
+
+    real_load = np.load
+    monkeypatch.setattr(np, "load", load)
+    X = np.ones((3, 4), np.float32)
+    np.savez(tmp_path / "e.npz", patch_id=np.array(["a", "b", "c"]), embedding=X)
+    np.savez(tmp_path / "bad.npz", embedding=X)
+    ids, got = read_embedding_file(tmp_path / "e.npz")
+    assert ids.tolist() == ["a", "b", "c"] and got.shape == (3, 4)
+    with pytest.raises(DataError, match="needs arrays 'patch_id'"):
+        read_embedding_file(tmp_path / "bad.npz")
+    assert len(opened) == 2 and all(z.zip is None for z in opened)  # NpzFile.close() drops its zip
 
 
 # --------------------------------------------------------------------------- projection + cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mining.errors import DataError
+from mining.errors import DataError, ParameterError
 from mining.tours import (
     Tour,
     TourGraph,
@@ -268,17 +268,17 @@ def test_describe_stops_reports_label_changes_and_distances(demo_graph):
     assert len(one) == 1
 
 
-@pytest.mark.parametrize("kw, match", [
-    ({"strategy": "spiral"}, "unknown tour strategy"),
-    ({"strategy": "class"}, "needs a class"),
-    ({"strategy": "class", "label": "Moon craters"}, "unknown class 'Moon craters'"),
-    ({"strategy": "random", "start": "NOPE_1"}, "NOPE_1"),
-    ({"strategy": "random", "steps": 0}, "between 1 and"),
-    ({"strategy": "grand", "by": "season"}, "by must be"),
+@pytest.mark.parametrize("kw, error, match", [
+    ({"strategy": "spiral"}, ParameterError, "strategy must be one of 'random', 'grand'"),
+    ({"strategy": "class"}, DataError, "needs a class"),
+    ({"strategy": "class", "label": "Moon craters"}, DataError, "unknown class 'Moon craters'"),
+    ({"strategy": "random", "start": "NOPE_1"}, DataError, "NOPE_1"),
+    ({"strategy": "random", "steps": 0}, ParameterError, r"steps must be an int in \[1, 100000\], got 0"),
+    ({"strategy": "grand", "by": "season"}, ParameterError, "by must be one of 'class', 'cluster'"),
 ])
-def test_bad_tour_parameters_are_refused_with_a_readable_message(demo_graph, kw, match):
+def test_bad_tour_parameters_are_refused_with_a_readable_message(demo_graph, kw, error, match):
     strategy = kw.pop("strategy")
-    with pytest.raises(DataError, match=match):
+    with pytest.raises(error, match=match):
         Tour(strategy, **kw).fit(demo_graph)
 
 
@@ -298,7 +298,7 @@ def test_cli_tour_exports_a_self_contained_html_and_gif(demo_graph, tmp_path):
     from click.testing import CliRunner
     from PIL import Image
 
-    from mining.cli import main
+    from eomine.cli import main
 
     ws_path = _ws_path(demo_graph)
     start = str(demo_graph.patch_ids[10])
@@ -325,7 +325,7 @@ def test_cli_tour_exports_a_self_contained_html_and_gif(demo_graph, tmp_path):
 def test_cli_tour_bad_input_is_one_line_and_keeps_an_existing_export(demo_graph, tmp_path):
     from click.testing import CliRunner
 
-    from mining.cli import main
+    from eomine.cli import main
 
     out = tmp_path / "tour.html"
     out.write_text("previous export")

@@ -16,7 +16,7 @@ import pytest
 from mining.datasets import EuroSATMS, ReBEN
 from mining.errors import DataError, WorkspaceError
 from mining.ingest import ingest
-from mining.workspace import CATALOG_SCHEMA, Workspace
+from mining.workspace import CATALOG_SCHEMA, Workspace, save_npy
 
 pytestmark = pytest.mark.realdata
 
@@ -346,3 +346,20 @@ def test_real_data_is_found_beside_the_checkout_a_clone_was_made_from(tmp_path, 
     assert shared_data_dir(elsewhere / "fresh") == (work / "shared" / "data").resolve()  # via its origin
     monkeypatch.setenv("EOMINE_SHARED_DATA", str(tmp_path / "missing"))
     assert shared_data_dir(elsewhere / "fresh") is None  # an explicit setting wins, even when wrong
+
+
+def test_save_npy_is_atomic_and_closes_its_file(tmp_path):
+    """save_npy writes through a closed file under a temporary name without the .npy suffix (which np.save
+    would append to a name), then renames: the file reads back, no temporary file or ResourceWarning remains."""
+    import gc
+    import warnings
+
+    a = np.arange(12, dtype=np.int32).reshape(3, 4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        save_npy(tmp_path / "a.npy", a)
+        save_npy(tmp_path / "a.npy", a * 2)  # over an existing file
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), a * 2)
+    assert [f.name for f in tmp_path.iterdir()] == ["a.npy"]

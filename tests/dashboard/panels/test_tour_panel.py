@@ -6,8 +6,9 @@ import re
 import shutil
 
 import pytest
+from dash import no_update
 
-from dashboard.data import AppData
+from dashboard.data import AppData, AppState
 from dashboard.panels import tour as T
 from dashboard.urlstate import encode_state, keep_other_keys
 from mining.errors import DataError
@@ -27,7 +28,7 @@ def test_compute_tour_is_reproducible_and_starts_where_asked(data):
     g = T.compute_tour(data, {"strategy": "grand"})
     assert len(g["ids"]) == len(set(g["ids"])) >= 10
     start = T.start_for(data, "class", None, data.classes[0], 5)
-    assert data.Y[data.row_of[start], 0]
+    assert data.Y[data.row(start), 0]
     assert T.start_for(data, "selected", pid, None, 0) == pid
     assert T.start_for(data, "selected", None, None, 0) is None
 
@@ -65,7 +66,7 @@ def test_stop_info_caption_and_path(data):
     assert third["km_total"] >= third["km"] >= 0
     assert T.stop_info(data, tour, 99)["step"] == 9  # clamped
     px, py, sx, sy = T.path_xy(data, tour, 2, "scatter")
-    r = data.row_of[tour["ids"][2]]
+    r = data.row(tour["ids"][2])
     assert len(px) == 10 + sum(tour["jumps"]) and sum(v is not None for v in px) == 10
     assert sx == [pytest.approx(float(data.px[r]), abs=1e-5)]
     # a teleport breaks the walk's line; the grand tour keeps its order as one line
@@ -75,10 +76,17 @@ def test_stop_info_caption_and_path(data):
     assert None not in T.path_xy(data, grand, 0, "scatter")[0]
     mx, my, mx1, my1 = T.path_xy(data, tour, 2, "map")
     assert mx1 == [pytest.approx(float(data.lon[r]), abs=1e-5)]
-    idx = T.figure_indices(data)
-    assert None not in idx["scatter"] and None not in idx["map"]
-    patch = T.path_patch(data, tour, 2, "scatter").to_plotly_json()
-    assert {tuple(op["location"][:2]) for op in patch["operations"]} == {("data", i) for i in idx["scatter"]}
+    # the patch draws into the slots the composition root gave (where it put the overlays), and nowhere else
+    from dashboard.panels import map_panel, scatter
+
+    slots = {"scatter": len(scatter.TRACES), "map": len(map_panel.TRACES)}
+    for coords in ("scatter", "map"):
+        patch = T.path_patch(data, tour, 2, coords, slots).to_plotly_json()
+        i = slots[coords]
+        assert {tuple(op["location"][:2]) for op in patch["operations"]} == {("data", i), ("data", i + 1)}
+    assert T.path_patch(data, tour, 2, "map", {}) is no_update
+    fig = scatter.figure({"x": [0, 1], "y": [0, 1]}, None, overlays=T.overlay_traces()).to_plotly_json()
+    assert [t["name"] for t in fig["data"][slots["scatter"]:]] == [T.PATH_TRACE, T.STOP_TRACE]
 
 
 def _ids_in(component) -> set:
@@ -121,20 +129,22 @@ def test_edit_controls_only_when_not_read_only(data, demo_ws, tmp_path):
 
 def test_edits_are_refused_read_only_and_need_an_author(data, demo_ws, tmp_path):
     pid = str(data.ids[0])
-    msg, ok = T.commit_edit(data, pid, "flag", None, "ana")
-    assert not ok and "Read-only" in msg
+    msg, version = T.commit_edit(AppState(data), pid, "flag", None, "ana")
+    assert version is None and "Read-only" in msg
     copy = tmp_path / "ws"
     shutil.copytree(demo_ws, copy)
-    rw = AppData.load(copy)
-    msg, ok = T.commit_edit(rw, pid, "flag", None, None)
-    assert not ok and "name" in msg
-    msg, ok = T.commit_edit(rw, pid, "flag", None, "ana")
-    assert ok, msg
-    msg, ok = T.commit_edit(rw, pid, "set", ["Arable land", "Pastures"], "ana")
-    assert ok, msg
+    state = AppState.load(copy)
+    msg, version = T.commit_edit(state, pid, "flag", None, None)
+    assert version is None and "name" in msg
+    msg, version = T.commit_edit(state, pid, "flag", None, "ana")
+    assert version == 1, msg
+    msg, version = T.commit_edit(state, pid, "set", ["Arable land", "Pastures"], "ana")
+    assert version == 2, msg
+    rw = state.current
     cur = rw.edits.current_labels()
-    assert cur.flagged[rw.row_of[pid]] and cur.labels_of(pid) == ["Arable land", "Pastures"]
-    assert rw.labels_of(rw.row_of[pid]) == ["Arable land", "Pastures"]  # the app's labels follow
+    assert cur.flagged[rw.row(pid)] and cur.labels_of(pid) == ["Arable land", "Pastures"]
+    assert rw.labels_of(rw.row(pid)) == ["Arable land", "Pastures"]  # the app's labels follow
+    assert rw.labels.flagged[rw.row(pid)] and rw.labels.version == 2
     batches = rw.edits.batches()
     assert (batches["source"] == "tour").all() and (batches["author"] == "ana").all()
 
@@ -251,7 +261,7 @@ def test_tour_plays_moves_the_highlight_and_the_url_replays_it(page, browser):
 def test_exported_tour_plays_offline_from_a_file(browser, demo_ws, tmp_path):
     from click.testing import CliRunner
 
-    from mining.cli import main
+    from eomine.cli import main
 
     out = tmp_path / "tour.html"
     res = CliRunner().invoke(main, ["tour", str(demo_ws), "--strategy", "grand", "--export", str(out),

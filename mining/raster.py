@@ -1,22 +1,24 @@
-"""Server-side rasterisation of the scatter (embedding layout) and of the map's patch centres.
+"""Rasterising points coloured by category: the one renderer of the dashboard's scatter and map and of the tour
+export's layout image.
 
-Categorical colouring is the hot path: the viewport is re-rendered on every zoom / pan, and datashader's
+Categorical colouring is the hot path: the dashboard re-renders the viewport on every zoom / pan, and datashader's
 multi-channel routes (``ds.by`` + stock ``tf.shade``, or a ``summary`` of four sums) build an
 (height, width, n_classes) tensor and cost 70-160 ms at 549,488 points on the 2-core machine (measured
 in bench/dashboard.py). Here one numba pass accumulates, per pixel, the point count and the sum of the
 points' RGB colours (no per-class tensor); the image is their ratio, with an opacity that grows with the
-log of the count. Density and continuous colourings use datashader's own ``count`` / ``mean`` reductions.
-Rendering runs in two threads (the kernel releases the GIL).
+log of the count. Density uses datashader's histogram equalisation of the count. Rendering runs in two
+threads (the kernel releases the GIL).
 """
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit
 
-__all__ = ["Viewport", "rasterize_categorical", "rasterize_values", "shade_density", "spread", "hex_to_rgb",
+__all__ = ["Viewport", "render_categorical", "rasterize_categorical", "shade_density", "spread", "hex_to_rgb",
            "encode_image", "image_uri"]
 
 
@@ -72,7 +74,10 @@ def _accumulate(x, y, rgb, codes, sel, lo, hi, x0, y0, sx, sy, W, H, acc):  # pr
         acc[j, 3] += rgb[c, 2]
 
 
-_POOL = ThreadPoolExecutor(2, thread_name_prefix="eomine-render")
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    """The render threads (made on first use, never at import)."""
+    return ThreadPoolExecutor(2, thread_name_prefix="eomine-render")
 
 
 def rasterize_categorical(x: np.ndarray, y: np.ndarray, codes: np.ndarray, palette: np.ndarray, vp: Viewport,
@@ -111,7 +116,7 @@ def rasterize_categorical(x: np.ndarray, y: np.ndarray, codes: np.ndarray, palet
     if parts == 1:
         work(0)
     else:
-        list(_POOL.map(work, range(parts)))
+        list(_pool().map(work, range(parts)))
     packed = bufs[0]
     for other in bufs[1:]:
         packed += other
@@ -134,44 +139,41 @@ def _alpha(cnt: np.ndarray, min_alpha: int) -> np.ndarray:
     return (min_alpha + (255 - min_alpha) * np.clip(lc / top, 0, 1)).astype(np.uint8)
 
 
-def rasterize_values(x: np.ndarray, y: np.ndarray, values: np.ndarray, vp: Viewport, *,
-                     sel: np.ndarray | None = None, how: str = "mean"):
-    """datashader aggregation of a numeric column per pixel (``mean``, ``max`` or ``count``).
+def render_categorical(x: np.ndarray, y: np.ndarray, codes: np.ndarray, colors, vp: Viewport, *,
+                       sel: np.ndarray | None = None, density: bool = False,
+                       grow_sparse: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Points coloured by category on ``vp``: the image the scatter, the map and the tour export draw.
+
+    Parameters
+    ----------
+    x, y : ndarray of float32, shape (n,)
+        NaN coordinates are not drawn.
+    codes : ndarray of int16, shape (n,)
+        Category per point, an index into ``colors`` (-1 = not drawn).
+    colors : sequence of str, length n_categories
+        ``#rrggbb`` per category.
+    vp : Viewport
+    sel : ndarray of bool, shape (n,), optional
+        Only these points.
+    density : bool
+        Shade by point count (histogram-equalised) instead of by category colour.
+    grow_sparse : bool
+        When under 2 % of the pixels are drawn (zoomed in, few points), grow each point to a few pixels so it
+        stays visible (:func:`spread`).
 
     Returns
     -------
-    agg : ndarray of float64, shape (height, width)
-        NaN where no point falls.
+    rgba : ndarray of uint8, shape (height, width, 4)
     count : ndarray of uint32, shape (height, width)
+        Points per pixel (before growing).
     """
-    import datashader as ds
-    import pandas as pd
-
-    if sel is not None:
-        x, y, values = x[sel], y[sel], values[sel]
-    df = pd.DataFrame({"x": x, "y": y, "v": values})
-    cvs = ds.Canvas(plot_width=vp.width, plot_height=vp.height, x_range=vp.x_range, y_range=vp.y_range)
-    red = {"mean": ds.mean("v"), "max": ds.max("v"), "count": ds.count()}[how]
-    agg = cvs.points(df, "x", "y", agg=ds.summary(v=red, n=ds.count()))
-    # datashader's row 0 is the bottom; images are top-down
-    return agg["v"].values[::-1].astype(np.float64), agg["n"].values[::-1].astype(np.uint32)
-
-
-def shade_values(agg: np.ndarray, count: np.ndarray, cmap: str = "fire", *, span=None,
-                 min_alpha: int = 90) -> np.ndarray:
-    """Colour a numeric raster with a colorcet palette (linear over ``span`` or the data's 1-99 %)."""
-    import colorcet
-
-    pal = hex_to_rgb(colorcet.palette[cmap])
-    ok = count > 0
-    v = agg[ok]
-    lo, hi = span if span is not None else (np.nanpercentile(v, 1), np.nanpercentile(v, 99)) if v.size else (0, 1)
-    hi = hi if hi > lo else lo + 1
-    idx = np.clip((np.nan_to_num(v, nan=lo) - lo) / (hi - lo) * (len(pal) - 1), 0, len(pal) - 1).astype(int)
-    out = np.zeros((*agg.shape, 4), np.uint8)
-    out[ok, :3] = pal[idx]
-    out[ok, 3] = _alpha(count[ok], min_alpha)
-    return out
+    rgba, cnt = rasterize_categorical(x, y, codes, hex_to_rgb(list(colors)), vp, sel=sel)
+    if density:
+        rgba = shade_density(cnt)
+    drawn = int(cnt.sum())
+    if grow_sparse and drawn and (cnt > 0).mean() < 0.02:
+        rgba = spread(rgba, 3 if drawn < 1000 else 2 if drawn < 5000 else 1)
+    return rgba, cnt
 
 
 def shade_density(count: np.ndarray, cmap: str = "fire") -> np.ndarray:
@@ -213,8 +215,11 @@ def spread(rgba: np.ndarray, px: int = 1) -> np.ndarray:
     return out
 
 
-def encode_image(rgba: np.ndarray) -> tuple[bytes, str]:
-    """Lossless WebP (Pillow, fastest method): about half the time of PNG at the same size for these rasters.
+def encode_image(rgba: np.ndarray, fmt: str = "webp") -> tuple[bytes, str]:
+    """Encode an RGBA image losslessly with Pillow.
+
+    ``webp`` (fastest method) takes about half the time of PNG at the same size for these rasters; ``png`` is for
+    files that must open everywhere (the exported tour player, GIF frames).
 
     Returns
     -------
@@ -226,13 +231,18 @@ def encode_image(rgba: np.ndarray) -> tuple[bytes, str]:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(rgba).save(buf, format="WEBP", lossless=True, method=0, quality=0)
-    return buf.getvalue(), "image/webp"
+    if fmt == "webp":
+        Image.fromarray(rgba).save(buf, format="WEBP", lossless=True, method=0, quality=0)
+    elif fmt == "png":
+        Image.fromarray(rgba).save(buf, format="PNG", optimize=True)
+    else:
+        raise ValueError(f"unknown image format {fmt!r}")
+    return buf.getvalue(), f"image/{fmt}"
 
 
-def image_uri(rgba: np.ndarray) -> str:
-    """``data:`` URI of :func:`encode_image` for a plotly layout image."""
+def image_uri(rgba: np.ndarray, fmt: str = "webp") -> str:
+    """``data:`` URI of :func:`encode_image` (a plotly layout image, an image inlined in HTML)."""
     import base64
 
-    data, mime = encode_image(rgba)
+    data, mime = encode_image(rgba, fmt)
     return f"data:{mime};base64," + base64.b64encode(data).decode()

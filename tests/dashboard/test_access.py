@@ -1,5 +1,5 @@
-"""Curation in the dashboard without a browser: the controls' plain functions, the edit API, read-only (403),
-basic auth, labels after edits in every panel's data, and kill -9 of a real server during a 10,000-patch batch."""
+"""Who may do what (:mod:`dashboard.access`): the edit API, read-only (403), basic auth, and kill -9 of a real
+server during a 10,000-patch batch."""
 
 from __future__ import annotations
 
@@ -21,8 +21,7 @@ from _server import start_server
 
 from dashboard.access import Credentials, load_credentials
 from dashboard.app import create_app
-from dashboard.data import Filters
-from dashboard.panels import curate, grid
+from dashboard.panels import curate
 from mining.curation import EditLog
 from mining.errors import DataError
 
@@ -43,70 +42,11 @@ def _post(client, path, body, **kw):
     return client.post(path, data=json.dumps(body), content_type="application/json", **kw)
 
 
-# --------------------------------------------------------------------------------------------- plain functions
-def test_relabel_the_selection_changes_labels_everywhere(app):
-    data = app.server.extensions["eomine"]
-    sel = {"kind": "box", "range": [[float(np.nanmin(data.px)), float(np.nanmedian(data.px))],
-                                    [float(np.nanmin(data.py)), float(np.nanmax(data.py))]]}
-    rows = curate.target_rows(data, "selection", {}, sel, None)
-    assert 0 < len(rows) < data.n
-    urban = data.classes[0]
-    with app.server.app_context():
-        msg, changed = curate.run_action(data, "selection", "set", author="ana", note="a town", labels=[urban],
-                                         sel=sel, filters={})
-    assert changed and msg.startswith("Batch 1: set labels to Urban fabric on") and f"{len(rows):,}" in msg
-    # the app's label matrix (scatter colours, filters, grid chips, detail) follows the edit
-    assert data.Y[rows].sum(1).tolist() == [1] * len(rows) and data.Y[rows, 0].all()
-    assert (data.first_label[rows] == 0).all() and (data.codes["label"][0][rows] == 0).all()
-    assert data.mask(Filters(labels=(urban,)))[rows].all()  # the label filter sees the new labels
-    assert grid.label_summary(data, rows)[0] == (0, len(rows))
-    h = data.edits.batches()
-    assert h[["author", "note", "n_events"]].iloc[0].tolist() == ["ana", "a town", len(rows)]
-    # undo by batch restores the catalog's labels
-    with app.server.app_context():
-        msg, changed = curate.run_action(data, "log", "undo", author="ana")
-    assert changed and "Undo" in msg
-    cat = pd.read_parquet(data.ws.catalog_path, columns=["labels"])
-    assert [list(x) for x in cat["labels"].iloc[rows[:20]]] == [data.labels_of(int(r)) for r in rows[:20]]
-
-
-def test_actions_need_an_author_and_a_target(app):
-    data = app.server.extensions["eomine"]
-    msg, changed = curate.run_action(data, "selection", "flag", author="", sel=None, filters={})
-    assert not changed and "name" in msg
-    msg, changed = curate.run_action(data, "selection", "flag", author="ana", sel=None, filters={})
-    assert not changed and msg == curate.NO_TARGET
-    msg, changed = curate.run_action(data, "focus", "flag", author="ana", selected=None)
-    assert not changed and "No patch in focus" in msg
-    msg, changed = curate.run_action(data, "selection", "add", author="ana", filters={"splits": ["train"]})
-    assert not changed and "Choose a label" in msg
-    assert data.edits.version() == 0
-
-
-def test_add_skips_patches_that_already_have_the_label(app):
-    data = app.server.extensions["eomine"]
-    j = int(np.argmax(data.Y.sum(0)))
-    rows = np.arange(50)
-    edits, skipped = curate.build_edits(data, rows, "add", label=data.classes[j])
-    assert skipped == int(data.Y[rows, j].sum()) and len(edits) == 50 - skipped
-    with pytest.raises(DataError, match="Unknown label"):
-        curate.build_edits(data, rows, "set", labels=["Lava"])
-
-
-def test_a_whole_dataset_action_is_one_batch_over_every_patch(app):
-    """Every split selected = the whole dataset (its speed at 549,488 patches is bench/edits.py's job)."""
-    data = app.server.extensions["eomine"]
-    msg, changed = curate.run_action(data, "selection", "flag", author="ana", filters={"splits": data.splits})
-    assert changed and f"{data.n:,}" in msg
-    assert data.flagged.all()
-    b = data.edits.batches()
-    assert len(b) == 1 and int(b["n_events"].iat[0]) == data.n
-
-
 # --------------------------------------------------------------------------------------------- HTTP
 def test_edit_api_validates_ids_and_labels(app):
     c = app.server.test_client()
-    data = app.server.extensions["eomine"]
+    state = app.server.extensions["eomine"]
+    data = state.current
     pid = str(data.ids[3])
     r = _post(c, "/eomine/api/edits", {"author": "ana", "edits": [{"patch_id": "../../workspace.json", "op": "flag"}]})
     assert r.status_code == 400 and "../../workspace.json" in r.json["error"]
@@ -119,8 +59,8 @@ def test_edit_api_validates_ids_and_labels(app):
     assert data.edits.version() == 0
     r = _post(c, "/eomine/api/edits", {"author": "ana", "note": "n", "edits": [
         {"patch_id": pid, "op": "set", "labels": [data.classes[2]]}]})
-    assert r.status_code == 200 and r.json["batch"] == 1
-    assert data.labels_of(3) == [data.classes[2]]
+    assert r.status_code == 200 and r.json["batch"] == 1 and r.json["version"] == 1
+    assert state.current.labels_of(3) == [data.classes[2]]  # the app's snapshot follows the edit at once
     hist = c.get("/eomine/api/history").json["batches"]
     assert [(b["author"], b["note"], b["source"]) for b in hist] == [("ana", "n", "api")]
 
@@ -128,7 +68,8 @@ def test_edit_api_validates_ids_and_labels(app):
 def test_read_only_refuses_every_edit_with_403(ws_copy):
     app = create_app(ws_copy, read_only=True)
     c = app.server.test_client()
-    data = app.server.extensions["eomine"]
+    state = app.server.extensions["eomine"]
+    data = state.current
     layout = c.get("/_dash-layout").get_data(as_text=True)
     assert "curate-action" not in layout and "curate-author-input" not in layout
     pid = str(data.ids[0])
@@ -140,8 +81,8 @@ def test_read_only_refuses_every_edit_with_403(ws_copy):
                                          "property": "n_clicks", "value": 1}], "changedPropIds": [], "state": []}
     assert _post(c, "/_dash-update-component", forged).status_code == 403
     # the plain function refuses too (read-only is enforced on the server, not by hiding buttons)
-    msg, changed = curate.run_action(data, "focus", "flag", author="x", selected=pid)
-    assert not changed and "read-only" in msg
+    msg, version = curate.run_action(state, "focus", "flag", author="x", selected=pid)
+    assert version is None and "read-only" in msg
     assert not (ws_copy / "edits.sqlite").exists()
     assert c.get("/_dash-layout").status_code == 200  # reading still works
 
@@ -165,7 +106,7 @@ def test_basic_auth_on_every_request(ws_copy, tmp_path, monkeypatch):
 
     assert c.get("/").status_code == 401 and "Basic" in c.get("/").headers["WWW-Authenticate"]
     assert c.get("/", headers=auth("ana", "wrong")).status_code == 401
-    pid = str(app.server.extensions["eomine"].ids[0])
+    pid = str(app.server.extensions["eomine"].current.ids[0])
     body = {"author": "ana", "edits": [{"patch_id": pid, "op": "flag"}]}
     assert _post(c, "/eomine/api/edits", body).status_code == 401
     assert c.get("/", headers=auth("ana", "s3cret")).status_code == 200
@@ -177,7 +118,7 @@ def test_basic_auth_on_every_request(ws_copy, tmp_path, monkeypatch):
 def test_serve_refuses_other_interfaces_without_auth(ws_copy):
     from click.testing import CliRunner
 
-    from mining.cli import main
+    from eomine.cli import main
 
     r = CliRunner().invoke(main, ["serve", str(ws_copy), "--host", "0.0.0.0"])
     assert r.exit_code == 2 and "--auth" in r.output

@@ -1,4 +1,4 @@
-"""The curation log: every label edit of a workspace, durable, multi-curator, undoable.
+"""The SQLite storage of the curation log: ``WS/edits.sqlite``, durable, multi-curator, undoable.
 
 ::
 
@@ -10,14 +10,12 @@ An edit batch is one SQLite transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``): af
 entirely present or entirely absent. Events and batches are never changed or deleted (except the one-time
 upgrade that fills in the catalog row of each event in logs written before events carried it): undo and
 redo are new batches (``kind`` ``undo`` / ``redo`` with the batch they target) plus one event per patch they
-touch, so the history keeps everything.
-
-Current labels = the catalog's labels + the events of the *active* batches (an edit batch is active
-unless its latest undo/redo is an undo), applied in event-id order: the later event wins per patch and
-label (``add`` / ``remove`` touch one label; ``set`` touches every label of the patch). ``flag`` /
-``unflag``, ``exclude`` / ``restore`` and ``keep`` (a reviewer confirmed the labels) are per-patch states,
-the later event winning too. SQLite serialises writers, so event ids give one total order across
+touch, so the history keeps everything. SQLite serialises writers, so event ids give one total order across
 processes.
+
+This module stores and reads; what the events mean (current labels, active batches, undo / redo stacks,
+validation) is the pure fold of :mod:`mining.curation.events`. :class:`EditLog` fulfils
+:class:`~mining.curation.events.EditLogProtocol`, the contract another storage would fulfil too.
 
 Examples
 --------
@@ -31,9 +29,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -41,22 +38,27 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from ._internal.artifacts import read_card, write_card
-from .errors import DataError, WorkspaceError
-from .workspace import Workspace
+from .._internal.artifacts import read_card, write_card
+from ..errors import WorkspaceError
+from ..layout import EDIT_LOG_FILES
+from ..workspace import Workspace
+from .events import (
+    CurrentLabels,
+    Edit,
+    EventRow,
+    active_batches,
+    apply_events,
+    as_batch,
+    check_author,
+    encode_edits,
+    undo_redo_stacks,
+)
 
-__all__ = ["Edit", "EditLog", "CurrentLabels", "OPS", "LABEL_OPS", "EDITS_FORMAT_VERSION", "MAX_BATCH"]
+__all__ = ["EditLog", "EDITS_FORMAT_VERSION", "LOG_FILE", "CARD_FILE"]
 
 EDITS_FORMAT_VERSION = 1
-LOG_FILE = "edits.sqlite"
-CARD_FILE = "edits.json"
-
-#: every edit operation
-OPS = ("add", "remove", "set", "flag", "unflag", "exclude", "restore", "keep")
-#: operations that change labels
-LABEL_OPS = ("add", "remove", "set")
-#: largest batch accepted (the whole of reBEN fits; anything bigger is refused with a message)
-MAX_BATCH = 2_000_000
+LOG_FILE = EDIT_LOG_FILES[0]   # edits.sqlite (mining.layout names the files)
+CARD_FILE = EDIT_LOG_FILES[3]  # edits.json
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -86,102 +88,6 @@ CREATE INDEX IF NOT EXISTS events_patch ON events(patch_id);
 """
 
 
-@dataclass(frozen=True)
-class Edit:
-    """One edit of one patch.
-
-    Parameters
-    ----------
-    patch_id : str
-    op : str
-        ``add`` / ``remove`` (one ``label``), ``set`` (the new label set in ``labels``), ``flag`` /
-        ``unflag`` (doubtful), ``exclude`` / ``restore`` (out of / back into its split), ``keep`` (a
-        reviewer confirmed the current labels).
-    label : str or None
-        A class of the workspace nomenclature, for ``add`` / ``remove``.
-    labels : tuple of str
-        The new label set, for ``set`` (may be empty).
-    """
-
-    patch_id: str
-    op: str
-    label: str | None = None
-    labels: tuple[str, ...] = ()
-
-    def __post_init__(self):
-        if not isinstance(self.labels, tuple):
-            object.__setattr__(self, "labels", tuple(self.labels or ()))
-
-
-@dataclass
-class CurrentLabels:
-    """Labels and states of every patch after the active edits (catalog order).
-
-    Attributes
-    ----------
-    patch_ids : ndarray of object, shape (n,)
-    classes : list of str
-        The nomenclature's classes (columns of ``Y``).
-    Y : ndarray of bool, shape (n, n_classes)
-        Multi-hot current labels.
-    Y_original : ndarray of bool, shape (n, n_classes)
-        The catalog's labels (read-only view; do not modify).
-    flagged, excluded, confirmed, changed : ndarray of bool, shape (n,)
-        Flagged doubtful; excluded from its split; a reviewer's ``keep`` is the latest label decision;
-        labels differ from the catalog's.
-    version : int
-        The log's last batch id these labels include (0: no edits).
-    """
-
-    classes: list[str]
-    Y: np.ndarray
-    Y_original: np.ndarray
-    flagged: np.ndarray
-    excluded: np.ndarray
-    confirmed: np.ndarray
-    version: int = 0
-    _ids: Callable[[], tuple[np.ndarray, pd.Index]] | None = field(default=None, repr=False)
-
-    @property
-    def patch_ids(self) -> np.ndarray:
-        """Patch ids in catalog order, shape (n,) (read from the catalog on first use)."""
-        return self._ids()[0]
-
-    @property
-    def changed(self) -> np.ndarray:
-        return (self.Y != self.Y_original).any(1)
-
-    def row(self, patch_id: str) -> int:
-        """Catalog row of ``patch_id`` (raises :class:`DataError` naming it)."""
-        r = int(self._index().get_indexer([patch_id])[0])
-        if r < 0:
-            raise DataError(f"patch {patch_id!r} is not in the workspace")
-        return r
-
-    def rows(self, patch_ids: Sequence[str]) -> np.ndarray:
-        """Catalog rows of several ids (-1 where unknown), shape (len(patch_ids),)."""
-        return self._index().get_indexer(list(patch_ids))
-
-    def labels_of(self, patch_id: str) -> list[str]:
-        """The current labels of one patch, in the nomenclature's order."""
-        return [self.classes[j] for j in np.flatnonzero(self.Y[self.row(patch_id)])]
-
-    def lists(self) -> list[list[str]]:
-        """Label lists of every patch (catalog order), shape (n,)."""
-        cls = np.asarray(self.classes, dtype=object)
-        rows, cols = np.nonzero(self.Y)
-        split = np.searchsorted(rows, np.arange(1, len(self.Y)))
-        return [list(x) for x in np.split(cls[cols], split)]
-
-    def to_frame(self) -> pd.DataFrame:
-        """``patch_id, labels, flagged, excluded, confirmed, changed`` (one row per patch)."""
-        return pd.DataFrame({"patch_id": self.patch_ids, "labels": self.lists(), "flagged": self.flagged,
-                             "excluded": self.excluded, "confirmed": self.confirmed, "changed": self.changed})
-
-    def _index(self) -> pd.Index:
-        return self._ids()[1]
-
-
 class EditLog:
     """The edit log of a workspace (``WS/edits.sqlite``).
 
@@ -205,14 +111,20 @@ class EditLog:
     ----------
     path_ : Path
         ``WS/edits.sqlite``.
+
+    Notes
+    -----
+    Fulfils :class:`~mining.curation.events.EditLogProtocol` (``commit``, ``undo``, ``redo``,
+    ``current_labels``, ``version``, ``batches``, ``events``, ``close``); validation and the fold of the events
+    are the storage-free functions of :mod:`mining.curation.events`.
     """
 
     def __init__(self, workspace, *, create: bool | str = True, busy_timeout: float = 60.0):
         self.workspace = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
         self.create = create
         self.busy_timeout = busy_timeout
-        self.path_ = self.workspace.path / LOG_FILE
-        self.card_path_ = self.workspace.path / CARD_FILE
+        self.path_ = self.workspace.files.edits
+        self.card_path_ = self.workspace.files.edits_card
         self._local = threading.local()
         self._base = None
         self._id_index = None
@@ -247,7 +159,7 @@ class EditLog:
             An unknown patch id or class, an unknown op, a blank author, an empty or oversized batch. Nothing
             is written then.
         """
-        author = self._check_author(author)
+        author = check_author(author)
         rows = self._validate(edits)
         now = _now()
         note = str(note or "")
@@ -288,61 +200,13 @@ class EditLog:
         else:
             n = len(Y0)
             Y, flagged, excluded, confirmed = Y0.copy(), np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
-        self._apply(ev, Y, flagged, excluded, confirmed)
+        apply_events(ev, Y, flagged, excluded, confirmed, self.workspace.nomenclature.classes)
         cur = CurrentLabels(list(self.workspace.nomenclature.classes), Y, Y0, flagged, excluded, confirmed, ver,
                             self._ids)
         with self._lock:
             if self._cache is None or self._cache.version <= ver:
                 self._cache = cur
         return cur
-
-    def _apply(self, ev: pd.DataFrame, Y: np.ndarray, flagged: np.ndarray, excluded: np.ndarray,
-               confirmed: np.ndarray) -> None:
-        """Apply events (ordered by id) to the state arrays in place: the later event wins per patch and label."""
-        if not len(ev):
-            return
-        c = Y.shape[1]
-        rows = ev["row"].to_numpy(np.int64)
-        ops = ev["op"].to_numpy(object)
-        eid = ev["id"].to_numpy(np.int64)
-        labels = ev["label"].to_numpy(object)
-        ok = (rows >= 0) & (rows < len(Y))
-        classes = pd.Index(self.workspace.nomenclature.classes)
-        # label ops -> (row, class, value, event id) entries; "set" touches every class of its patch
-        is_one = ok & np.isin(ops, ["add", "remove"])
-        r1 = rows[is_one]
-        c1 = classes.get_indexer(labels[is_one])
-        v1 = ops[is_one] == "add"
-        e1 = eid[is_one]
-        is_set = ok & (ops == "set")
-        rs = rows[is_set]
-        es = eid[is_set]
-        # a few distinct label sets: parse each once, then gather
-        codes, uniq = pd.factorize(labels[is_set], use_na_sentinel=False)
-        cidx = {name: j for j, name in enumerate(classes)}
-        U = np.zeros((len(uniq), c), bool)
-        for i, s in enumerate(uniq):
-            for name in (json.loads(s) if s else []):
-                if name in cidx:
-                    U[i, cidx[name]] = True
-        Yset = U[codes]
-        rr = np.concatenate([r1, np.repeat(rs, c)])
-        cc = np.concatenate([c1, np.tile(np.arange(c), len(rs))])
-        vv = np.concatenate([v1, Yset.ravel()])
-        ee = np.concatenate([e1, np.repeat(es, c)])
-        good = cc >= 0
-        rr, cc, vv, ee = rr[good], cc[good], vv[good], ee[good]
-        if len(rr):
-            key = rr.astype(np.int64) * c + cc
-            order = np.lexsort((ee, key))          # by key, then by event id: the last of a key wins
-            key_s = key[order]
-            last = np.r_[key_s[1:] != key_s[:-1], True]
-            win = order[last]
-            Y[rr[win], cc[win]] = vv[win]
-        for on, off, out in (("flag", "unflag", flagged), ("exclude", "restore", excluded),
-                             ("keep", None, confirmed)):
-            sel = ok & np.isin(ops, [on] + ([off] if off else []) + (list(LABEL_OPS) if off is None else []))
-            _last_state(rows[sel], eid[sel], ops[sel] == on, out)
 
     def version(self) -> int:
         """The last batch id (0 when there are no edits): cheap; changes on every commit, undo and redo."""
@@ -362,7 +226,7 @@ class EditLog:
         where, args = ("WHERE id <= ?", (int(up_to),)) if up_to is not None else ("", ())
         df = pd.DataFrame(self._query(f"SELECT {', '.join(cols)} FROM batches {where} ORDER BY id", args),
                           columns=cols)
-        active = _active_set(df)
+        active = active_batches(df)
         df["active"] = df["id"].isin(active) & (df["kind"] == "edit")
         df["target"] = df["target"].astype("Int64")
         return df
@@ -446,7 +310,7 @@ class EditLog:
         now = _now()
         made_for = str(self.workspace.meta.get("created", ""))
         try:
-            on_disk = str(json.loads((self.workspace.path / "workspace.json").read_text()).get("created", ""))
+            on_disk = str(json.loads(self.workspace.files.workspace_card.read_text()).get("created", ""))
         except (OSError, ValueError):
             on_disk = None
         if on_disk != made_for:
@@ -570,7 +434,7 @@ class EditLog:
 
     # ------------------------------------------------------------------ writing
     def _write(self, kind: str, target: int | None, author: str, note: str, source: str,
-               rows: list[tuple[str, int, str, str | None]], now: str, *, precheck=None) -> int:
+               rows: list[EventRow], now: str, *, precheck=None) -> int:
         if not self.exists_ and not self._recheck():
             if not self.create:
                 raise WorkspaceError(f"{self.workspace.path} has no edit log ({LOG_FILE}) and this EditLog was "
@@ -614,73 +478,28 @@ class EditLog:
             raise WorkspaceError(f"{failure} {self.path_}: {exc}") from None
 
     def _undo_redo(self, kind: str, author: str | None) -> int | None:
-        who = self._check_author(author) if author is not None else None
+        who = check_author(author) if author is not None else None
 
         def pick(con):
             df = pd.DataFrame(con.execute("SELECT id, author, kind, target FROM batches ORDER BY id").fetchall(),
                               columns=["id", "author", "kind", "target"])
-            undo_stack, redo_stack = _stacks(df, who)
+            undo_stack, redo_stack = undo_redo_stacks(df, who)
             stack = undo_stack if kind == "undo" else redo_stack
             return stack[-1] if stack else None
 
         return self._write(kind, None, who or "(anonymous)", "", "app", [], _now(), precheck=pick)
 
-    def _check_author(self, author) -> str:
-        if not isinstance(author, str) or not author.strip():
-            raise DataError("an edit needs an author: enter your name (author is blank)")
-        author = author.strip()
-        if len(author) > 200:
-            raise DataError(f"author name too long ({len(author)} characters, at most 200)")
-        return author
-
-    def _validate(self, edits: Sequence[Edit]) -> list[tuple[str, int, str, str | None]]:
-        if isinstance(edits, Edit):
-            edits = [edits]
-        edits = list(edits)
-        if not edits:
-            raise DataError("an edit batch needs at least one edit (the batch is empty)")
-        if len(edits) > MAX_BATCH:
-            raise DataError(f"an edit batch of {len(edits):,} edits is too large (at most {MAX_BATCH:,})")
+    def _validate(self, edits: Sequence[Edit]) -> list[EventRow]:
+        edits = as_batch(edits)
         _, index = self._ids()
-        pids = [e.patch_id for e in edits]
-        bad_type = next((p for p in pids if not isinstance(p, str)), None)
-        if bad_type is not None:
-            raise DataError(f"patch id {bad_type!r} is not a string")
-        prow = index.get_indexer(pids)
-        missing = prow < 0
-        if missing.any():
-            raise DataError(f"patch {pids[int(np.argmax(missing))]!r} is not in workspace {self.workspace.path} "
-                            f"({int(missing.sum())} unknown patch id(s) in the batch; nothing was saved)")
-        nom = self.workspace.nomenclature
-        known = set(nom.classes)
-        rows = []
-        for e, r in zip(edits, prow.tolist(), strict=True):
-            if e.op not in OPS:
-                raise DataError(f"patch {e.patch_id}: unknown edit op {e.op!r} (one of {', '.join(OPS)})")
-            if e.op in ("add", "remove"):
-                if e.label not in known:
-                    raise DataError(f"patch {e.patch_id}: {e.op} label {e.label!r} is not a class of the "
-                                    f"{nom.name} nomenclature")
-                rows.append((e.patch_id, r, e.op, e.label))
-            elif e.op == "set":
-                labs = list(e.labels) if e.labels else ([] if e.label is None else [e.label])
-                bad = [lab for lab in labs if lab not in known]
-                if bad:
-                    raise DataError(f"patch {e.patch_id}: set label {bad[0]!r} is not a class of the "
-                                    f"{nom.name} nomenclature")
-                rows.append((e.patch_id, r, "set", json.dumps(nom.validate(labs))))
-            else:
-                if e.label is not None or e.labels:
-                    raise DataError(f"patch {e.patch_id}: op {e.op!r} takes no label")
-                rows.append((e.patch_id, r, e.op, None))
-        return rows
+        return encode_edits(edits, index, self.workspace.nomenclature, workspace=str(self.workspace.path))
 
     # ------------------------------------------------------------------ reading
     def _base_labels(self) -> np.ndarray:
         """The catalog's labels, multi-hot, shape (n, n_classes) (read once; only the ``labels`` column)."""
         with self._lock:
             if self._base is None:
-                from .quality import label_matrix
+                from ..quality import label_matrix
 
                 col = pq.read_table(self.workspace.catalog_path, columns=["labels"]).column(0)
                 Y0 = label_matrix(col.to_pandas(types_mapper=pd.ArrowDtype), self.workspace.nomenclature.classes)
@@ -689,15 +508,8 @@ class EditLog:
             return self._base
 
     def _ids(self) -> tuple[np.ndarray, pd.Index]:
-        """Patch ids in catalog order and their hash index (read once, on first use: commits and lookups)."""
-        with self._lock:
-            if self._id_index is None:
-                col = pq.read_table(self.workspace.catalog_path, columns=["patch_id"]).column(0)
-                ids = col.to_numpy(zero_copy_only=False).astype(object)
-                index = pd.Index(ids)
-                index.get_indexer(ids[:1])  # build the hash table once
-                self._id_index = (ids, index)
-            return self._id_index
+        """Patch ids in catalog order and their hash index: the workspace's one index (read on first use)."""
+        return self.workspace.ids, self.workspace.index
 
     def _active_events(self, since: CurrentLabels | None = None) -> tuple[pd.DataFrame, int, bool]:
         """(events to apply ordered by id, the log version they make up, whether they are only the events after
@@ -730,7 +542,7 @@ class EditLog:
                 if since is not None and 0 < since.version <= ver and (newer["kind"] == "edit").all():
                     rows = con.execute(f"{sel} WHERE batch > ? ORDER BY id", (_NO_ROW, since.version)).fetchall()
                     return pd.DataFrame(rows, columns=cols), ver, True
-                active = sorted(_active_set(b))
+                active = sorted(active_batches(b))
                 if len(active) == len(b[b["kind"] == "edit"]):
                     rows = con.execute(f"{sel} WHERE op NOT IN ('undo', 'redo') ORDER BY id", (_NO_ROW,)).fetchall()
                 else:
@@ -752,42 +564,3 @@ _NO_ROW = -2  # an event without its catalog row (-1 is "patch not in the catalo
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def _stacks(b: pd.DataFrame, author: str | None) -> tuple[list[int], list[int]]:
-    """Replay batches into (undo stack, redo stack) of edit batch ids, for one author or everyone."""
-    mine = set(b.loc[(b["kind"] == "edit") & ((b["author"] == author) if author else True), "id"].tolist())
-    undo_stack: list[int] = []
-    redo_stack: list[int] = []
-    for bid, kind, target in zip(b["id"].tolist(), b["kind"].tolist(), b["target"].tolist(), strict=True):
-        if kind == "edit":
-            if bid in mine:
-                undo_stack.append(bid)
-                redo_stack.clear()
-        elif target in mine:
-            src, dst = (undo_stack, redo_stack) if kind == "undo" else (redo_stack, undo_stack)
-            if target in src:
-                src.remove(target)
-            dst.append(target)
-    return undo_stack, redo_stack
-
-
-def _active_set(b: pd.DataFrame) -> set[int]:
-    """Edit batch ids whose latest undo/redo is not an undo."""
-    active = set(b.loc[b["kind"] == "edit", "id"].tolist())
-    for kind, target in zip(b["kind"].tolist(), b["target"].tolist(), strict=True):
-        if kind == "undo":
-            active.discard(target)
-        elif kind == "redo":
-            active.add(target)
-    return active
-
-
-def _last_state(rows: np.ndarray, eid: np.ndarray, on: np.ndarray, out: np.ndarray) -> None:
-    """``out[row] = on`` of each row's latest event (by event id)."""
-    if not len(rows):
-        return
-    order = np.lexsort((eid, rows))
-    rs = rows[order]
-    last = np.r_[rs[1:] != rs[:-1], True]
-    out[rs[last]] = on[order][last]

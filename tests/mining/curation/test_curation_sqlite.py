@@ -1,5 +1,6 @@
-"""The curation log (``mining.curation``): edits, undo/redo, conflicts, validation, and reliability with real
-processes (kill -9 mid-batch, two concurrent writers, a deleted or corrupted log, undo after a restart)."""
+"""The curation log's SQLite storage (``mining.curation.sqlite.EditLog``): edits, undo/redo, conflicts,
+validation, and reliability with real processes (kill -9 mid-batch, two concurrent writers, a deleted or
+corrupted log, undo after a restart). The fold of the events alone: ``test_curation_events.py``."""
 
 from __future__ import annotations
 
@@ -18,14 +19,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mining.curation import Edit, EditLog
+from mining.curation import Edit, EditLog, EditLogProtocol
 from mining.errors import DataError, WorkspaceError
 from mining.nomenclature import load_nomenclature
 from mining.workspace import Workspace, conform_catalog, write_parquet
 
 NOM = load_nomenclature("ben19")
 C = NOM.classes
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def make_ws(path: Path, n: int, seed: int = 0) -> Path:
@@ -137,6 +138,10 @@ def test_undo_redo_by_batch_and_author(ws):
     assert (log.events()["op"] == "undo").sum() == 3
     assert log.redo() is not None and log.current_labels().labels_of(pid) == sorted(set(orig) | {C[4]},
                                                                                        key=C.index)
+
+
+def test_edit_log_fulfils_the_storage_contract(ws):
+    assert isinstance(EditLog(ws), EditLogProtocol)
 
 
 def test_redo_is_dropped_after_a_new_edit(ws):

@@ -1,0 +1,246 @@
+"""The parts of the server state that change while it serves, as immutable snapshots, and the declared caches.
+
+* :class:`Labels`: the labels and curation states after the edit log's active batches, at one log version;
+* :class:`Scores`: the noise scores (``scores.parquet``) at one version of that file, with the review queue's
+  suspects;
+* :class:`Memo` / :class:`Caches`: every cache the app keeps, declared in one place, keyed and locked.
+
+A snapshot is built whole and never modified (its arrays are read-only), so a callback that holds one sees
+labels, flags and scores of one version, whatever other threads commit meanwhile.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Labels", "Scores", "ReviewScores", "Memo", "Caches", "SUSPICION_COLORS", "suspicion_names"]
+
+#: colours of the suspicion bins: not scored, none, some, flagged
+SUSPICION_COLORS = ("#d9dde3", "#9ecae1", "#fd8d3c", "#b30000")
+#: scores below this (or below half the flag threshold, when that is lower) count as "no suspicion"
+SUSPICION_LOW = 0.25
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+# --------------------------------------------------------------------------- labels after edits
+@dataclass(frozen=True, eq=False)
+class Labels:
+    """Labels and curation states of every patch at one version of the edit log (catalog order).
+
+    Attributes
+    ----------
+    version : int
+        The edit log's last batch id these labels include (0: the catalog's labels).
+    Y : ndarray of bool, shape (n, n_classes)
+    first : ndarray of int16, shape (n,)
+        Index of the first label (colour-by "label"); -1 for a patch without any label.
+    flagged, excluded, confirmed, changed : ndarray of bool, shape (n,)
+        Flagged doubtful; excluded from its split; a reviewer's ``keep`` is the latest label decision; labels
+        differ from the catalog's.
+    """
+
+    version: int
+    Y: np.ndarray
+    first: np.ndarray
+    flagged: np.ndarray
+    excluded: np.ndarray
+    confirmed: np.ndarray
+    changed: np.ndarray
+
+    @classmethod
+    def build(cls, Y: np.ndarray, *, version: int = 0, Y_original: np.ndarray | None = None,
+              flagged: np.ndarray | None = None, excluded: np.ndarray | None = None,
+              confirmed: np.ndarray | None = None) -> Labels:
+        n = len(Y)
+        no = np.zeros(n, bool)
+        first = np.where(Y.any(1), Y.argmax(1), -1).astype(np.int16)
+        changed = (Y != Y_original).any(1) if Y_original is not None else no.copy()
+        arrays = [Y, first, no if flagged is None else flagged, no if excluded is None else excluded,
+                  no if confirmed is None else confirmed, changed]
+        return cls(int(version), *(_frozen(np.asarray(a)) for a in arrays))
+
+    @classmethod
+    def from_log(cls, cur) -> Labels:
+        """From :meth:`mining.curation.EditLog.current_labels` (one read of the log: labels and states agree)."""
+        return cls.build(cur.Y, version=cur.version, Y_original=cur.Y_original, flagged=cur.flagged,
+                         excluded=cur.excluded, confirmed=cur.confirmed)
+
+
+# --------------------------------------------------------------------------- noise scores
+def suspicion_names(threshold: float | None) -> tuple[str, ...]:
+    """Legend names of the suspicion bins for the flag threshold the scores were made with."""
+    if threshold is None:
+        return ("not scored", "no suspicion", "some", "flagged")
+    low = min(SUSPICION_LOW, threshold / 2)
+    return ("not scored", f"no suspicion (< {low:.2g})", f"some ({low:.2g}–{threshold:.2g})",
+            f"flagged (≥ {threshold:.2g})")
+
+
+class ReviewScores:
+    """The flagged patches of ``scores.parquet`` in rank order (most suspicious first), aligned to catalog rows.
+
+    Attributes
+    ----------
+    n_scored : int
+        Patches in ``scores.parquet``.
+    rows : ndarray of int64, shape (m,)
+        Catalog row of each flagged patch.
+    rank : ndarray of int64, shape (m,)
+    score : ndarray of float32, shape (m,)
+    kind : ndarray of object, shape (m,)
+        ``spurious`` / ``missing`` / ``outlier``.
+    labels, suggested : ndarray of bool, shape (m, n_classes)
+        The labels that were scored, and the suggested labels.
+    table : pyarrow.Table
+        The rows themselves (evidence lists), read one at a time by :meth:`evidence`.
+    """
+
+    def __init__(self, table, rows: np.ndarray, n_scored: int, classes):
+        from mining.quality import label_matrix
+
+        keep = rows >= 0
+        if not keep.all():
+            import pyarrow as pa
+
+            table = table.filter(pa.array(keep))
+            rows = rows[keep]
+        self.table = table
+        self.n_scored = int(n_scored)
+        self.rows = _frozen(rows.astype(np.int64))
+        self.rank = _frozen(table.column("rank").to_numpy().astype(np.int64))
+        self.score = _frozen(table.column("score").to_numpy().astype(np.float32))
+        self.kind = _frozen(table.column("kind").to_numpy(zero_copy_only=False).astype(object))
+        self.labels = _frozen(label_matrix(table.column("labels"), classes))
+        self.suggested = _frozen(label_matrix(table.column("suggested"), classes))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def evidence(self, pos: int) -> dict:
+        """Row ``pos`` of the scores (every column, evidence lists included) as a dict."""
+        return self.table.slice(int(pos), 1).to_pylist()[0]
+
+
+@dataclass(frozen=True, eq=False)
+class Scores:
+    """The noise scores at one version of ``scores.parquet`` (catalog order).
+
+    Attributes
+    ----------
+    stamp : tuple or None
+        :func:`mining.noise.scores_stamp` of the file these scores were read from; None without scores.
+    score : ndarray of float32, shape (n,) or None
+        Suspicion per patch (NaN where not scored); None without scores.
+    codes : ndarray of int16, shape (n,)
+        Colour-by "suspicion": 0 not scored, 1 none, 2 some, 3 flagged.
+    names : tuple of str
+        Legend names of the four codes (they quote the flag threshold).
+    threshold : float or None
+        The flag threshold the scores were made with.
+    card : mapping
+        ``scores.json``.
+    review : ReviewScores or None
+        The flagged patches (the review queue).
+    """
+
+    stamp: tuple | None
+    score: np.ndarray | None
+    codes: np.ndarray
+    names: tuple[str, ...]
+    threshold: float | None = None
+    card: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    review: ReviewScores | None = None
+
+    @classmethod
+    def none(cls, n: int) -> Scores:
+        return cls(None, None, _frozen(np.zeros(n, np.int16)), suspicion_names(None))
+
+    @classmethod
+    def load(cls, ws, classes) -> Scores:
+        """Read the workspace's scores once (the stamp is taken around the read, so a file replaced meanwhile is
+        read again); :meth:`none` without scores."""
+        from mining.noise import load_scores, load_scores_card, scores_stamp
+
+        n = len(ws.index)
+        for _ in range(5):
+            stamp = scores_stamp(ws)
+            if stamp is None:
+                return cls.none(n)
+            card = load_scores_card(ws) or {}
+            full = load_scores(ws, columns=["patch_id", "score", "flagged"])
+            flagged = load_scores(ws, flagged_only=True)
+            if scores_stamp(ws) == stamp:
+                break
+        rows = ws.rows_of(full["patch_id"].to_numpy(object))
+        ok = rows >= 0
+        s = full["score"].to_numpy(np.float32)[ok]
+        threshold = (card.get("params") or {}).get("flag_threshold")
+        threshold = float(threshold) if threshold is not None else None
+        low = min(SUSPICION_LOW, threshold / 2) if threshold is not None else SUSPICION_LOW
+        c = np.where(s < low, 1, 2).astype(np.int16)
+        c[full["flagged"].to_numpy(bool)[ok]] = 3
+        codes = np.zeros(n, np.int16)
+        codes[rows[ok]] = c
+        score = np.full(n, np.nan, np.float32)
+        score[rows[ok]] = s
+        review = ReviewScores(flagged, ws.rows_of(flagged.column("patch_id").to_numpy(zero_copy_only=False)),
+                              len(full), classes)
+        return cls(stamp, _frozen(score), _frozen(codes), suspicion_names(threshold), threshold,
+                   MappingProxyType(dict(card)), review)
+
+
+# --------------------------------------------------------------------------- caches
+class Memo:
+    """One declared cache: a value built once per key under a lock; the ``size`` newest keys are kept.
+
+    Parameters
+    ----------
+    name : str
+    size : int
+        Keys kept (the oldest is dropped first).
+    """
+
+    def __init__(self, name: str, *, size: int = 1):
+        self.name = name
+        self.size = size
+        self._lock = threading.Lock()
+        self._items: dict[Hashable, Any] = {}
+
+    def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """The value for ``key``, built by ``build()`` the first time (other threads asking meanwhile wait)."""
+        with self._lock:
+            if key in self._items:
+                return self._items[key]
+            value = build()
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.pop(next(iter(self._items)))
+            return value
+
+    def __repr__(self) -> str:
+        return f"Memo({self.name!r}, {len(self._items)}/{self.size})"
+
+
+@dataclass(frozen=True, eq=False)
+class Caches:
+    """Every cache of the app, declared here (key of each in brackets). Static data never expires; caches of
+    data that changes are keyed on its version."""
+
+    kdtree: Memo = field(default_factory=lambda: Memo("kdtree", size=2))      # ["scatter" | "map"]
+    grid_order: Memo = field(default_factory=lambda: Memo("grid_order"))      # [None]
+    map_xy: Memo = field(default_factory=lambda: Memo("map_xy"))              # [None]
+    footprints: Memo = field(default_factory=lambda: Memo("footprints"))      # [None]
+    basemap: Memo = field(default_factory=lambda: Memo("basemap", size=4))   # [level of detail]
+    tour_graph: Memo = field(default_factory=lambda: Memo("tour_graph"))      # [None] (labels passed per tour)
+    tour_mini: Memo = field(default_factory=lambda: Memo("tour_mini", size=2))  # [labels version]
+    embedding_name: Memo = field(default_factory=lambda: Memo("embedding_name"))  # [None]

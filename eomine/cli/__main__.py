@@ -1,0 +1,5 @@
+"""``python -m eomine.cli ...``: the ``eomine`` command line."""
+
+from . import main
+
+main()

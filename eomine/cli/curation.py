@@ -1,0 +1,59 @@
+"""Commands of curation: ``export`` (labels after the edits) and ``history`` (the edit log)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mining.export import FORMATS
+
+from ._options import Choice, json_option, workspace_argument
+
+__all__ = ["export_cmd", "history_cmd"]
+
+
+@click.command("export")
+@workspace_argument()
+@click.option("--format", "fmt", required=True, type=Choice(FORMATS),
+              help="parquet/csv: curated catalog; reben: reBEN-compatible metadata.parquet; geoparquet: footprints.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="File to write (history goes beside it).")
+@click.option("--drop-excluded", is_flag=True, help="Leave excluded patches out (default: keep them, marked).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing export.")
+def export_cmd(workspace, fmt, out, drop_excluded, overwrite):
+    """Export the labels after the edits, the curation state and the edit history."""
+    from mining.export import export_workspace
+
+    card = export_workspace(workspace, fmt, out, drop_excluded=drop_excluded, overwrite=overwrite)
+    click.echo(f"exported {card['n_rows']:,} patches to {out} ({card['n_changed']:,} relabelled, "
+               f"{card['n_excluded']:,} excluded, {card['n_dropped']:,} dropped; edit log version "
+               f"{card['edits_version']}); history: {card['n_events']:,} events in {card['history']}")
+
+
+@click.command("history")
+@workspace_argument()
+@click.option("--patch", "patch_id", help="The events of one patch instead of the batches.")
+@json_option
+def history_cmd(workspace, patch_id, as_json):
+    """The edit batches (id, time, author, kind, patches, active, note), oldest first."""
+    from mining.curation import EditLog
+
+    log = EditLog(workspace, create=False)
+    df = log.events(patch_id=patch_id) if patch_id else log.batches()
+    if as_json:
+        click.echo(df.astype(object).where(df.notna(), None).to_json(orient="records", indent=1))
+        return
+    if df.empty:
+        click.echo(f"no edits of {patch_id}" if patch_id else f"no edits in {workspace}")
+        return
+    if patch_id:
+        for e in df.itertuples():
+            lab = e.label if isinstance(e.label, str) else ""
+            click.echo(f"{e.id:>7}  {e.time[:19]}  batch {e.batch:<5} {e.author:<16} {e.op:<8} {lab}  {e.note}")
+        return
+    click.echo(f"{'batch':>6}  {'time (UTC)':<19}  {'author':<16} {'kind':<10} {'patches':>8}  {'state':<7} note")
+    for b in df.itertuples():
+        kind = b.kind if b.kind == "edit" else f"{b.kind} {b.target}"
+        state = ("active" if b.active else "undone") if b.kind == "edit" else ""
+        click.echo(f"{b.id:>6}  {b.time[:19]:<19}  {b.author[:16]:<16} {kind:<10} {b.n_events:>8,}  {state:<7} "
+                   f"{b.note}{f'  [{b.source}]' if b.source not in ('app', '') else ''}")

@@ -1,0 +1,407 @@
+"""Edits and the pure fold of the curation log's events: no file, no database, no clock.
+
+A log stores *batches* (``id, author, kind, target``: ``kind`` is ``edit``, or ``undo`` / ``redo`` of the
+edit batch ``target``) and *events* (``id, batch, row, op, label``: ``row`` is the patch's catalog row,
+``label`` one class for ``add`` / ``remove``, the JSON list of the new labels for ``set``, None otherwise).
+Whatever stores them (:mod:`mining.curation.sqlite` today) reads them back as frames and folds them here:
+
+* :func:`active_batches`: the edit batches whose latest undo/redo is not an undo;
+* :func:`undo_redo_stacks`: what an undo or a redo (of one author, or anyone's) would target;
+* :func:`apply_events`: the labels and per-patch states after a sequence of events, the later event winning
+  per patch and label (``set`` touches every label of its patch).
+
+:func:`check_author`, :func:`as_batch` and :func:`encode_edits` validate edits before anything is written.
+:class:`EditLogProtocol` is the contract a storage fulfils (:class:`mining.curation.EditLog` is one).
+
+Examples
+--------
+>>> ev = pd.DataFrame({"id": [1, 2], "row": [0, 0], "op": ["add", "remove"], "label": ["b", "b"]})
+>>> Y = np.zeros((1, 2), bool); f, e, c = (np.zeros(1, bool) for _ in range(3))
+>>> apply_events(ev, Y, f, e, c, ["a", "b"]); Y.tolist()
+[[False, False]]
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from ..nomenclature import Nomenclature
+
+__all__ = ["Edit", "CurrentLabels", "EditLogProtocol", "OPS", "LABEL_OPS", "MAX_BATCH", "check_author",
+           "as_batch", "encode_edits", "apply_events", "undo_redo_stacks", "active_batches"]
+
+#: every edit operation
+OPS = ("add", "remove", "set", "flag", "unflag", "exclude", "restore", "keep")
+#: operations that change labels
+LABEL_OPS = ("add", "remove", "set")
+#: largest batch accepted (the whole of reBEN fits; anything bigger is refused with a message)
+MAX_BATCH = 2_000_000
+
+#: an encoded event: (patch id, catalog row, op, label: a class, a JSON list for ``set``, or None)
+EventRow = tuple[str, int, str, str | None]
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One edit of one patch.
+
+    Parameters
+    ----------
+    patch_id : str
+    op : str
+        ``add`` / ``remove`` (one ``label``), ``set`` (the new label set in ``labels``), ``flag`` /
+        ``unflag`` (doubtful), ``exclude`` / ``restore`` (out of / back into its split), ``keep`` (a
+        reviewer confirmed the current labels).
+    label : str or None
+        A class of the workspace nomenclature, for ``add`` / ``remove``.
+    labels : tuple of str
+        The new label set, for ``set`` (may be empty).
+    """
+
+    patch_id: str
+    op: str
+    label: str | None = None
+    labels: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not isinstance(self.labels, tuple):
+            object.__setattr__(self, "labels", tuple(self.labels or ()))
+
+
+@dataclass
+class CurrentLabels:
+    """Labels and states of every patch after the active edits (catalog order).
+
+    Attributes
+    ----------
+    patch_ids : ndarray of object, shape (n,)
+    classes : list of str
+        The nomenclature's classes (columns of ``Y``).
+    Y : ndarray of bool, shape (n, n_classes)
+        Multi-hot current labels.
+    Y_original : ndarray of bool, shape (n, n_classes)
+        The catalog's labels (read-only view; do not modify).
+    flagged, excluded, confirmed, changed : ndarray of bool, shape (n,)
+        Flagged doubtful; excluded from its split; a reviewer's ``keep`` is the latest label decision;
+        labels differ from the catalog's.
+    version : int
+        The log's last batch id these labels include (0: no edits).
+    """
+
+    classes: list[str]
+    Y: np.ndarray
+    Y_original: np.ndarray
+    flagged: np.ndarray
+    excluded: np.ndarray
+    confirmed: np.ndarray
+    version: int = 0
+    _ids: Callable[[], tuple[np.ndarray, pd.Index]] | None = field(default=None, repr=False)
+
+    @property
+    def patch_ids(self) -> np.ndarray:
+        """Patch ids in catalog order, shape (n,) (read from the catalog on first use)."""
+        return self._ids()[0]
+
+    @property
+    def changed(self) -> np.ndarray:
+        return (self.Y != self.Y_original).any(1)
+
+    def row(self, patch_id: str) -> int:
+        """Catalog row of ``patch_id`` (raises :class:`DataError` naming it)."""
+        r = int(self._index().get_indexer([patch_id])[0])
+        if r < 0:
+            raise DataError(f"patch {patch_id!r} is not in the workspace")
+        return r
+
+    def rows(self, patch_ids: Sequence[str]) -> np.ndarray:
+        """Catalog rows of several ids (-1 where unknown), shape (len(patch_ids),)."""
+        return self._index().get_indexer(list(patch_ids))
+
+    def labels_of(self, patch_id: str) -> list[str]:
+        """The current labels of one patch, in the nomenclature's order."""
+        return [self.classes[j] for j in np.flatnonzero(self.Y[self.row(patch_id)])]
+
+    def lists(self) -> list[list[str]]:
+        """Label lists of every patch (catalog order), shape (n,)."""
+        cls = np.asarray(self.classes, dtype=object)
+        rows, cols = np.nonzero(self.Y)
+        split = np.searchsorted(rows, np.arange(1, len(self.Y)))
+        return [list(x) for x in np.split(cls[cols], split)]
+
+    def to_frame(self) -> pd.DataFrame:
+        """``patch_id, labels, flagged, excluded, confirmed, changed`` (one row per patch)."""
+        return pd.DataFrame({"patch_id": self.patch_ids, "labels": self.lists(), "flagged": self.flagged,
+                             "excluded": self.excluded, "confirmed": self.confirmed, "changed": self.changed})
+
+    def _index(self) -> pd.Index:
+        return self._ids()[1]
+
+
+@runtime_checkable
+class EditLogProtocol(Protocol):
+    """What every storage of the curation log offers (:class:`mining.curation.EditLog` on SQLite).
+
+    A storage keeps batches and events append-only, serialises writers so that event ids give one total
+    order, makes each batch all-or-nothing, and rebuilds the labels with :func:`apply_events` over the events
+    of :func:`active_batches`. It validates with :func:`check_author`, :func:`as_batch` and
+    :func:`encode_edits`, so every storage refuses the same edits with the same messages.
+    """
+
+    def commit(self, edits: Sequence[Edit], *, author: str, note: str = "", source: str = "app") -> int:
+        """Append one batch in one transaction; return its id (:class:`DataError` on bad input, nothing
+        written)."""
+        ...
+
+    def undo(self, *, author: str | None = None) -> int | None:
+        """Undo the latest active edit batch (of ``author``); the new batch's id, or None."""
+        ...
+
+    def redo(self, *, author: str | None = None) -> int | None:
+        """Redo the latest undone batch (of ``author``) unless an edit came since; the new id, or None."""
+        ...
+
+    def current_labels(self) -> CurrentLabels:
+        """Labels and states of every patch after the active edits."""
+        ...
+
+    def version(self) -> int:
+        """The last batch id (0: no edits); changes on every commit, undo and redo."""
+        ...
+
+    def batches(self, *, up_to: int | None = None) -> pd.DataFrame:
+        """``id, time, author, kind, target, note, source, n_events, active``, oldest first."""
+        ...
+
+    def events(self, *, patch_id: str | None = None) -> pd.DataFrame:
+        """``id, time, author, batch, patch_id, op, label, note``, oldest first."""
+        ...
+
+    def close(self) -> None:
+        """Release this thread's connection."""
+        ...
+
+
+# ---------------------------------------------------------------------- validation
+def check_author(author: object) -> str:
+    """The author name, stripped (:class:`DataError` when blank, not a string or over 200 characters)."""
+    if not isinstance(author, str) or not author.strip():
+        raise DataError("an edit needs an author: enter your name (author is blank)")
+    author = author.strip()
+    if len(author) > 200:
+        raise DataError(f"author name too long ({len(author)} characters, at most 200)")
+    return author
+
+
+def as_batch(edits: Edit | Sequence[Edit]) -> list[Edit]:
+    """The edits of one batch as a list, length m (1 <= m <= :data:`MAX_BATCH`; :class:`DataError` else)."""
+    if isinstance(edits, Edit):
+        edits = [edits]
+    edits = list(edits)
+    if not edits:
+        raise DataError("an edit batch needs at least one edit (the batch is empty)")
+    if len(edits) > MAX_BATCH:
+        raise DataError(f"an edit batch of {len(edits):,} edits is too large (at most {MAX_BATCH:,})")
+    return edits
+
+
+def encode_edits(edits: Sequence[Edit], index: pd.Index, nomenclature: Nomenclature, *,
+                 workspace: str) -> list[EventRow]:
+    """Validate a batch and encode it as event rows.
+
+    Parameters
+    ----------
+    edits : sequence of Edit, length m
+    index : pandas.Index
+        The catalog's patch ids (position = catalog row).
+    nomenclature : Nomenclature
+        The workspace's classes.
+    workspace : str
+        Named in the message of an unknown patch id.
+
+    Returns
+    -------
+    list of (patch_id, row, op, label), length m
+        ``label``: the class for ``add`` / ``remove``, the JSON list of the new labels in official order for
+        ``set``, None for the per-patch states.
+
+    Raises
+    ------
+    DataError
+        A patch id that is not a string or not in ``index``, an unknown op or class, a label given to an op
+        that takes none. The first problem is named.
+    """
+    pids = [e.patch_id for e in edits]
+    bad_type = next((p for p in pids if not isinstance(p, str)), None)
+    if bad_type is not None:
+        raise DataError(f"patch id {bad_type!r} is not a string")
+    prow = index.get_indexer(pids)
+    missing = prow < 0
+    if missing.any():
+        raise DataError(f"patch {pids[int(np.argmax(missing))]!r} is not in workspace {workspace} "
+                        f"({int(missing.sum())} unknown patch id(s) in the batch; nothing was saved)")
+    nom = nomenclature
+    known = set(nom.classes)
+    rows: list[EventRow] = []
+    for e, r in zip(edits, prow.tolist(), strict=True):
+        if e.op not in OPS:
+            raise DataError(f"patch {e.patch_id}: unknown edit op {e.op!r} (one of {', '.join(OPS)})")
+        if e.op in ("add", "remove"):
+            if e.label not in known:
+                raise DataError(f"patch {e.patch_id}: {e.op} label {e.label!r} is not a class of the "
+                                f"{nom.name} nomenclature")
+            rows.append((e.patch_id, r, e.op, e.label))
+        elif e.op == "set":
+            labs = list(e.labels) if e.labels else ([] if e.label is None else [e.label])
+            bad = [lab for lab in labs if lab not in known]
+            if bad:
+                raise DataError(f"patch {e.patch_id}: set label {bad[0]!r} is not a class of the "
+                                f"{nom.name} nomenclature")
+            rows.append((e.patch_id, r, "set", json.dumps(nom.validate(labs))))
+        else:
+            if e.label is not None or e.labels:
+                raise DataError(f"patch {e.patch_id}: op {e.op!r} takes no label")
+            rows.append((e.patch_id, r, e.op, None))
+    return rows
+
+
+# ---------------------------------------------------------------------- the fold
+def apply_events(events: pd.DataFrame, Y: np.ndarray, flagged: np.ndarray, excluded: np.ndarray,
+                 confirmed: np.ndarray, classes: Sequence[str]) -> None:
+    """Apply events to the label and state arrays, in place: the later event wins per patch and label.
+
+    Vectorised over (patch, class) keys: no loop over events.
+
+    Parameters
+    ----------
+    events : DataFrame, m rows
+        ``id`` (int, the total order: a larger id is later), ``row`` (int, catalog row; rows outside
+        ``[0, n)`` are ignored), ``op`` (str; ``undo`` / ``redo`` events are ignored), ``label`` (a class for
+        ``add`` / ``remove``, the JSON list of the new labels for ``set``; unknown classes are ignored).
+    Y : ndarray of bool, shape (n, n_classes)
+        Labels before the events (modified).
+    flagged, excluded, confirmed : ndarray of bool, shape (n,)
+        States before the events (modified): the latest ``flag`` / ``unflag``, ``exclude`` / ``restore``;
+        ``confirmed`` is True where a ``keep`` is later than every label op of the patch.
+    classes : sequence of str, length n_classes
+        The columns of ``Y``.
+    """
+    ev = events
+    if not len(ev):
+        return
+    c = Y.shape[1]
+    rows = ev["row"].to_numpy(np.int64)
+    ops = ev["op"].to_numpy(object)
+    eid = ev["id"].to_numpy(np.int64)
+    labels = ev["label"].to_numpy(object)
+    ok = (rows >= 0) & (rows < len(Y))
+    classes = pd.Index(classes)
+    # label ops -> (row, class, value, event id) entries; "set" touches every class of its patch
+    is_one = ok & np.isin(ops, ["add", "remove"])
+    r1 = rows[is_one]
+    c1 = classes.get_indexer(labels[is_one])
+    v1 = ops[is_one] == "add"
+    e1 = eid[is_one]
+    is_set = ok & (ops == "set")
+    rs = rows[is_set]
+    es = eid[is_set]
+    # a few distinct label sets: parse each once, then gather
+    codes, uniq = pd.factorize(labels[is_set], use_na_sentinel=False)
+    cidx = {name: j for j, name in enumerate(classes)}
+    U = np.zeros((len(uniq), c), bool)
+    for i, s in enumerate(uniq):
+        for name in (json.loads(s) if s else []):
+            if name in cidx:
+                U[i, cidx[name]] = True
+    Yset = U[codes]
+    rr = np.concatenate([r1, np.repeat(rs, c)])
+    cc = np.concatenate([c1, np.tile(np.arange(c), len(rs))])
+    vv = np.concatenate([v1, Yset.ravel()])
+    ee = np.concatenate([e1, np.repeat(es, c)])
+    good = cc >= 0
+    rr, cc, vv, ee = rr[good], cc[good], vv[good], ee[good]
+    if len(rr):
+        key = rr.astype(np.int64) * c + cc
+        order = np.lexsort((ee, key))          # by key, then by event id: the last of a key wins
+        key_s = key[order]
+        last = np.r_[key_s[1:] != key_s[:-1], True]
+        win = order[last]
+        Y[rr[win], cc[win]] = vv[win]
+    for on, off, out in (("flag", "unflag", flagged), ("exclude", "restore", excluded),
+                         ("keep", None, confirmed)):
+        sel = ok & np.isin(ops, [on] + ([off] if off else []) + (list(LABEL_OPS) if off is None else []))
+        _last_state(rows[sel], eid[sel], ops[sel] == on, out)
+
+
+def undo_redo_stacks(batches: pd.DataFrame, author: str | None) -> tuple[list[int], list[int]]:
+    """Replay batches into the undo and the redo stack of edit batch ids, for one author or everyone.
+
+    An edit pushes onto the undo stack and clears the redo stack; an undo moves its target onto the redo
+    stack, a redo moves it back. Only ``author``'s edit batches (every edit batch when ``author`` is None or
+    empty) and the undos / redos targeting them count.
+
+    Parameters
+    ----------
+    batches : DataFrame, b rows, oldest first
+        ``id``, ``author``, ``kind`` (``edit`` / ``undo`` / ``redo``), ``target`` (edit batch id, for undo /
+        redo).
+    author : str or None
+
+    Returns
+    -------
+    undo_stack, redo_stack : list of int
+        Edit batch ids, the next one to undo / redo last.
+    """
+    b = batches
+    mine = set(b.loc[(b["kind"] == "edit") & ((b["author"] == author) if author else True), "id"].tolist())
+    undo_stack: list[int] = []
+    redo_stack: list[int] = []
+    for bid, kind, target in zip(b["id"].tolist(), b["kind"].tolist(), b["target"].tolist(), strict=True):
+        if kind == "edit":
+            if bid in mine:
+                undo_stack.append(bid)
+                redo_stack.clear()
+        elif target in mine:
+            src, dst = (undo_stack, redo_stack) if kind == "undo" else (redo_stack, undo_stack)
+            if target in src:
+                src.remove(target)
+            dst.append(target)
+    return undo_stack, redo_stack
+
+
+def active_batches(batches: pd.DataFrame) -> set[int]:
+    """Edit batch ids whose latest undo/redo is not an undo.
+
+    Parameters
+    ----------
+    batches : DataFrame, b rows, oldest first
+        ``id``, ``kind``, ``target``.
+
+    Returns
+    -------
+    set of int
+    """
+    b = batches
+    active = set(b.loc[b["kind"] == "edit", "id"].tolist())
+    for kind, target in zip(b["kind"].tolist(), b["target"].tolist(), strict=True):
+        if kind == "undo":
+            active.discard(target)
+        elif kind == "redo":
+            active.add(target)
+    return active
+
+
+def _last_state(rows: np.ndarray, eid: np.ndarray, on: np.ndarray, out: np.ndarray) -> None:
+    """``out[row] = on`` of each row's latest event (by event id); arrays of shape (m,), ``out`` (n,)."""
+    if not len(rows):
+        return
+    order = np.lexsort((eid, rows))
+    rs = rows[order]
+    last = np.r_[rs[1:] != rs[:-1], True]
+    out[rs[last]] = on[order][last]
