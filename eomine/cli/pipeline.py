@@ -73,9 +73,11 @@ def _encoder_parameters(encoder: str) -> list[str]:
 @force_option("Recompute even if the embeddings are up to date.")
 def embed_cmd(workspace, encoder, device, batch_size, force, **opts):
     """Compute embeddings (embeddings.parquet + embeddings.json)."""
+    from mining.encoders import resolve_encoder
     from mining.pipeline import step_embed
     from mining.workspace import Workspace
 
+    encoder = resolve_encoder(encoder)
     params = _encoder_params(encoder, opts)
     res = step_embed(Workspace(workspace), encoder, params, device=device, batch_size=batch_size, force=force)
     click.echo(res.line())
@@ -141,11 +143,13 @@ def project_cmd(workspace, method, seed, min_dist, n_epochs, init, reproducible,
 @force_option("Recompute every step.")
 def run_cmd(workspace, source, fmt, encoder, device, batch_size, k, method, seed, force, **opts):
     """Ingest (optional) -> embed -> knn -> project -> quality report; up-to-date steps are skipped."""
+    from mining.encoders import resolve_encoder
     from mining.pipeline import run_pipeline
     from mining.workspace import Workspace
 
     if source and not fmt:
         raise click.UsageError("--source needs --format")
+    encoder = resolve_encoder(encoder)
     params = _encoder_params(encoder, opts)
     if source:
         if not workspace.exists():
