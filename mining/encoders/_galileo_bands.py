@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["CHANNELS", "GROUPS", "GROUP_BANDS", "SPACE_GROUPS", "TIME_GROUPS", "STATIC_GROUPS", "RGB8_GAIN",
-           "RGB8_GAIN_OTHER", "canonical_band", "default_patch_size"]
+           "RGB8_GAIN_OTHER", "canonical_band", "default_patch_size", "group_names"]
 
 #: the 13 space-time input channels, in the model's order (``normalization.json["13"]`` follows it)
 CHANNELS = ("VV", "VH", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12", "NDVI")
@@ -63,3 +63,28 @@ def default_patch_size(size: int) -> int:
     """
     return max(1, min(8, int(size) // 8))
 
+
+def group_names(value: str | list[str] | tuple[str, ...] | None) -> list[str] | None:
+    """The group names of a ``groups`` parameter, or None for ``"auto"`` / None (every group the data has).
+
+    Parameters
+    ----------
+    value : str, list of str or None
+        ``"auto"``, a list of names, or one comma-separated string of names. The names are not checked here.
+
+    Returns
+    -------
+    list of str or None
+
+    Examples
+    --------
+    >>> group_names("S2_RGB, S2_SWIR")
+    ['S2_RGB', 'S2_SWIR']
+    >>> group_names("auto") is None
+    True
+    """
+    if value is None or value == "auto":
+        return None
+    if isinstance(value, str):
+        return [s.strip() for s in value.split(",")]
+    return [str(s) for s in value]

@@ -82,6 +82,7 @@ Figures in bench/RESULTS.md.
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
 from pathlib import Path
 
@@ -89,7 +90,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import DataError
+from .._internal.validation import PATH, Boolean, Constraint, Interval, Options, validate_params
+from ..errors import DataError, ParameterError
 from ._galileo_bands import (
     CHANNELS,
     GROUP_BANDS,
@@ -98,6 +100,7 @@ from ._galileo_bands import (
     RGB8_GAIN_OTHER,
     canonical_band,
     default_patch_size,
+    group_names,
 )
 from ._galileo_net import PUBLISHED_SHA256, GalileoNano, load_galileo
 from ._torch_common import resolve_threads, set_threads, to_device_grid
@@ -105,6 +108,23 @@ from .base import Encoder
 
 __all__ = ["GalileoEncoder", "GalileoNano", "CHANNELS", "GROUPS", "GROUP_BANDS", "PUBLISHED_SHA256", "RGB8_GAIN",
            "load_galileo", "default_patch_size", "canonical_band"]
+
+
+#: months, 1 = January
+_MONTH = Interval(int, 1, 12)
+
+
+class _GroupNames(Constraint):
+    """Names of Galileo channel groups: a non-empty list, or one comma-separated string."""
+
+    def is_satisfied_by(self, value: object) -> bool:
+        if not isinstance(value, str | list | tuple):
+            return False
+        names = group_names(value)
+        return bool(names) and all(n in GROUPS for n in names)
+
+    def __str__(self) -> str:
+        return f"channel group names among {', '.join(GROUPS)} (a list or one comma-separated string)"
 
 
 # ----------------------------------------------------------------------------------------------------- encoder
@@ -152,9 +172,19 @@ class GalileoEncoder(Encoder):
     """
 
     name = "galileo"
+    _parameter_constraints = {
+        "weights": [PATH, None],
+        "patch_size": [Interval(int, 1, 8), None],  # and at most the model's max_patch_size (8 in nano)
+        "groups": [Options(("auto",)), _GroupNames(), None],  # NDVI only with ndvi=True
+        "ndvi": [Boolean()],
+        "month": [Options(("auto",)), _MONTH],
+        "fallback_month": [_MONTH],
+        "threads": [Interval(int, 1, None), None],
+    }
 
-    def __init__(self, *, weights: str | None = None, patch_size: int | None = None, groups="auto",
-                 ndvi: bool = True, month=6, fallback_month: int = 6, threads: int | None = None):
+    def __init__(self, *, weights: str | os.PathLike | None = None, patch_size: int | None = None,
+                 groups: str | list[str] | None = "auto", ndvi: bool = True, month: int | str = 6,
+                 fallback_month: int = 6, threads: int | None = None):
         self.weights = weights
         self.patch_size = patch_size
         self.groups = groups
@@ -167,29 +197,11 @@ class GalileoEncoder(Encoder):
     uses_rows = True
 
     # ------------------------------------------------------------------------------------------------ fit
-    def _check_params(self) -> None:
-        p = self.patch_size
-        if p is not None and (isinstance(p, bool) or not isinstance(p, int | np.integer) or not 1 <= p <= 8):
-            raise ValueError(f"galileo: patch_size must be None (auto) or an integer 1..8, got {p!r}")
-        for name, v in (("month", self.month), ("fallback_month", self.fallback_month)):
-            if name == "month" and v == "auto":
-                continue
-            if isinstance(v, bool) or not isinstance(v, int | np.integer) or not 1 <= v <= 12:
-                raise ValueError(f"galileo: {name} must be {'auto or ' if name == 'month' else ''}1..12, got {v!r}")
-        if not isinstance(self.ndvi, bool):
-            raise ValueError(f"galileo: ndvi must be true or false, got {self.ndvi!r}")
-
     def _wanted_groups(self) -> list[str] | None:
-        g = self.groups
-        if g == "auto" or g is None:
-            return None
-        names = [s.strip() for s in g.split(",")] if isinstance(g, str) else [str(s) for s in g]
-        unknown = [n for n in names if n not in GROUPS]
-        if unknown or not names:
-            raise ValueError(f"galileo: unknown group(s) {', '.join(unknown) or '(none)'}; "
-                             f"groups are {', '.join(GROUPS)} or auto")
-        if "NDVI" in names and not self.ndvi:
-            raise ValueError("galileo: groups names NDVI but ndvi is false")
+        """The groups named in ``groups`` (checked by :func:`validate_params`), or None for ``auto``."""
+        names = group_names(self.groups)
+        if names is not None and "NDVI" in names and not self.ndvi:
+            raise ParameterError("groups", "without NDVI when ndvi is false", self.groups, owner=type(self).__name__)
         return names
 
     def _resolve_groups(self, ws, store) -> None:
@@ -233,7 +245,8 @@ class GalileoEncoder(Encoder):
         self._canon = {canonical_band(b): i for i, b in enumerate(bands)}
 
     def fit(self, ws, *, device: str = "cpu", progress: bool = True) -> GalileoEncoder:
-        self._check_params()
+        validate_params(self)
+        self._wanted_groups()
         store = ws.store
         net, info = load_galileo(self.weights)
         self._resolve_groups(ws, store)
@@ -242,9 +255,11 @@ class GalileoEncoder(Encoder):
         size, extent = g0.size, g0.size * g0.resolution
         p = int(self.patch_size) if self.patch_size is not None else default_patch_size(size)
         if p > net.max_patch:
-            raise ValueError(f"galileo: patch_size {p} exceeds the model's {net.max_patch}")
+            raise ParameterError("patch_size", f"at most the model's max_patch_size ({net.max_patch})", p,
+                                 owner=type(self).__name__)
         if p > size:
-            raise DataError(f"galileo: patch_size {p} is larger than the {size}-pixel patches of {ws.path}")
+            raise ParameterError("patch_size", f"at most the patches' size ({size} pixels in {ws.path})", p,
+                                 owner=type(self).__name__)
         self.patch_size_ = p
         self.tokens_ = size // p
         self.grid_ = self.tokens_ * p

@@ -61,6 +61,12 @@ CASES = [
     ("embed {ws} --encoder spectral --param dim=8", ["--param dim", "spectral encoder has no parameter dim",
                                                      "grid, sample"]),
     ("embed {ws} --encoder random --param dim=0", ["--param dim must be an int in [1, inf), got 0"]),
+    ("embed {ws} --encoder galileo --param patch_size=99", ["--param patch_size must be an int in [1, 8] or None, "
+                                                            "got 99"]),
+    ("embed {ws} --encoder galileo --param month=13", ["--param month must be 'auto' or an int in [1, 12], got 13"]),
+    ("embed {ws} --encoder galileo --param groups=RGB", ["--param groups must be", "S2_RGB", "got 'RGB'"]),
+    ("embed {ws} --encoder galileo --param dim=8", ["--param dim", "the galileo encoder has no parameter dim",
+                                                    "weights, patch_size, groups"]),
     ("embed {ws} --encoder spectral --param grid=\"x\"", ["--param grid must be an int in [1, inf), got 'x'"]),
     ("embed {ws} --encoder import", ["--encoder import needs --from"]),
     ("embed {ws} --from e.npy", ["--from only applies to --encoder import"]),

@@ -24,7 +24,7 @@ from mining.encoders.galileo import (
     default_patch_size,
     load_galileo,
 )
-from mining.errors import DataError
+from mining.errors import DataError, ParameterError
 from mining.ingest import ingest
 from mining.store import read_rows
 from mining.workspace import Workspace
@@ -349,8 +349,41 @@ def test_a_required_group_that_is_missing_is_refused_naming_it(tmp_path):
     with pytest.raises(DataError) as exc:
         GalileoEncoder(groups=["S2_RGB", "S2_SWIR"]).fit(ws)
     _assert_one_line(exc, "S2_SWIR", "B11, B12")
-    with pytest.raises(ValueError, match="unknown group"):
+    with pytest.raises(ParameterError, match="groups must be 'auto', channel group names among S1, S2_RGB"):
         GalileoEncoder(groups="RGB").fit(ws)
+
+
+@pytest.mark.parametrize("params, param, words", [
+    ({"patch_size": 99}, "patch_size", "an int in [1, 8] or None, got 99"),
+    ({"patch_size": 0}, "patch_size", "[1, 8]"),
+    ({"patch_size": 4.0}, "patch_size", "[1, 8]"),
+    ({"month": 13}, "month", "'auto' or an int in [1, 12], got 13"),
+    ({"month": "june"}, "month", "'auto' or an int in [1, 12]"),
+    ({"fallback_month": 0}, "fallback_month", "an int in [1, 12]"),
+    ({"ndvi": "yes"}, "ndvi", "a bool"),
+    ({"groups": ["S2_RGB", "RGB"]}, "groups", "channel group names among S1, S2_RGB"),
+    ({"groups": ""}, "groups", "channel group names"),
+    ({"groups": "S2_RGB,NDVI", "ndvi": False}, "groups", "without NDVI when ndvi is false"),
+    ({"threads": 0}, "threads", "an int in [1, inf) or None"),
+    ({"weights": 3}, "weights", "a path or None"),
+])
+def test_bad_parameters_are_parameter_errors_naming_them(tmp_path, params, param, words):
+    ws = _folder_ws(tmp_path, ["B4", "B3", "B2"])
+    with pytest.raises(ParameterError) as exc:
+        GalileoEncoder(**params).fit(ws)
+    assert exc.value.param == param and exc.value.owner == "GalileoEncoder"
+    _assert_one_line(exc, f"{param} must be", words)
+
+
+def test_good_parameters_pass_and_a_patch_size_above_the_patches_is_refused(tmp_path):
+    ws = _folder_ws(tmp_path, ["B4", "B3", "B2"], size=16)
+    enc = GalileoEncoder(patch_size=np.int64(4), groups=("S2_RGB",), month="auto", threads=1).fit(ws)
+    assert (enc.patch_size_, enc.tokens_, enc.groups_) == (4, 4, ["S2_RGB"])
+    ws5 = _folder_ws(tmp_path, ["B4", "B3", "B2"], size=5, name="tiny")
+    with pytest.raises(ParameterError) as exc:
+        GalileoEncoder(patch_size=8).fit(ws5)
+    assert exc.value.param == "patch_size"
+    _assert_one_line(exc, "patch_size must be at most the patches' size (5 pixels", "got 8")
 
 
 def test_named_geotiff_bands_map_onto_groups_and_partial_groups_are_masked(tmp_path, state_dict):
