@@ -36,6 +36,24 @@ def default_encoder() -> str:
     return "galileo" if galileo_available() else "spectral"
 
 
-def resolve_encoder(name: str | None) -> str:
-    """``auto`` / None -> :func:`default_encoder`; any other name unchanged."""
-    return default_encoder() if name in (None, "auto") else name
+def resolve_encoder(name: str | None, bands=None) -> str:
+    """The encoder ``name`` stands for: ``auto`` / None -> :func:`default_encoder`, except that a workspace whose
+    ``bands`` fill none of Galileo's channel groups (say only B01 and B09) gets ``spectral``; any other name
+    unchanged.
+
+    Parameters
+    ----------
+    name : str or None
+        ``auto``, None or an encoder of :data:`ENCODERS`.
+    bands : iterable of str, optional
+        The workspace's pixel-store bands; None when unknown (no workspace yet, or no pixels).
+    """
+    if name not in (None, "auto"):
+        return name
+    enc = default_encoder()
+    if enc == "galileo" and bands is not None:
+        from ._galileo_bands import groups_of_bands
+
+        if not groups_of_bands(bands):
+            return "spectral"
+    return enc

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["CHANNELS", "GROUPS", "GROUP_BANDS", "SPACE_GROUPS", "TIME_GROUPS", "STATIC_GROUPS", "RGB8_GAIN",
-           "RGB8_GAIN_OTHER", "canonical_band", "default_patch_size", "group_names"]
+           "RGB8_GAIN_OTHER", "canonical_band", "default_patch_size", "group_names", "groups_of_bands"]
 
 #: the 13 space-time input channels, in the model's order (``normalization.json["13"]`` follows it)
 CHANNELS = ("VV", "VH", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12", "NDVI")
@@ -51,6 +51,25 @@ def canonical_band(name: str) -> str | None:
     if not m:
         return None
     return f"B{int(m.group(1))}A" if m.group(2) else f"B{int(m.group(1)):02d}"
+
+
+def groups_of_bands(bands) -> list[str]:
+    """The Sentinel-1/2 channel groups (not NDVI) whose bands are all among ``bands``.
+
+    Parameters
+    ----------
+    bands : iterable of str
+        Pixel-store band names, in any of the spellings :func:`canonical_band` reads.
+
+    Examples
+    --------
+    >>> groups_of_bands(["B2", "B3", "B4", "B8"])
+    ['S2_RGB', 'S2_NIR_10m']
+    >>> groups_of_bands(["B01", "B09"])
+    []
+    """
+    have = {canonical_band(b) for b in bands}
+    return [g for g, need in GROUP_BANDS.items() if g != "NDVI" and all(b in have for b in need)]
 
 
 def default_patch_size(size: int) -> int:

@@ -245,6 +245,10 @@ def test_weights_found_through_the_environment_and_default_encoder(weights_copy,
     monkeypatch.setenv(GALILEO_ENV, str(weights_copy))
     assert load_galileo()[1]["path"] == str(weights_copy / "encoder.pt")
     assert default_encoder() == "galileo" and resolve_encoder("auto") == "galileo"
+    # auto looks at the workspace's bands: EuroSAT RGB's are enough, a store of B01 / B09 only is not
+    assert resolve_encoder("auto", ["B04", "B03", "B02"]) == "galileo"
+    assert resolve_encoder("auto", ["B01", "B09"]) == "spectral"
+    assert resolve_encoder("galileo", ["B01", "B09"]) == "galileo"  # named: galileo says what is missing
     monkeypatch.setenv(GALILEO_ENV, str(tmp_path / "nowhere"))
     assert default_encoder() == "spectral" and resolve_encoder(None) == "spectral"
     assert resolve_encoder("ssl") == "ssl"
