@@ -10,7 +10,8 @@ Label noise is injected with a seed into clean labels, then both detectors rank 
 
 at 5 %, 10 % and 20 % of the patches, on
 
-a. the demo (``eomine demo --noise-rate 0``: clean labels; embeddings = the ``spectral`` encoder on its pixels);
+a. the demo (``eomine demo --noise-rate 0``'s workspace: clean labels; embeddings = the ``spectral`` encoder on
+   its pixels, asked for explicitly since the demo command's default is galileo; k=30 graph);
 b. the real EuroSAT sample (180 MS GeoTIFFs of ../shared/data; ``spectral`` embeddings; kNN k=10);
 c. the real reBEN label sets (549,488 official label lists of ``.bench/reben549k``, read-only) with the bench's
    label-conditioned embeddings generated from the TRUE labels and their stored k=30 graph.
@@ -305,9 +306,20 @@ def _eomine(*args, cwd=None):
 
 
 def dataset_demo(workdir: Path, n: int):
+    """The clean demo (``eomine demo``'s workspace) with ``spectral`` embeddings and its k=30 graph.
+
+    Built like ``eomine demo --n N --seed 1 --noise-rate 0`` but embedded with ``--encoder spectral`` explicitly:
+    the demo command embeds with the default encoder (galileo when its weights are found), and these results are
+    for ``spectral`` embeddings.
+    """
+    from mining.datasets.demo import DemoDataset
+    from mining.ingest import ingest
+
     out = BENCH_DIR / f"noise-demo-{n}"
     if not (out / "knn" / "knn.json").is_file():
-        _eomine("demo", "--out", out, "--n", n, "--seed", 1, "--noise-rate", 0, "--overwrite")
+        ingest(DemoDataset(n=n, seed=1, noise_rate=0), out, overwrite=True, progress=False)
+        _eomine("embed", out, "--encoder", "spectral", "--force")
+        _eomine("knn", out, "--k", 30, "--force")
     return _load_ws(out)
 
 

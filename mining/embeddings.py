@@ -112,7 +112,9 @@ def embed(ws: Workspace, encoder, *, device: str = "auto", batch_size: int | str
                 out = np.empty((stop - start, encoder.dim_), dtype=np.float32)
                 for b0 in range(start, stop, bs):
                     b1 = min(b0 + bs, stop)
-                    out[b0 - start:b1 - start] = encoder.encode(next(batches))
+                    batch = next(batches)  # encoders with uses_rows (galileo: acquisition months) get the rows
+                    out[b0 - start:b1 - start] = (encoder.encode(batch, rows=(b0, b1))
+                                                  if getattr(encoder, "uses_rows", False) else encoder.encode(batch))
                     bar.update(b1 - b0)
                 save_npy(ws.files.embeddings_chunk(start), out)
         finally:

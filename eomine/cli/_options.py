@@ -22,7 +22,7 @@ from mining.knn import KNNGraph
 
 __all__ = ["OptionError", "option_label", "Int", "Float", "Choice", "Union", "BandList", "Assignment", "Host",
            "option_type", "range_type", "PORT", "BATCH_SIZE", "workspace_argument", "json_option", "force_option",
-           "seed_option", "device_option", "encoder_options", "with_options", "option_of_parameter"]
+           "seed_option", "device_option", "ENCODER_CHOICES", "encoder_options", "with_options", "option_of_parameter"]
 
 
 class OptionError(click.BadParameter):
@@ -225,8 +225,13 @@ def seed_option(cls: type) -> Callable:
 
 device_option = click.option("--device", default="auto", show_default=True, type=option_type(KNNGraph, "device"))
 
+#: ``--encoder``: ``auto`` (:func:`mining.encoders.default_encoder`: galileo when its weights are found, else
+#: spectral) or any encoder of :data:`mining.encoders.ENCODERS`
+ENCODER_CHOICES = ("auto", *ENCODERS)
+
 encoder_options = [
-    click.option("--encoder", default="spectral", show_default=True, type=Choice(list(ENCODERS))),
+    click.option("--encoder", default="auto", show_default=True, type=Choice(ENCODER_CHOICES),
+                 help="auto: galileo when its weights are found, else spectral."),
     device_option,
     click.option("--batch-size", default="auto", show_default=True, type=BATCH_SIZE),
     click.option("--from", "from_file", type=click.Path(path_type=Path), help="import: embeddings file."),

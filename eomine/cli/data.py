@@ -85,8 +85,8 @@ def ingest(source, fmt, out, metadata_only, metadata, metadata_dir, table, bands
               help="Fraction of patches given a wrong label set (recorded in gt_* columns).")
 @click.option("--overwrite", is_flag=True, help="Rebuild even if a demo workspace with these settings exists.")
 def demo(out, n, seed, noise_rate, overwrite):
-    """Build the embedded demo workspace (generated, deterministic by seed) when missing, with its embeddings,
-    kNN graph, UMAP layout and noise scores."""
+    """Build the embedded demo workspace (generated, deterministic by seed) when missing, with its embeddings
+    (galileo when its weights are found, else spectral), kNN graph, UMAP layout and noise scores."""
     from mining.ingest import ingest as run_ingest
     from mining.workspace import Workspace
 
@@ -111,11 +111,13 @@ def demo(out, n, seed, noise_rate, overwrite):
 
 
 def _demo_pipeline(out: Path) -> None:
-    """Embeddings (spectral), kNN graph, UMAP layout and noise scores of the demo; up-to-date steps are skipped."""
+    """Embeddings (:func:`~mining.encoders.default_encoder`: galileo when its weights are found, else spectral),
+    kNN graph, UMAP layout and noise scores of the demo; up-to-date steps are skipped."""
+    from mining.encoders import default_encoder
     from mining.pipeline import run_pipeline
     from mining.workspace import Workspace
 
-    run_pipeline(Workspace(out), encoder="spectral", k=DEMO_K, method="umap", seed=0, echo=click.echo)
+    run_pipeline(Workspace(out), encoder=default_encoder(), k=DEMO_K, method="umap", seed=0, echo=click.echo)
     from mining.noise import score_workspace  # the review queue of the demo needs noise scores
 
     card, skipped = score_workspace(Workspace(out))

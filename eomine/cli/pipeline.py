@@ -55,6 +55,26 @@ def _encoder_params(encoder: str, opts: dict) -> dict:
     return params
 
 
+def _resolve(encoder: str, workspace: Path) -> str:
+    """``--encoder`` resolved for the workspace: ``auto`` is galileo when its weights are found and the workspace's
+    bands fill one of its channel groups, else spectral (:func:`mining.encoders.resolve_encoder`)."""
+    from mining.encoders import resolve_encoder
+    from mining.workspace import Workspace
+
+    bands = None
+    if encoder == "auto" and workspace.exists():
+        ws = Workspace(workspace)
+        if ws.has_pixels:
+            bands = ws.store.bands
+    return resolve_encoder(encoder, bands)
+
+
+def _echo_resolved(encoder: str, resolved: str) -> None:
+    """Say which encoder ``auto`` chose (after the options were checked: an error prints nothing else)."""
+    if encoder == "auto":
+        click.echo(f"encoder  auto -> {resolved}")
+
+
 def _encoder_parameters(encoder: str) -> list[str]:
     """Names of the keyword parameters of encoder ``encoder``."""
     import importlib
@@ -76,8 +96,10 @@ def embed_cmd(workspace, encoder, device, batch_size, force, **opts):
     from mining.pipeline import step_embed
     from mining.workspace import Workspace
 
-    params = _encoder_params(encoder, opts)
-    res = step_embed(Workspace(workspace), encoder, params, device=device, batch_size=batch_size, force=force)
+    resolved = _resolve(encoder, workspace)
+    params = _encoder_params(resolved, opts)
+    _echo_resolved(encoder, resolved)
+    res = step_embed(Workspace(workspace), resolved, params, device=device, batch_size=batch_size, force=force)
     click.echo(res.line())
     if not res.skipped and "patches_per_s" in res.card:
         click.echo(f"  {res.card['patches_per_s']:,.0f} patches/s")
@@ -141,12 +163,13 @@ def project_cmd(workspace, method, seed, min_dist, n_epochs, init, reproducible,
 @force_option("Recompute every step.")
 def run_cmd(workspace, source, fmt, encoder, device, batch_size, k, method, seed, force, **opts):
     """Ingest (optional) -> embed -> knn -> project -> quality report; up-to-date steps are skipped."""
+    from mining.encoders import resolve_encoder
     from mining.pipeline import run_pipeline
     from mining.workspace import Workspace
 
     if source and not fmt:
         raise click.UsageError("--source needs --format")
-    params = _encoder_params(encoder, opts)
+    _encoder_params(resolve_encoder(encoder), opts)  # a bad --param is an error before anything is ingested
     if source:
         if not workspace.exists():
             from mining.datasets import FORMATS as LOADERS
@@ -155,7 +178,10 @@ def run_cmd(workspace, source, fmt, encoder, device, batch_size, k, method, seed
             click.echo(run_ingest(LOADERS[fmt](source), workspace).summary())
         else:
             click.echo(f"ingest   up to date ({workspace} exists; `eomine ingest --overwrite` to redo)")
-    run_pipeline(Workspace(workspace), encoder=encoder, encoder_params=params, k=k, method=method, seed=seed,
+    resolved = _resolve(encoder, workspace)  # auto looks at the ingested bands
+    params = _encoder_params(resolved, opts)
+    _echo_resolved(encoder, resolved)
+    run_pipeline(Workspace(workspace), encoder=resolved, encoder_params=params, k=k, method=method, seed=seed,
                  device=device, force=force, echo=click.echo)
 
 

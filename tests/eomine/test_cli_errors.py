@@ -14,9 +14,12 @@ from click.testing import CliRunner
 
 from eomine.cli import error_line, main
 from eomine.cli._options import Float, Int, Union
+from mining.encoders import default_encoder
 from mining.errors import ParameterError
 
 ROOT = Path(__file__).resolve().parents[2]
+#: what ``--encoder auto`` (the default) is here: galileo when its weights are found, else spectral
+DEFAULT = default_encoder()
 
 # (arguments: {ws} the small workspace, {pid} one of its patches, {out} a file that must not appear, {src} a
 #  missing source folder; words the error line must contain: the option and what it must be)
@@ -51,12 +54,20 @@ CASES = [
     # embed
     ("embed {ws} --batch-size 0", ["--batch-size", "'auto' or an int in [1, inf)", "got '0'"]),
     ("embed {ws} --batch-size big", ["--batch-size", "'auto' or an int in [1, inf)"]),
-    ("embed {ws} --encoder bert", ["--encoder", "one of 'spectral', 'ssl'"]),
+    ("embed {ws} --encoder bert", ["--encoder", "one of 'auto', 'galileo', 'spectral', 'ssl'", "got 'bert'"]),
     ("embed {ws} --device tpu", ["--device", "one of 'auto', 'cpu', 'cuda'"]),
     ("embed {ws} --param grid", ["--param", "NAME=VALUE", "got 'grid'"]),
-    ("embed {ws} --param dim=8", ["--param dim", "spectral encoder has no parameter dim", "grid, sample"]),
+    ("embed {ws} --param dim=8", ["--param dim", f"the {DEFAULT} encoder has no parameter dim"]),  # auto
+    ("embed {ws} --encoder spectral --param dim=8", ["--param dim", "spectral encoder has no parameter dim",
+                                                     "grid, sample"]),
     ("embed {ws} --encoder random --param dim=0", ["--param dim must be an int in [1, inf), got 0"]),
-    ("embed {ws} --param grid=\"x\"", ["--param grid must be an int in [1, inf), got 'x'"]),
+    ("embed {ws} --encoder galileo --param patch_size=99", ["--param patch_size must be an int in [1, 8] or None, "
+                                                            "got 99"]),
+    ("embed {ws} --encoder galileo --param month=13", ["--param month must be 'auto' or an int in [1, 12], got 13"]),
+    ("embed {ws} --encoder galileo --param groups=RGB", ["--param groups must be", "S2_RGB", "got 'RGB'"]),
+    ("embed {ws} --encoder galileo --param dim=8", ["--param dim", "the galileo encoder has no parameter dim",
+                                                    "weights, patch_size, groups"]),
+    ("embed {ws} --encoder spectral --param grid=\"x\"", ["--param grid must be an int in [1, inf), got 'x'"]),
     ("embed {ws} --encoder import", ["--encoder import needs --from"]),
     ("embed {ws} --from e.npy", ["--from only applies to --encoder import"]),
     ("embed {ws} --encoder checkpoint --checkpoint m.pt", ["--checkpoint", "--bands"]),
@@ -86,7 +97,9 @@ CASES = [
     ("run {ws} --batch-size -1", ["--batch-size", "'auto' or an int in [1, inf)"]),
     ("run {ws} --format bogus", ["--format", "one of 'reben'"]),
     ("run {ws} --source {src}", ["--source needs --format"]),
-    ("run {ws} --param dim=3", ["--param dim", "spectral encoder has no parameter dim"]),
+    ("run {ws} --param dim=3", ["--param dim", f"the {DEFAULT} encoder has no parameter dim"]),
+    ("run {ws} --encoder spectral --param dim=3", ["--param dim", "spectral encoder has no parameter dim"]),
+    ("run {ws} --encoder sift", ["--encoder", "one of 'auto', 'galileo'"]),
     # report
     ("report", ["missing argument WORKSPACE"]),
     ("report {ws} --k 3", ["eomine report has no option --k"]),
