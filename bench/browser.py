@@ -77,7 +77,6 @@ if str(ROOT) not in sys.path:
 from bench.browser_harness import (  # noqa: E402
     NAV_JS,
     PROBE_JS,
-    TRACE_CATEGORIES,
     RequestLog,
     Server,
     chain,
@@ -86,14 +85,12 @@ from bench.browser_harness import (  # noqa: E402
     diagnosis,
     machine,
     phases,
-    relayout_costs,
     render_request,
     replay_loads,
     server_share,
-    source,
     table,
-    trace_summary,
 )
+from bench.browser_trace import TRACE_CATEGORIES, relayout_costs, source, trace_summary  # noqa: E402
 
 BENCH = ROOT / ".bench"
 WORKSPACES = {"demo": BENCH / "demo-full", "reben": BENCH / "reben549k"}

@@ -150,9 +150,9 @@ def stop_info(data: AppData, tour: dict, step: int) -> dict:
     rows = [data.row(p) for p in pids[: step + 1]]
     lon = data.lon[rows].astype(np.float64)
     lat = data.lat[rows].astype(np.float64)
-    from mining.tours import _haversine_km
+    from mining.walks import haversine_km
 
-    km = _haversine_km(lon[:-1], lat[:-1], lon[1:], lat[1:]) if step else np.zeros(0)
+    km = haversine_km(lon[:-1], lat[:-1], lon[1:], lat[1:]) if step else np.zeros(0)
     info["km_total"] = float(np.nansum(km))
     if step:
         prev = set(data.labels_of(rows[-2]))

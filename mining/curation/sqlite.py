@@ -45,7 +45,6 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -56,13 +55,20 @@ from .._internal.artifacts import read_card, write_card
 from ..errors import DataError, WorkspaceError
 from ..layout import EDIT_LOG_FILES
 from ..workspace import Workspace
+from ._sql import (
+    NO_ROW,
+    SCHEMA,
+    add_request_id_column,
+    batch_frame,
+    read_batch_info,
+    refuse_duplicate,
+    utc_now,
+)
 from .events import (
     BatchInfo,
     CurrentLabels,
-    DuplicateRequest,
     Edit,
     EventRow,
-    OpCount,
     active_batches,
     apply_events,
     as_batch,
@@ -77,40 +83,6 @@ __all__ = ["EditLog", "EDITS_FORMAT_VERSION", "LOG_FILE", "CARD_FILE"]
 EDITS_FORMAT_VERSION = 1
 LOG_FILE = EDIT_LOG_FILES[0]   # edits.sqlite (mining.layout names the files)
 CARD_FILE = EDIT_LOG_FILES[3]  # edits.json
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS batches (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    time TEXT NOT NULL,
-    author TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('edit', 'undo', 'redo')),
-    target INTEGER REFERENCES batches(id),
-    note TEXT NOT NULL DEFAULT '',
-    source TEXT NOT NULL DEFAULT '',
-    n_events INTEGER NOT NULL,
-    request_id TEXT                           -- client-generated id of the request (NULL: none given)
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    time TEXT NOT NULL,
-    author TEXT NOT NULL,
-    batch INTEGER NOT NULL REFERENCES batches(id),
-    patch_id TEXT NOT NULL,
-    row INTEGER,                              -- the patch's catalog row (materialising needs no id lookup)
-    op TEXT NOT NULL,
-    label TEXT,
-    note TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS events_batch ON events(batch);
-CREATE INDEX IF NOT EXISTS events_patch ON events(patch_id);
-CREATE UNIQUE INDEX IF NOT EXISTS batches_request ON batches(request_id) WHERE request_id IS NOT NULL;
-"""
-#: added to logs written before batches carried a request id (in one transaction, by a writer)
-_REQUEST_ID_UPGRADE = ("ALTER TABLE batches ADD COLUMN request_id TEXT",
-                       "CREATE UNIQUE INDEX IF NOT EXISTS batches_request ON batches(request_id) "
-                       "WHERE request_id IS NOT NULL")
-
 
 class EditLog:
     """The edit log of a workspace (``WS/edits.sqlite``).
@@ -193,7 +165,7 @@ class EditLog:
         author = check_author(author)
         request_id = check_request_id(request_id)
         rows = self._validate(edits)
-        now = _now()
+        now = utc_now()
         note = str(note or "")
         return self._write("edit", None, author, note, source, rows, now, request_id=request_id)
 
@@ -279,10 +251,10 @@ class EditLog:
         """
         cols = ["id", "time", "author", "kind", "target", "note", "source", "n_events", "request_id"]
         if not self.exists_ and not self._recheck():
-            return _batch_frame([], [*cols, "active"])
+            return batch_frame([], [*cols, "active"])
         where, args = ("WHERE id <= ?", (int(up_to),)) if up_to is not None else ("", ())
         sel = ", ".join(cols[:-1] + [self._request_id_column()])
-        df = _batch_frame(self._query(f"SELECT {sel} FROM batches {where} ORDER BY id", args), cols)
+        df = batch_frame(self._query(f"SELECT {sel} FROM batches {where} ORDER BY id", args), cols)
         active = active_batches(df)
         df["active"] = df["id"].isin(active) & (df["kind"] == "edit")
         return df
@@ -347,7 +319,7 @@ class EditLog:
             self._upgrade()
             self._has_row = self._has_request_id = True
         if card is None and self.create:  # created, card not written yet (crash in between): a writer writes it
-            self._write_card(meta.get("created", _now()))
+            self._write_card(meta.get("created", utc_now()))
         return True
 
     def _upgrade(self) -> None:
@@ -361,7 +333,7 @@ class EditLog:
                 pids = [p for (p,) in con.execute("SELECT DISTINCT patch_id FROM events")]
                 con.executemany("UPDATE events SET row = ? WHERE patch_id = ?",
                                 zip(index.get_indexer(pids).tolist(), pids, strict=True))
-            _add_request_id_column(con)
+            add_request_id_column(con)
 
     def _request_id_column(self) -> str:
         """``request_id``, or ``NULL`` for a log whose batches have no such column (an old log a reader opened;
@@ -376,7 +348,7 @@ class EditLog:
         creates it at the same time either wins or loses the link, and nobody ever sees a half-made file)."""
         import os
 
-        now = _now()
+        now = utc_now()
         made_for = str(self.workspace.meta.get("created", ""))
         try:
             on_disk = str(json.loads(self.workspace.files.workspace_card.read_text()).get("created", ""))
@@ -391,7 +363,7 @@ class EditLog:
             con = sqlite3.connect(tmp, isolation_level=None)
             try:
                 con.execute("PRAGMA journal_mode=WAL")
-                for stmt in _SCHEMA.strip().split(";"):
+                for stmt in SCHEMA.strip().split(";"):
                     if stmt.strip():
                         con.execute(stmt)
                 con.executemany("INSERT INTO meta VALUES (?, ?)",
@@ -515,16 +487,16 @@ class EditLog:
             if request_id is not None:
                 if not self._has_request_id and "request_id" not in {
                         r[1] for r in con.execute("PRAGMA table_info(batches)")}:
-                    _add_request_id_column(con)  # an old log written to by create=False: upgraded with the write
+                    add_request_id_column(con)  # an old log written to by create=False: upgraded with the write
                     added_column = True
-                _refuse_duplicate(con, request_id)
+                refuse_duplicate(con, request_id)
             if precheck is not None:
                 target = precheck(con)
                 if target is None:  # nothing to undo / redo
                     con.execute("ROLLBACK")
                     return None
                 if not note:
-                    info = _read_batch_info(con, target, request_id="NULL")
+                    info = read_batch_info(con, target, request_id="NULL")
                     note = f"{kind} of batch {target} ({info.summary() if info else '?'}, " \
                            f"{info.author if info else '?'})"
                 rows = [(p, r, kind, None) for p, r in
@@ -538,7 +510,7 @@ class EditLog:
                 cur = con.execute(f"INSERT INTO batches ({cols}) VALUES ({', '.join('?' * len(vals))})", vals)
             except sqlite3.IntegrityError:
                 if request_id is not None:  # the unique index: only reachable if the lookup above were skipped
-                    _refuse_duplicate(con, request_id)
+                    refuse_duplicate(con, request_id)
                 raise
             batch = cur.lastrowid
             con.executemany("INSERT INTO events (time, author, batch, patch_id, row, op, label, note) "
@@ -574,7 +546,7 @@ class EditLog:
         request_id = check_request_id(request_id)
 
         def pick(con):
-            df = _batch_frame(con.execute("SELECT id, author, kind, target FROM batches ORDER BY id").fetchall(),
+            df = batch_frame(con.execute("SELECT id, author, kind, target FROM batches ORDER BY id").fetchall(),
                               ["id", "author", "kind", "target"])
             undo_stack, redo_stack = undo_redo_stacks(df, who)
             stack = undo_stack if kind == "undo" else redo_stack
@@ -582,7 +554,7 @@ class EditLog:
                 return int(target) if int(target) in stack else None
             return stack[-1] if stack else None
 
-        return self._write(kind, None, who or "(anonymous)", "", "app", [], _now(), precheck=pick,
+        return self._write(kind, None, who or "(anonymous)", "", "app", [], utc_now(), precheck=pick,
                            request_id=request_id)
 
     def _batch_info(self, batch: int) -> BatchInfo:
@@ -593,7 +565,7 @@ class EditLog:
         try:
             con.execute("BEGIN")  # one snapshot for the batch and its events
             try:
-                info = _read_batch_info(con, batch, request_id=self._request_id_column())
+                info = read_batch_info(con, batch, request_id=self._request_id_column())
             finally:
                 con.execute("ROLLBACK")
         except sqlite3.DatabaseError as exc:
@@ -630,14 +602,14 @@ class EditLog:
         cols = ["id", "batch", "row", "op", "label"]
         if not self.exists_ and not self._recheck():
             return pd.DataFrame(columns=cols), 0, False
-        # a missing row (an event written by an older eomine, or a log not upgraded) reads as _NO_ROW and is
+        # a missing row (an event written by an older eomine, or a log not upgraded) reads as NO_ROW and is
         # looked up from its patch id below
         row = "COALESCE(row, ?)" if getattr(self, "_has_row", True) else "?"
         sel = f"SELECT id, batch, {row}, op, label FROM events"
         ev, ver, incremental = self._read_events(sel, cols, since)
-        if len(ev) and (ev["row"] == _NO_ROW).any():
+        if len(ev) and (ev["row"] == NO_ROW).any():
             _, index = self._ids()
-            miss = ev["row"] == _NO_ROW
+            miss = ev["row"] == NO_ROW
             pids = dict(self._query("SELECT id, patch_id FROM events WHERE id IN (SELECT value FROM json_each(?))",
                                     (json.dumps(ev.loc[miss, "id"].astype(int).tolist()),)))
             ev.loc[miss, "row"] = index.get_indexer([pids[int(i)] for i in ev.loc[miss, "id"]])
@@ -648,76 +620,24 @@ class EditLog:
         try:
             con.execute("BEGIN")  # one snapshot for every read below
             try:
-                b = _batch_frame(con.execute("SELECT id, author, kind, target FROM batches ORDER BY id").fetchall(),
+                b = batch_frame(con.execute("SELECT id, author, kind, target FROM batches ORDER BY id").fetchall(),
                                  ["id", "author", "kind", "target"])
                 ver = int(b["id"].max()) if len(b) else 0
                 newer = b[b["id"] > since.version] if since is not None else b.iloc[:0]
                 if since is not None and 0 < since.version <= ver and (newer["kind"] == "edit").all():
-                    rows = con.execute(f"{sel} WHERE batch > ? ORDER BY id", (_NO_ROW, since.version)).fetchall()
+                    rows = con.execute(f"{sel} WHERE batch > ? ORDER BY id", (NO_ROW, since.version)).fetchall()
                     return pd.DataFrame(rows, columns=cols), ver, True
                 active = sorted(active_batches(b))
                 if len(active) == len(b[b["kind"] == "edit"]):
-                    rows = con.execute(f"{sel} WHERE op NOT IN ('undo', 'redo') ORDER BY id", (_NO_ROW,)).fetchall()
+                    rows = con.execute(f"{sel} WHERE op NOT IN ('undo', 'redo') ORDER BY id", (NO_ROW,)).fetchall()
                 else:
                     con.execute("CREATE TEMP TABLE IF NOT EXISTS _active (id INTEGER PRIMARY KEY)")
                     con.execute("DELETE FROM _active")
                     con.executemany("INSERT INTO _active VALUES (?)", ((int(i),) for i in active))
                     rows = con.execute(f"{sel} WHERE batch IN (SELECT id FROM _active) ORDER BY id",
-                                       (_NO_ROW,)).fetchall()
+                                       (NO_ROW,)).fetchall()
             finally:
                 con.execute("ROLLBACK")
         except sqlite3.DatabaseError as exc:
             raise WorkspaceError(f"{self.path_} is corrupt or unreadable: {exc}") from None
         return pd.DataFrame(rows, columns=cols), ver, False
-
-
-# ---------------------------------------------------------------------- helpers
-_NO_ROW = -2  # an event without its catalog row (-1 is "patch not in the catalog")
-
-
-def _batch_frame(rows, cols: list[str]) -> pd.DataFrame:
-    """Batch rows as a frame whose ``target`` has an integer dtype (``Int64``, ``<NA>`` for edit batches).
-
-    SQLite gives ints and NULLs; pandas alone would make that column float, and a float target printed as
-    ``1.0`` reached the undo / redo notes. Every frame of batches is built here.
-    """
-    df = pd.DataFrame(rows, columns=cols)
-    if "target" in df.columns:
-        df["target"] = pd.array([None if t is None or pd.isna(t) else int(t) for t in df["target"].tolist()],
-                                dtype="Int64")
-    return df
-
-
-def _add_request_id_column(con: sqlite3.Connection) -> None:
-    """Inside a write transaction: give ``batches`` its ``request_id`` column and unique index unless it has
-    them."""
-    if "request_id" not in {r[1] for r in con.execute("PRAGMA table_info(batches)")}:
-        con.execute(_REQUEST_ID_UPGRADE[0])
-    con.execute(_REQUEST_ID_UPGRADE[1])
-
-
-def _refuse_duplicate(con: sqlite3.Connection, request_id: str) -> None:
-    """Inside the write transaction: :class:`DuplicateRequest` when ``request_id`` already wrote a batch."""
-    hit = con.execute("SELECT id FROM batches WHERE request_id = ?", (request_id,)).fetchone()
-    if hit is not None:
-        raise DuplicateRequest(request_id, hit[0])
-
-
-def _read_batch_info(con: sqlite3.Connection, batch: int, *, request_id: str = "request_id") -> BatchInfo | None:
-    """One batch and the summary of its events by op, read on ``con`` (None when there is no such batch).
-    ``request_id``: the column's SQL (``NULL`` for a log without it)."""
-    row = con.execute(f"SELECT id, time, author, kind, target, note, source, n_events, {request_id} "
-                      "FROM batches WHERE id = ?", (int(batch),)).fetchone()
-    if row is None:
-        return None
-    ops = tuple(OpCount(op, int(n), lab if n_lab == 1 else None) for op, n, n_lab, lab in con.execute(
-        "SELECT op, COUNT(DISTINCT patch_id), COUNT(DISTINCT label), MIN(label) FROM events WHERE batch = ? "
-        "GROUP BY op ORDER BY MIN(id)", (int(batch),)))
-    (n_patches,) = con.execute("SELECT COUNT(DISTINCT patch_id) FROM events WHERE batch = ?", (int(batch),)).fetchone()
-    bid, time, author, kind, target, note, source, n_events, rid = row
-    return BatchInfo(int(bid), time, author, kind, None if target is None else int(target), note or "",
-                     source or "", int(n_events), rid, int(n_patches), ops)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")

@@ -1,0 +1,96 @@
+"""The SQL of the curation log (:mod:`mining.curation.sqlite`): its schema, the additive upgrades of older logs,
+and the statements run inside a write transaction. Private to the storage; it owns no file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from .events import BatchInfo, DuplicateRequest, OpCount
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL,
+    author TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('edit', 'undo', 'redo')),
+    target INTEGER REFERENCES batches(id),
+    note TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT '',
+    n_events INTEGER NOT NULL,
+    request_id TEXT                           -- client-generated id of the request (NULL: none given)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL,
+    author TEXT NOT NULL,
+    batch INTEGER NOT NULL REFERENCES batches(id),
+    patch_id TEXT NOT NULL,
+    row INTEGER,                              -- the patch's catalog row (materialising needs no id lookup)
+    op TEXT NOT NULL,
+    label TEXT,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS events_batch ON events(batch);
+CREATE INDEX IF NOT EXISTS events_patch ON events(patch_id);
+CREATE UNIQUE INDEX IF NOT EXISTS batches_request ON batches(request_id) WHERE request_id IS NOT NULL;
+"""
+#: added to logs written before batches carried a request id (in one transaction, by a writer)
+REQUEST_ID_UPGRADE = ("ALTER TABLE batches ADD COLUMN request_id TEXT",
+                       "CREATE UNIQUE INDEX IF NOT EXISTS batches_request ON batches(request_id) "
+                       "WHERE request_id IS NOT NULL")
+
+NO_ROW = -2  # an event without its catalog row (-1 is "patch not in the catalog")
+
+
+def batch_frame(rows, cols: list[str]) -> pd.DataFrame:
+    """Batch rows as a frame whose ``target`` has an integer dtype (``Int64``, ``<NA>`` for edit batches).
+
+    SQLite gives ints and NULLs; pandas alone would make that column float, and a float target printed as
+    ``1.0`` reached the undo / redo notes. Every frame of batches is built here.
+    """
+    df = pd.DataFrame(rows, columns=cols)
+    if "target" in df.columns:
+        df["target"] = pd.array([None if t is None or pd.isna(t) else int(t) for t in df["target"].tolist()],
+                                dtype="Int64")
+    return df
+
+
+def add_request_id_column(con: sqlite3.Connection) -> None:
+    """Inside a write transaction: give ``batches`` its ``request_id`` column and unique index unless it has
+    them."""
+    if "request_id" not in {r[1] for r in con.execute("PRAGMA table_info(batches)")}:
+        con.execute(REQUEST_ID_UPGRADE[0])
+    con.execute(REQUEST_ID_UPGRADE[1])
+
+
+def refuse_duplicate(con: sqlite3.Connection, request_id: str) -> None:
+    """Inside the write transaction: :class:`DuplicateRequest` when ``request_id`` already wrote a batch."""
+    hit = con.execute("SELECT id FROM batches WHERE request_id = ?", (request_id,)).fetchone()
+    if hit is not None:
+        raise DuplicateRequest(request_id, hit[0])
+
+
+def read_batch_info(con: sqlite3.Connection, batch: int, *, request_id: str = "request_id") -> BatchInfo | None:
+    """One batch and the summary of its events by op, read on ``con`` (None when there is no such batch).
+    ``request_id``: the column's SQL (``NULL`` for a log without it)."""
+    row = con.execute(f"SELECT id, time, author, kind, target, note, source, n_events, {request_id} "
+                      "FROM batches WHERE id = ?", (int(batch),)).fetchone()
+    if row is None:
+        return None
+    ops = tuple(OpCount(op, int(n), lab if n_lab == 1 else None) for op, n, n_lab, lab in con.execute(
+        "SELECT op, COUNT(DISTINCT patch_id), COUNT(DISTINCT label), MIN(label) FROM events WHERE batch = ? "
+        "GROUP BY op ORDER BY MIN(id)", (int(batch),)))
+    (n_patches,) = con.execute("SELECT COUNT(DISTINCT patch_id) FROM events WHERE batch = ?", (int(batch),)).fetchone()
+    bid, time, author, kind, target, note, source, n_events, rid = row
+    return BatchInfo(int(bid), time, author, kind, None if target is None else int(target), note or "",
+                     source or "", int(n_events), rid, int(n_patches), ops)
+
+
+def utc_now() -> str:
+    """The current UTC time as ISO 8601 with milliseconds (the log's timestamps)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
