@@ -35,7 +35,8 @@ How "painted" is detected (bench/browser_harness.py, ``PROBE_JS``)
     not fetch them before they are scrolled near), plus two frames.
 
 The server's share
-    Each ``/_dash-update-component`` POST is timed by Playwright (``request.timing``). An action's server
+    Each ``/_dash-update-component`` POST, and each POST to the scatter's render route (a zoom or a pan, sent by
+    ``assets/plots.js`` without Dash), is timed by Playwright (``request.timing``). An action's server
     share is the union, on the page clock, of its requests' request-sent -> first-byte intervals (time to first
     byte: the server's time, queueing in its 8 threads included; the network is the loopback). Hover-tooltip
     and edit-poll requests are counted but left out of the share.

@@ -247,8 +247,13 @@ def _id_text(cid) -> str:
     return json.dumps(cid, sort_keys=True, separators=(",", ":")) if isinstance(cid, dict) else str(cid)
 
 
+#: plain render routes of the app (a zoom or pan of the scatter, posted by assets/plots.js) -> the panel
+RENDER_ROUTES = {"/eomine/render/scatter": "scatter"}
+
+
 class RequestLog:
-    """Every ``/_dash-update-component`` POST of a page, with its timing on the page's clock."""
+    """Every ``/_dash-update-component`` POST of a page and every POST to a render route
+    (:data:`RENDER_ROUTES`), with its timing on the page's clock."""
 
     def __init__(self, page):
         self.page = page
@@ -261,7 +266,7 @@ class RequestLog:
 
     @staticmethod
     def _ours(req) -> bool:
-        return "/_dash-update-component" in req.url
+        return "/_dash-update-component" in req.url or any(r in req.url for r in RENDER_ROUTES)
 
     def _start(self, req):
         if self._ours(req):
@@ -303,8 +308,10 @@ class RequestLog:
             rs = t0 + max(tm["requestStart"], 0)
             outs = body.get("outputs") or []
             outs = [outs] if isinstance(outs, dict) else outs
-            rec = {"name": callback_name(body.get("output", "")),
-                   "trigger": ",".join(body.get("changedPropIds") or []),
+            route = next((name for r, name in RENDER_ROUTES.items() if r in req.url), None)
+            rec = {"name": route or callback_name(body.get("output", "")),
+                   "trigger": "render route" if route else ",".join(body.get("changedPropIds") or []),
+                   "dash": route is None,
                    "outputs": [f"{_id_text(o.get('id'))}.{str(o.get('property')).split('@')[0]}" for o in outs
                                if isinstance(o, dict)],
                    "sent": rs, "ttfb_end": t0 + tm["responseStart"], "end": t0 + tm["responseEnd"], "body": req.post_data,
@@ -333,6 +340,8 @@ def replay_loads(url: str, reqs: list[dict], n: int, scripts=(), until: str = "s
 
     last, waves = None, []
     for r in reqs[:next(i for i, r in enumerate(reqs) if r["name"] == until) + 1]:
+        if not r.get("dash", True):
+            continue  # a render route's request (not part of a page load)
         if last is None or r["sent"] - last > 30:
             waves.append([])
         waves[-1].append(r["body"] or "{}")
@@ -388,8 +397,9 @@ def count_by_name(reqs: list[dict]) -> dict:
 
 def render_request(reqs: list[dict], name: str, seen: float) -> dict | None:
     """The request of callback ``name`` that delivered what the page showed at ``seen``: the last one to end
-    before it."""
-    done = [q for q in reqs if q["name"] == name and q["end"] <= seen + 1]
+    before it. A render route's image is on the page a few ms after its response ends, closer than Playwright's
+    request timing and the page's clock agree, so those are taken when they end up to 50 ms after ``seen``."""
+    done = [q for q in reqs if q["name"] == name and q["end"] <= seen + (1 if q.get("dash", True) else 50)]
     return max(done, key=lambda q: q["end"]) if done else None
 
 

@@ -46,6 +46,7 @@ def create_app(workspace, *, read_only: bool = False, state: AppState | None = N
                     background_callback_manager=_job_manager())
     app.server.extensions["eomine"] = state
     register_routes(app.server, state)
+    scatter.register_route(app.server)
     register_access(app.server, state, credentials=credentials)
     review.register_jobs(app, data)
     app.layout = lambda: build_layout(state.sync())

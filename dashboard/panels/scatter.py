@@ -4,6 +4,11 @@ The figure (:mod:`dashboard.figures`) holds one layout image (the raster of the 
 hover grid (plotly sends hover/click positions, the server finds the nearest patch), markers for the patch in
 focus and its neighbours, and the overlays the composition root passes in (the tour's path). Lasso and box
 selections are resolved on the server (:mod:`dashboard.selection`).
+
+A zoom or a pan does not go through Dash: ``assets/plots.js`` posts the new view with the colouring, filters and
+selection of the last render (``layout.meta``) to :data:`RENDER_ROUTE` and swaps the image and the hover grid in
+place (one HTTP request; about 100 ms of Dash's renderer saved at each end). Every other change (colour-by,
+filters, selection, edits) renders through :func:`update_scatter`.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_updat
 from mining.raster import image_uri
 
 from .. import ids
-from ..data import AppData, get_data
+from ..data import COLOR_BY, AppData, get_data
 from ..figures import (
     FOCUS,
     HOVER,
@@ -32,6 +37,8 @@ from ..routes import thumb_url
 from ..views import full_view, legend_counts, nearest, raster_size, render_points
 
 HOVER_SIZE = (192, 128)
+#: a view change's render, posted by assets/plots.js: {view, color, filters, sel, size} -> image, hover grid, text
+RENDER_ROUTE = "/eomine/render/scatter"
 #: the figure's margins (CSS px): the raster covers the plot area inside them
 MARGIN = {"l": 40, "r": 10, "t": 10, "b": 30}
 TRACES = base_trace_names()
@@ -74,12 +81,63 @@ def legend_items(data: AppData, color: str, filters: dict | None, limit: int = 2
         for name, colour, count in legend_counts(data, color, filters, limit)]
 
 
+def draw(data: AppData, view: dict, color: str, filters: dict | None, sel: dict | None, *,
+         size: dict | None) -> dict:
+    """The raster of ``view`` and what goes with it: ``image`` (the layout image), ``hover`` ({"x", "y"}: the hover
+    grid over the view), ``hover_trace`` (its index) and ``text`` (the panel's caption). Raises ``ValueError``
+    when the view cannot be drawn."""
+    w, h = raster_size(size, margin=MARGIN)
+    rgba, info = render_points(data, view, color, filters, sel, width=w, height=h)
+    text = f"{info['in_view']:,} patches in view"
+    if info["selected"] is not None:
+        text += f" · {info['selected']:,} selected"
+    hx, hy = hover_xy(view, *HOVER_SIZE)
+    return {"image": image_spec(view, image_uri(rgba)), "hover": {"x": hx, "y": hy},
+            "hover_trace": trace_index(TRACES, HOVER), "text": text}
+
+
+def render_request(data: AppData, body) -> dict:
+    """Answer of :data:`RENDER_ROUTE` to the JSON ``body`` {"view", "color", "filters", "sel", "size"}: what
+    :func:`draw` returns, plus the ``view`` drawn. Raises ``ValueError`` naming the field that is wrong."""
+    if not isinstance(body, dict):
+        raise ValueError("expected a JSON object")
+    view = body.get("view")
+    try:
+        view = {k: [float(view[k][0]), float(view[k][1])] for k in ("x", "y")}
+    except (TypeError, KeyError, IndexError, ValueError):
+        raise ValueError("'view' must be {\"x\": [x0, x1], \"y\": [y0, y1]}") from None
+    if not all(np.isfinite(v).all() and v[0] < v[1] for v in view.values()):
+        raise ValueError("'view' must have finite, increasing ranges")
+    color = body.get("color") or "label"
+    if color not in COLOR_BY:
+        raise ValueError(f"'color' must be one of {', '.join(COLOR_BY)}")
+    for key in ("filters", "sel", "size"):
+        if body.get(key) is not None and not isinstance(body[key], dict):
+            raise ValueError(f"'{key}' must be an object or null")
+    return {**draw(data, view, color, body.get("filters"), body.get("sel"), size=body.get("size")), "view": view}
+
+
+def register_route(server) -> None:
+    """Install :data:`RENDER_ROUTE` on the Flask ``server`` (called by the composition root)."""
+    from flask import jsonify, request
+
+    @server.route(RENDER_ROUTE, methods=["POST"])
+    def render_scatter():
+        try:
+            return jsonify(render_request(get_data(), request.get_json(silent=True)))
+        except ValueError as exc:
+            return jsonify(error=str(exc)), 400
+
+
 def update(data: AppData, relayout, color, filters, sel, selected, view, *, from_relayout: bool,
-           size: dict | None = None, only_relayout: bool | None = None) -> tuple:
+           size: dict | None = None, only_relayout: bool | None = None, set_range: bool = True) -> tuple:
     """Body of the scatter callback: (figure Patch, new view, info text, legend), ``no_update`` where unchanged.
 
     ``from_relayout``: the relayout store is among the triggers (its view is applied); ``only_relayout`` (default:
-    ``from_relayout``): it is the only one, so a relayout that does not move the view draws nothing."""
+    ``from_relayout``): it is the only one, so a relayout that does not move the view draws nothing.
+    ``set_range``: the patch sets the axes' ranges to the view (False: the axes stay where the user has them
+    now, which may be ahead of ``view`` when a zoom was drawn through :data:`RENDER_ROUTE` meanwhile; the image
+    is placed at its own view and assets/plots.js redraws it for the axes)."""
     full = full_view(data.px, data.py)
     view = view if view and view.get("x") and view.get("y") else full
     new_view = view_from_relayout(relayout, view, full) if from_relayout else None
@@ -88,16 +146,18 @@ def update(data: AppData, relayout, color, filters, sel, selected, view, *, from
         return no_update, no_update, no_update, no_update  # selection drawing, drag-mode switch...
     view = new_view or view
     try:
-        w, h = raster_size(size, margin=MARGIN)
-        rgba, info = render_points(data, view, color or "label", filters, sel, width=w, height=h)
+        drawn = draw(data, view, color or "label", filters, sel, size=size)
     except ValueError as exc:
         return no_update, no_update, f"Cannot draw this view: {exc}", no_update
     p = Patch()
-    p["layout"]["images"][0] = image_spec(view, image_uri(rgba))
-    p["layout"]["xaxis"]["range"] = view["x"]
-    p["layout"]["yaxis"]["range"] = view["y"]
-    h = trace_index(TRACES, HOVER)
-    p["data"][h]["x"], p["data"][h]["y"] = hover_xy(view, *HOVER_SIZE)
+    p["layout"]["images"][0] = drawn["image"]
+    if set_range:
+        p["layout"]["xaxis"]["range"] = view["x"]
+        p["layout"]["yaxis"]["range"] = view["y"]
+    # what assets/plots.js posts with a zoom or pan to RENDER_ROUTE
+    p["layout"]["meta"] = {"color": color or "label", "filters": filters, "sel": sel}
+    h = drawn["hover_trace"]
+    p["data"][h]["x"], p["data"][h]["y"] = drawn["hover"]["x"], drawn["hover"]["y"]
     fx, fy, nx, ny = [], [], [], []
     row = data.find(selected) if selected else None
     if row is not None and np.isfinite(data.px[row]):
@@ -107,9 +167,7 @@ def update(data: AppData, relayout, color, filters, sel, selected, view, *, from
     i_nb, i_focus = trace_index(TRACES, NEIGHBOURS), trace_index(TRACES, FOCUS)
     p["data"][i_nb]["x"], p["data"][i_nb]["y"] = nx, ny
     p["data"][i_focus]["x"], p["data"][i_focus]["y"] = fx, fy
-    text = f"{info['in_view']:,} patches in view"
-    if info["selected"] is not None:
-        text += f" · {info['selected']:,} selected"
+    text = drawn["text"]
     # the view store is written only when the user moved the view: echoing an unchanged (possibly stale) view back
     # could overwrite one restored from a shared URL while this render was in flight
     return p, (view if new_view is not None else no_update), text, legend_items(data, color or "label", filters)
@@ -159,11 +217,13 @@ def layout(data: AppData, *, overlays=()) -> html.Section:
 @callback(Output(ids.SCATTER, "figure"), Output(ids.SCATTER_VIEW, "data", allow_duplicate=True),
           Output(ids.SCATTER_INFO, "children"), Output(ids.SCATTER_LEGEND, "children"),
           Input(ids.SCATTER_RELAYOUT, "data"), Input(ids.COLOR_BY, "value"), Input(ids.FILTERS, "data"),
-          Input(ids.SELECTION, "data"), Input(ids.SELECTED, "data"), Input(ids.SCATTER_VIEW, "data"),
+          Input(ids.SELECTION, "data"), Input(ids.SELECTED, "data"),
           Input(ids.EDITS_VERSION, "data"), Input(ids.SCORES_VERSION, "data"), Input(ids.URL_READY, "data"),
-          Input(ids.SCATTER_SIZE, "data"), prevent_initial_call=True)
-def update_scatter(relayout, color, filters, sel, selected, view, _edits_version=None, _scores_version=None,
-                   ready=True, size=None):
+          Input(ids.SCATTER_SIZE, "data"), State(ids.SCATTER_VIEW, "data"), prevent_initial_call=True)
+def update_scatter(relayout, color, filters, sel, selected, _edits_version=None, _scores_version=None,
+                   ready=True, size=None, view=None):
+    # the view store is a State: zooms and pans drawn through RENDER_ROUTE write it (for the URL, hover and
+    # clicks) without a second render here; the URL's view arrives with URL_READY, which is an Input
     if not ready or not size:
         # the first render waits for the URL's view, colour and filters and for the plot's size on screen
         # (assets/plots.js): one render per page load
@@ -171,8 +231,10 @@ def update_scatter(relayout, color, filters, sel, selected, view, _edits_version
     # on page load Dash may list the (empty) relayout store among the triggers: the render must still happen
     trig = set(ctx.triggered_prop_ids or ())
     key = f"{ids.SCATTER_RELAYOUT}.data"
-    return update(get_data(), relayout, color, filters, sel, selected, view,
-                  from_relayout=key in trig and relayout is not None, size=size, only_relayout=trig == {key})
+    from_relayout = key in trig and relayout is not None
+    return update(get_data(), relayout, color, filters, sel, selected, view, from_relayout=from_relayout,
+                  size=size, only_relayout=trig == {key},
+                  set_range=from_relayout or f"{ids.URL_READY}.data" in trig or not trig)
 
 
 def _row_text(data: AppData, row: int) -> list:

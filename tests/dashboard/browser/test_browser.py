@@ -74,6 +74,51 @@ def test_zoom_rerenders_at_the_new_range(page):
     assert page.console_errors == []
 
 
+def test_a_zoom_is_drawn_by_the_render_route_and_a_colour_change_keeps_it(page):
+    _open(page)
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    box = page.locator("#scatter-graph .nsewdrag").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.6)
+    page.mouse.wheel(0, -600)
+    # the image follows the axes, drawn by one POST to the render route (not by a Dash callback)
+    page.wait_for_function(f"""(() => {{ const gd = {_gd('scatter-graph')}, im = gd.layout.images[0],
+        r = gd._fullLayout.xaxis.range; return Math.abs(im.x - r[0]) < 1e-9 * Math.abs(r[1] - r[0]) + 1e-12 &&
+        Math.abs(im.x + im.sizex - r[1]) < 1e-6 * (r[1] - r[0]); }})()""", timeout=45000)
+    zoomed = _xrange(page, "scatter-graph")
+    assert any(u.endswith("/eomine/render/scatter") for u in posts)
+    # the view reaches the URL (the view store is written after the render)
+    page.wait_for_function("new URLSearchParams(location.search).has('sx')", timeout=45000)
+    assert decode_state(urlsplit(page.url).query)["scatter"]["x"] == pytest.approx(zoomed, rel=1e-5)
+    # another colouring is drawn for the zoomed view: the axes stay where the curator put them
+    src = _image_source(page, "scatter-graph")
+    choose(page, "#color-by", "Split")
+    page.wait_for_function(f"{_gd('scatter-graph')}.layout.images[0].source !== {src!r}", timeout=45000)
+    page.wait_for_timeout(300)
+    assert _xrange(page, "scatter-graph") == pytest.approx(zoomed, rel=1e-9)
+    img = page.evaluate(f"{_gd('scatter-graph')}.layout.images[0]")
+    assert img["x"] == pytest.approx(zoomed[0], rel=1e-6, abs=1e-9)
+    assert page.evaluate(f"{_gd('scatter-graph')}.layout.meta.color") == "split"
+    assert page.console_errors == []
+
+
+def test_the_wheel_zooms_the_map_around_the_pointer_and_redraws_it(page):
+    _open(page)
+    page.wait_for_function("/in view/.test(document.querySelector('#map-info').innerText)", timeout=45000)
+    src, before = _image_source(page, "map-graph"), _xrange(page, "map-graph")
+    box = page.locator("#map-graph .nsewdrag").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] / 2)
+    for _ in range(3):  # three notches in one frame or several: each zooms by plotly's factor
+        page.mouse.wheel(0, -100)
+    page.wait_for_function(f"{_gd('map-graph')}.layout.images[0].source !== {src!r}", timeout=45000)
+    after = _xrange(page, "map-graph")
+    assert after[1] - after[0] < 0.8 * (before[1] - before[0])
+    # the point under the pointer stays put: a quarter across the plot before and after
+    frac = lambda r: (before[0] + 0.25 * (before[1] - before[0]) - r[0]) / (r[1] - r[0])  # noqa: E731
+    assert frac(after) == pytest.approx(0.25, abs=0.02)
+    assert page.console_errors == []
+
+
 def test_lasso_selects_points_and_updates_grid_and_map(page):
     _open(page)
     grid_before = page.inner_text("#grid-info")

@@ -38,9 +38,9 @@ def _image(ops: dict) -> Image.Image:
     return Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
 
 
-def _render(app, view, *, relayout=None, trig=ids.SCATTER_VIEW, color="label", filters=None, sel=None,
+def _render(app, view, *, relayout=None, trig=ids.URL_READY, color="label", filters=None, sel=None,
             selected=None, size=SIZE):
-    return run_callback(app, S.update_scatter, relayout, color, filters, sel, selected, view, *READY, size,
+    return run_callback(app, S.update_scatter, relayout, color, filters, sel, selected, *READY, size, view,
                         triggered=[f"{trig}.data"])
 
 
@@ -63,9 +63,9 @@ def test_the_raster_has_one_pixel_per_screen_pixel_of_the_plot(app, data):
 def test_nothing_is_drawn_before_the_url_is_applied_and_the_plot_has_a_size(app, data):
     view = full_view(data.px, data.py)
     nothing = (no_update,) * 4
-    assert run_callback(app, S.update_scatter, None, "label", None, None, None, view, 0, 0, False, SIZE,
+    assert run_callback(app, S.update_scatter, None, "label", None, None, None, 0, 0, False, SIZE, view,
                         triggered=[f"{ids.URL_READY}.data"]) == nothing
-    assert run_callback(app, S.update_scatter, None, "label", None, None, None, view, 0, 0, True, None,
+    assert run_callback(app, S.update_scatter, None, "label", None, None, None, 0, 0, True, None, view,
                         triggered=[f"{ids.URL_READY}.data"]) == nothing
 
 
@@ -116,3 +116,54 @@ def test_a_click_puts_the_nearest_patch_in_focus(app, data):
     assert np.hypot(data.px[row] - data.px[r], data.py[row] - data.py[r]) <= \
         (view["x"][1] - view["x"][0]) / SIZE["w"] * 3
     assert run_callback(app, S.click, None, view, None, SIZE) is no_update
+
+
+def test_a_zoom_posted_to_the_render_route_draws_that_view_with_the_last_colouring(app, data):
+    x0, x1 = np.nanpercentile(data.px, [20, 60]).tolist()
+    y0, y1 = np.nanpercentile(data.py, [20, 60]).tolist()
+    view = {"x": [x0, x1], "y": [y0, y1]}
+    # what plots.js posts: the new view and the meta of the last render (colour, filters, selection)
+    fig, *_ = _render(app, full_view(data.px, data.py), color="split")
+    meta = patch_ops(fig)[("layout", "meta")]
+    assert meta == {"color": "split", "filters": None, "sel": None}
+    client = app.server.test_client()
+    res = client.post(S.RENDER_ROUTE, json={"view": view, **meta, "size": SIZE})
+    assert res.status_code == 200, res.get_data(as_text=True)
+    out = res.get_json()
+    assert out["view"] == view
+    assert out["image"]["x"] == x0 and out["image"]["y"] == y1
+    assert out["image"]["sizex"] == pytest.approx(x1 - x0) and out["image"]["sizey"] == pytest.approx(y1 - y0)
+    w, h = raster_size(SIZE, margin=S.MARGIN)
+    img = Image.open(io.BytesIO(base64.b64decode(out["image"]["source"].split(",", 1)[1])))
+    assert img.size == (w, h)
+    assert out["hover_trace"] == S.trace_index(S.TRACES, S.HOVER)
+    assert out["hover"]["x"][0] == x0 and out["hover"]["x"][-1] == pytest.approx(x1)
+    inside = (data.px >= x0) & (data.px <= x1) & (data.py >= y0) & (data.py <= y1)
+    assert out["text"].startswith(f"{int(inside.sum()):,} patches in view")
+    # the same view through the Dash callback gives the same picture
+    fig, *_ = _render(app, full_view(data.px, data.py), relayout={
+        "xaxis.range[0]": x0, "xaxis.range[1]": x1, "yaxis.range[0]": y0, "yaxis.range[1]": y1},
+        trig=ids.SCATTER_RELAYOUT, color="split")
+    assert np.array_equal(np.asarray(_image(patch_ops(fig))), np.asarray(img))
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"view": {"x": [1, 0], "y": [0, 1]}}, "'view'"),
+    ({"view": {"x": [0, 1]}}, "'view'"),
+    ({"view": {"x": [0, "nan"], "y": [0, 1]}}, "'view'"),
+    ({"view": {"x": [0, 1], "y": [0, 1]}, "color": "nope"}, "'color'"),
+    ({"view": {"x": [0, 1], "y": [0, 1]}, "filters": [1]}, "'filters'"),
+    ([1, 2], "JSON object"),
+])
+def test_the_render_route_refuses_a_bad_request_naming_the_field(app, body, field):
+    res = app.server.test_client().post(S.RENDER_ROUTE, json=body)
+    assert res.status_code == 400
+    assert field in res.get_json()["error"]
+
+
+def test_a_colour_change_leaves_the_axes_where_the_user_has_them(app, data):
+    # the axes may already be ahead of the view store (a zoom drawn through the render route): only a view from
+    # the URL or from the relayout store moves them
+    fig, *_ = _render(app, full_view(data.px, data.py), trig=ids.COLOR_BY, color="split")
+    ops = patch_ops(fig)
+    assert ("layout", "xaxis", "range") not in ops and ("layout", "images", 0) in ops
