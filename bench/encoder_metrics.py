@@ -79,18 +79,22 @@ def _fit_predict(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarr
     return float((clf.predict(sc.transform(X[test])) == y[test]).mean())
 
 
-def probe_per_class(X: np.ndarray, y: np.ndarray, per_class: int, draws: int = 5) -> tuple[float, float] | str:
-    """Linear probe trained on ``per_class`` labelled patches per class, tested on all the others; mean and sd
-    over ``draws`` seeded draws. A string (the reason) where a class has no more than ``per_class`` patches."""
+def probe_per_class(X: np.ndarray, y: np.ndarray, per_class: int, draws: int = 5) -> tuple[float, float, str] | str:
+    """Linear probe trained on ``per_class`` labelled patches per class, tested on all the other patches of those
+    classes; mean and sd over ``draws`` seeded draws, and a note naming the classes used when a class has no
+    more than ``per_class`` patches (it is left out). A string (the reason) when fewer than 2 classes qualify."""
     classes, counts = np.unique(y, return_counts=True)
-    if counts.min() <= per_class:
-        return f"n/a ({counts.min()} in the smallest class)"
+    ok = classes[counts > per_class]
+    if len(ok) < 2:
+        return f"n/a (largest class {counts.max()} patches)"
+    note = "" if len(ok) == len(classes) else f"{len(ok)} of {len(classes)} classes"
+    keep = np.flatnonzero(np.isin(y, ok))
     accs = []
     for seed in range(draws):
         rng = np.random.default_rng(seed)
-        train = np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in classes])
-        accs.append(_fit_predict(X, y, train, np.setdiff1d(np.arange(len(y)), train)))
-    return float(np.mean(accs)), float(np.std(accs))
+        train = np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in ok])
+        accs.append(_fit_predict(X, y, train, np.setdiff1d(keep, train)))
+    return float(np.mean(accs)), float(np.std(accs)), note
 
 
 def probe_all(X: np.ndarray, y: np.ndarray, folds: int = 5) -> tuple[float, float, str]:

@@ -149,7 +149,8 @@ def cli_embed(ws_path: Path, encoder: str, threads: int | None) -> dict:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{out}\n{err}")
     m = re.search(r"([\d,.]+) patches/s", out)
     card = json.loads((ws_path / "embeddings.json").read_text())
-    return {"patches_per_s": float(m.group(1).replace(",", "")) if m else float("nan"), "wall_s": wall,
+    rate = card.get("patches_per_s") or (float(m.group(1).replace(",", "")) if m else float("nan"))
+    return {"patches_per_s": rate, "n": card.get("n"), "wall_s": wall,
             "card_seconds": card.get("seconds"), "peak_rss_mib": rss, "load_before": load,
             "threads": card.get("threads") or (card.get("training") or {}).get("threads")
             or (card.get("params") or {}).get("threads"), "dim": card.get("dim")}
@@ -253,7 +254,7 @@ def _fmt(v) -> str:
     if isinstance(v, str):
         return v
     if isinstance(v, tuple | list):
-        return f"{v[0]:.3f} ± {v[1]:.3f}"
+        return f"{v[0]:.3f} ± {v[1]:.3f}" + (f" ({v[2]})" if len(v) > 2 and v[2] else "")
     return f"{v:.3f}"
 
 
@@ -268,6 +269,8 @@ def table(q: dict, t: dict) -> str:
             cells = ["", "", "", "", ""] if r is None else [
                 _fmt(r["agreement"]), _fmt(r["probe_10"]), _fmt(r["probe_100"]), _fmt(r["probe_all"][:2]),
                 f"{r['trust'][0]:.3f}" + (f" (n {r['trust'][1]:,})" if r["trust"][1] < r["n"] else "")]
+            if s is not None and s.get("card_seconds"):  # the card's n / seconds: the CLI rounds small rates
+                s = dict(s, patches_per_s=(s.get("n") or (r or {}).get("n")) / s["card_seconds"])
             speed = ["", ""] if s is None else [f"{s['patches_per_s']:,.0f}" if s["patches_per_s"] >= 100
                                                else f"{s['patches_per_s']:,.1f}", f"{s['peak_rss_mib']:,.0f}"]
             lines.append(f"| {name} | {enc} | " + " | ".join(cells + speed) + " |")

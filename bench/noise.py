@@ -13,7 +13,10 @@ at 5 %, 10 % and 20 % of the patches, on
 a. the demo (``eomine demo --noise-rate 0``'s workspace: clean labels; embeddings = the ``spectral`` encoder on
    its pixels, asked for explicitly since the demo command's default is galileo; k=30 graph);
 b. the real EuroSAT sample (180 MS GeoTIFFs of ../shared/data; ``spectral`` embeddings; kNN k=10);
-c. the real reBEN label sets (549,488 official label lists of ``.bench/reben549k``, read-only) with the bench's
+c. the real EuroSAT RGB set (the 18,900 JPEGs of ../shared/data/eurosat-rgb, ``--format eurosat-rgb``;
+   ``galileo`` embeddings, ``eomine embed --encoder galileo --device cpu``; exact cosine kNN k=10), each
+   setting the mean of ``--rgb-seeds`` draws (noise seeds ``--rgb-seed + 1000 s + i``, default 500);
+d. the real reBEN label sets (549,488 official label lists of ``.bench/reben549k``, read-only) with the bench's
    label-conditioned embeddings generated from the TRUE labels and their stored k=30 graph.
 
 Each noised set gets ONE set of out-of-fold probabilities (``mining._internal.noise_model.oof_probabilities``)
@@ -38,8 +41,9 @@ The noise draws use seeds ``--demo-seed + i`` / ``--reben-seed + i`` (i = 0, 1, 
 reported table uses the defaults (100 / 200). The scorer's defaults were tuned on other draws (300 / 400, see
 bench/RESULTS.md), never on the reported ones.
 
-Usage: python bench/noise.py [--only demo,eurosat,reben] [--repeats 3] [--demo-seed 100] [--reben-seed 200]
-                            [--no-speed] [--no-oracle] [--oof-model linear|mlp]
+Usage: python bench/noise.py [--only demo,eurosat,eurosat-rgb,reben] [--repeats 3] [--demo-seed 100]
+                            [--reben-seed 200] [--rgb-seeds 3] [--rgb-seed 500] [--no-speed] [--no-oracle]
+                            [--oof-model linear|mlp]
 """
 
 from __future__ import annotations
@@ -337,6 +341,21 @@ def dataset_eurosat(workdir: Path):
     return _load_ws(out)
 
 
+def dataset_eurosat_rgb(workdir: Path):
+    """The 18,900 real EuroSAT RGB JPEGs, ``galileo`` embeddings, exact cosine kNN k=10."""
+    from mining.resources import shared_data_dir
+
+    shared = shared_data_dir()
+    if shared is None or not (shared / "eurosat-rgb").is_dir():
+        raise SystemExit("the EuroSAT RGB part needs ../shared/data/eurosat-rgb")
+    out = BENCH_DIR / "noise-eurosat-rgb"
+    if not (out / "knn" / "knn.json").is_file():
+        _eomine("ingest", shared / "eurosat-rgb", "--format", "eurosat-rgb", "--out", out, "--overwrite")
+        _eomine("embed", out, "--encoder", "galileo", "--device", "cpu", "--force")
+        _eomine("knn", out, "--k", 10, "--force")
+    return _load_ws(out)
+
+
 def dataset_reben():
     path = BENCH_DIR / "reben549k"
     if not (path / "knn" / "knn.json").is_file():
@@ -537,12 +556,40 @@ def _mean_rows(rows: list[dict]) -> dict:
     return out
 
 
+def single_label_rows(name: str, X, Y, ind, dist, *, seeds: int, first_seed: int, echo, oracle: bool = True,
+                      model: str = "linear") -> list[dict]:
+    """The un-noised row, then symmetric and class-dependent flips at each rate, each the mean of ``seeds`` draws.
+
+    Draw ``s`` (0, 1, ...) at the ``i``-th rate uses noise seed ``first_seed + 1000 * s + i`` and model seed ``s``.
+    """
+    rows = [compare(name, "clean", 0.0, X, Y, np.zeros(len(Y), bool), ind, dist, seed=0, echo=echo, model=model)]
+    clean = _clean(rows[-1])
+    truth = truth_probabilities(X, Y) if oracle else None
+    for kind in ("symmetric", "class-dependent"):
+        for i, rate in enumerate(RATES):
+            reps = []
+            for s in range(seeds):
+                Yn, bad = inject_single(Y, rate, kind, seed=first_seed + 1000 * s + i, X=X)
+                reps.append(compare(name, kind, rate, X, Yn, bad, ind, dist, seed=s, echo=lambda *a: None,
+                                    clean=clean, truth=truth, model=model))
+            r = _mean_rows(reps)
+            r["ap_by_seed"] = [(x["eomine"]["ap"], x["cleanlab"]["ap"]) for x in reps]
+            echo(f"  {name:<8} {kind:<16} {rate:>4.0%}  AP eomine {r['eomine']['ap']:.3f} cleanlab "
+                 f"{r['cleanlab']['ap']:.3f}  AUROC {r['eomine']['auroc']:.3f}/{r['cleanlab']['auroc']:.3f}  "
+                 f"flagged {r['eomine']['flagged']:.1%}/{r['cleanlab']['flagged']:.1%} (mean of {len(reps)} seeds)")
+            r["noise"] = f"{kind} (mean of {len(reps)} seeds)"
+            rows.append(r)
+    return rows
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="demo,eurosat,reben")
+    ap.add_argument("--only", default="demo,eurosat,eurosat-rgb,reben")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--demo-n", type=int, default=4000)
     ap.add_argument("--eurosat-seeds", type=int, default=10)
+    ap.add_argument("--rgb-seeds", type=int, default=3, help="noise draws per setting on EuroSAT RGB")
+    ap.add_argument("--rgb-seed", type=int, default=500, help="first noise seed of the EuroSAT RGB draws")
     ap.add_argument("--demo-seed", type=int, default=100, help="first seed of the demo's noise draws")
     ap.add_argument("--reben-seed", type=int, default=200, help="first seed of reBEN's noise draws")
     ap.add_argument("--no-speed", action="store_true")
@@ -574,23 +621,11 @@ def main(argv=None) -> None:
         rows += multi_label_rows("demo", *dataset_demo(workdir, opts.demo_n)[1:], first_seed=opts.demo_seed, echo=echo,
                                 oracle=not opts.no_oracle, model=opts.oof_model)
     if "eurosat" in only:
-        _, X, Y, ind, dist = dataset_eurosat(workdir)
-        rows.append(compare("EuroSAT", "clean", 0.0, X, Y, np.zeros(len(Y), bool), ind, dist, seed=0,
-                            echo=echo, model=opts.oof_model))
-        clean = _clean(rows[-1])
-        truth = None if opts.no_oracle else truth_probabilities(X, Y)
-        for kind in ("symmetric", "class-dependent"):
-            for i, rate in enumerate(RATES):
-                reps = []
-                for s in range(opts.eurosat_seeds):
-                    Yn, bad = inject_single(Y, rate, kind, seed=1000 * s + i, X=X)
-                    reps.append(compare("EuroSAT", kind, rate, X, Yn, bad, ind, dist, seed=s, echo=lambda *a: None,
-                                        clean=clean, truth=truth, model=opts.oof_model))
-                r = _mean_rows(reps)
-                echo(f"  EuroSAT  {kind:<16} {rate:>4.0%}  AP eomine {r['eomine']['ap']:.3f} cleanlab "
-                     f"{r['cleanlab']['ap']:.3f} (mean of {len(reps)} seeds)")
-                r["noise"] = f"{kind} (mean of {len(reps)} seeds)"
-                rows.append(r)
+        rows += single_label_rows("EuroSAT", *dataset_eurosat(workdir)[1:], seeds=opts.eurosat_seeds, first_seed=0,
+                                  echo=echo, oracle=not opts.no_oracle, model=opts.oof_model)
+    if "eurosat-rgb" in only:
+        rows += single_label_rows("EuroSAT RGB", *dataset_eurosat_rgb(workdir)[1:], seeds=opts.rgb_seeds,
+                                  first_seed=opts.rgb_seed, echo=echo, oracle=not opts.no_oracle, model=opts.oof_model)
     if "reben" in only:
         ws, X, Y, ind, dist = dataset_reben()
         rows += multi_label_rows("reBEN", X, Y, ind, dist, first_seed=opts.reben_seed, echo=echo,
