@@ -330,21 +330,27 @@ def figure(data: AppData, view: dict, image_uri: str | None = None, *, overlays=
     return fig
 
 
-def update_patch(data: AppData, view: dict, result: dict, selected: str | None, sel: dict | None = None) -> Patch:
-    """The dash.Patch that brings the map figure to ``view`` and ``result`` (from :func:`render_map`)."""
+def update_patch(data: AppData, view: dict, result: dict, selected: str | None, sel: dict | None = None, *,
+                 geometry: bool = True, focus: bool = True) -> Patch:
+    """The dash.Patch that brings the map figure to ``view`` and ``result`` (from :func:`render_map`).
+
+    ``geometry`` False: the view and the plot's size did not change, so the ranges, ticks, hover grid and box
+    are not sent again (new arrays make plotly recompute traces); footprints only when they are drawn.
+    ``focus`` False: the patch in focus did not change (its markers are not sent)."""
     pview = to_plot(view)
     box = result["box"]
     p = Patch()
     p["layout"]["images"][0] = image_spec(box, image_uri(result["rgba"]))
-    t = axis_ticks(pview)
-    p["layout"]["xaxis"]["range"] = pview["x"]
-    p["layout"]["yaxis"]["range"] = pview["y"]
-    p["layout"]["xaxis"]["tickvals"], p["layout"]["xaxis"]["ticktext"] = t["xvals"], t["xtext"]
-    p["layout"]["yaxis"]["tickvals"], p["layout"]["yaxis"]["ticktext"] = t["yvals"], t["ytext"]
-    p["data"][T_HOVER]["x"], p["data"][T_HOVER]["y"] = hover_xy(box, *HOVER_SIZE)
-    p["data"][T_SELECT]["x"], p["data"][T_SELECT]["y"] = box["x"], box["y"]
+    if geometry:
+        t = axis_ticks(pview)
+        p["layout"]["xaxis"]["range"] = pview["x"]
+        p["layout"]["yaxis"]["range"] = pview["y"]
+        p["layout"]["xaxis"]["tickvals"], p["layout"]["xaxis"]["ticktext"] = t["xvals"], t["xtext"]
+        p["layout"]["yaxis"]["tickvals"], p["layout"]["yaxis"]["ticktext"] = t["yvals"], t["ytext"]
+        p["data"][T_HOVER]["x"], p["data"][T_HOVER]["y"] = hover_xy(box, *HOVER_SIZE)
+        p["data"][T_SELECT]["x"], p["data"][T_SELECT]["y"] = box["x"], box["y"]
     groups = result["footprints"]
-    for i in range(FOOTPRINT_SLOTS):
+    for i in range(FOOTPRINT_SLOTS if geometry or groups else 0):
         if i < len(groups):
             colour, rows = groups[i]
             xs, ys = footprint_xy(data, rows)
@@ -353,9 +359,10 @@ def update_patch(data: AppData, view: dict, result: dict, selected: str | None, 
             p["data"][T_FP + i]["line"]["color"] = colour
         else:
             p["data"][T_FP + i]["x"], p["data"][T_FP + i]["y"] = [], []
-    fx, fy, nx, ny = focus_xy(data, selected)
-    p["data"][T_NEIGHBOURS]["x"], p["data"][T_NEIGHBOURS]["y"] = nx, ny
-    p["data"][T_FOCUS]["x"], p["data"][T_FOCUS]["y"] = fx, fy
+    if focus:
+        fx, fy, nx, ny = focus_xy(data, selected)
+        p["data"][T_NEIGHBOURS]["x"], p["data"][T_NEIGHBOURS]["y"] = nx, ny
+        p["data"][T_FOCUS]["x"], p["data"][T_FOCUS]["y"] = fx, fy
     return p
 
 
@@ -373,11 +380,13 @@ def info_text(data: AppData, result: dict) -> str:
 
 
 def map_update(data: AppData, from_relayout: bool, relayout, color, filters, sel, selected, view,
-               size: dict | None = None, *, only_relayout: bool | None = None):
+               size: dict | None = None, *, only_relayout: bool | None = None, geometry: bool = True,
+               focus: bool = True):
     """Body of the map callback: (figure Patch | no_update, new view | no_update, info text | no_update).
 
     ``from_relayout``: the relayout store is among the triggers (its view is applied); ``only_relayout`` (default:
-    ``from_relayout``): it is the only one, so a relayout that does not move the view draws nothing."""
+    ``from_relayout``): it is the only one, so a relayout that does not move the view draws nothing.
+    ``geometry`` / ``focus``: see :func:`update_patch`."""
     if not has_coordinates(data):
         return no_update, no_update, "no patch has coordinates"
     full = full_view(data)
@@ -393,7 +402,8 @@ def map_update(data: AppData, from_relayout: bool, relayout, color, filters, sel
                             aspect=area[0] / area[1] if area else None)
     except ValueError as exc:
         return no_update, no_update, f"Cannot draw this view: {exc}"
-    return update_patch(data, view, result, selected, sel), (new_view or no_update), info_text(data, result)
+    return (update_patch(data, view, result, selected, sel, geometry=geometry or new_view is not None, focus=focus),
+            (new_view or no_update), info_text(data, result))
 
 
 def nearest_patch(data: AppData, lon: float, y: float, view: dict, filters: dict | None = None) -> int | None:
@@ -470,8 +480,12 @@ def update_map(relayout, color, filters, sel, selected, view, _edits_version=Non
     # on page load Dash may list the (empty) relayout store among the triggers: the render must still happen
     trig = set(ctx.triggered_prop_ids or ())
     key = f"{ids.MAP_RELAYOUT}.data"
+    # a change of colour, filters, selection, edits or scores keeps the view: only the image is sent again
+    keeps_view = {f"{i}.data" for i in (ids.FILTERS, ids.SELECTION, ids.SELECTED, ids.EDITS_VERSION,
+                                        ids.SCORES_VERSION)} | {f"{ids.COLOR_BY}.value"}
     return map_update(get_data(), key in trig and relayout is not None, relayout, color, filters, sel, selected,
-                      view, size, only_relayout=trig == {key})
+                      view, size, only_relayout=trig == {key}, geometry=not trig or not trig <= keeps_view,
+                      focus=not trig or not trig <= keeps_view - {f"{ids.SELECTED}.data"})
 
 
 

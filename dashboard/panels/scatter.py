@@ -130,14 +130,16 @@ def register_route(server) -> None:
 
 
 def update(data: AppData, relayout, color, filters, sel, selected, view, *, from_relayout: bool,
-           size: dict | None = None, only_relayout: bool | None = None, set_range: bool = True) -> tuple:
+           size: dict | None = None, only_relayout: bool | None = None, set_range: bool = True,
+           focus: bool = True) -> tuple:
     """Body of the scatter callback: (figure Patch, new view, info text, legend), ``no_update`` where unchanged.
 
     ``from_relayout``: the relayout store is among the triggers (its view is applied); ``only_relayout`` (default:
     ``from_relayout``): it is the only one, so a relayout that does not move the view draws nothing.
     ``set_range``: the patch sets the axes' ranges to the view (False: the axes stay where the user has them
     now, which may be ahead of ``view`` when a zoom was drawn through :data:`RENDER_ROUTE` meanwhile; the image
-    is placed at its own view and assets/plots.js redraws it for the axes)."""
+    is placed at its own view and assets/plots.js redraws it for the axes; the hover grid is left as it is, too).
+    ``focus``: the focus and neighbour markers are (re)set (False: the patch in focus did not change)."""
     full = full_view(data.px, data.py)
     view = view if view and view.get("x") and view.get("y") else full
     new_view = view_from_relayout(relayout, view, full) if from_relayout else None
@@ -156,17 +158,21 @@ def update(data: AppData, relayout, color, filters, sel, selected, view, *, from
         p["layout"]["yaxis"]["range"] = view["y"]
     # what assets/plots.js posts with a zoom or pan to RENDER_ROUTE
     p["layout"]["meta"] = {"color": color or "label", "filters": filters, "sel": sel}
-    h = drawn["hover_trace"]
-    p["data"][h]["x"], p["data"][h]["y"] = drawn["hover"]["x"], drawn["hover"]["y"]
-    fx, fy, nx, ny = [], [], [], []
-    row = data.find(selected) if selected else None
-    if row is not None and np.isfinite(data.px[row]):
-        fx, fy = [float(data.px[row])], [float(data.py[row])]
-        nb = data.neighbours(row, 10)
-        nx, ny = data.px[nb].tolist(), data.py[nb].tolist()
-    i_nb, i_focus = trace_index(TRACES, NEIGHBOURS), trace_index(TRACES, FOCUS)
-    p["data"][i_nb]["x"], p["data"][i_nb]["y"] = nx, ny
-    p["data"][i_focus]["x"], p["data"][i_focus]["y"] = fx, fy
+    # new arrays make plotly recompute a trace: the hover grid is sent only with a new view, the focus rings only
+    # when the patch in focus may have changed
+    if set_range:
+        h = drawn["hover_trace"]
+        p["data"][h]["x"], p["data"][h]["y"] = drawn["hover"]["x"], drawn["hover"]["y"]
+    if focus:
+        fx, fy, nx, ny = [], [], [], []
+        row = data.find(selected) if selected else None
+        if row is not None and np.isfinite(data.px[row]):
+            fx, fy = [float(data.px[row])], [float(data.py[row])]
+            nb = data.neighbours(row, 10)
+            nx, ny = data.px[nb].tolist(), data.py[nb].tolist()
+        i_nb, i_focus = trace_index(TRACES, NEIGHBOURS), trace_index(TRACES, FOCUS)
+        p["data"][i_nb]["x"], p["data"][i_nb]["y"] = nx, ny
+        p["data"][i_focus]["x"], p["data"][i_focus]["y"] = fx, fy
     text = drawn["text"]
     # the view store is written only when the user moved the view: echoing an unchanged (possibly stale) view back
     # could overwrite one restored from a shared URL while this render was in flight
@@ -232,9 +238,10 @@ def update_scatter(relayout, color, filters, sel, selected, _edits_version=None,
     trig = set(ctx.triggered_prop_ids or ())
     key = f"{ids.SCATTER_RELAYOUT}.data"
     from_relayout = key in trig and relayout is not None
+    page_load = f"{ids.URL_READY}.data" in trig or not trig
     return update(get_data(), relayout, color, filters, sel, selected, view, from_relayout=from_relayout,
-                  size=size, only_relayout=trig == {key},
-                  set_range=from_relayout or f"{ids.URL_READY}.data" in trig or not trig)
+                  size=size, only_relayout=trig == {key}, set_range=from_relayout or page_load,
+                  focus=page_load or f"{ids.SELECTED}.data" in trig)
 
 
 def _row_text(data: AppData, row: int) -> list:

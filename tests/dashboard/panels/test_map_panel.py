@@ -297,6 +297,17 @@ def test_update_map_callback_focus_neighbours_and_selection(app, data):
     assert f"{n_sel:,} selected" in info
 
 
+def test_a_colour_change_sends_the_map_image_alone(app, data):
+    # the view and the patch in focus did not change: ranges, ticks, hover grid and markers are not sent again
+    # (new arrays make plotly recompute the traces)
+    fig, view, info = run_callback(app, M.update_map, None, "country", None, None, None, M.full_view(data),
+                                   *READY, triggered=[f"{ids.COLOR_BY}.value"])
+    ops = patch_ops(fig)
+    assert ops[("layout", "images", 0)]["source"].startswith("data:image/webp;base64,")
+    assert not [k for k in ops if k[:2] in (("layout", "xaxis"), ("layout", "yaxis")) or k[0] == "data"]
+    assert view is no_update and "in view" in info
+
+
 def test_click_callback(app, data):
     r = 11
     click = {"points": [{"x": float(data.lon[r]), "y": float(merc_y(data.lat[r]))}]}

@@ -167,3 +167,12 @@ def test_a_colour_change_leaves_the_axes_where_the_user_has_them(app, data):
     fig, *_ = _render(app, full_view(data.px, data.py), trig=ids.COLOR_BY, color="split")
     ops = patch_ops(fig)
     assert ("layout", "xaxis", "range") not in ops and ("layout", "images", 0) in ops
+    # nor are the hover grid and the focus rings sent again (new arrays make plotly recompute their traces)
+    h, i_focus = S.trace_index(S.TRACES, S.HOVER), S.trace_index(S.TRACES, S.FOCUS)
+    assert ("data", h, "x") not in ops and ("data", i_focus, "x") not in ops
+    # a click on a patch moves the rings, without touching the axes
+    r = int(np.flatnonzero(np.isfinite(data.px))[5])
+    fig, *_ = _render(app, full_view(data.px, data.py), trig=ids.SELECTED, selected=str(data.ids[r]))
+    ops = patch_ops(fig)
+    assert ops[("data", i_focus, "x")] == [pytest.approx(float(data.px[r]))]
+    assert ("layout", "xaxis", "range") not in ops
