@@ -159,6 +159,10 @@ def test_basic_auth_on_every_request(ws_copy, tmp_path, monkeypatch):
     pid = str(app.server.extensions["eomine"].current.ids[0])
     body = {"author": "ana", "edits": [{"patch_id": pid, "op": "flag"}]}
     assert _post(c, "/eomine/api/edits", body).status_code == 401
+    # the scatter's render route (a zoom posted by assets/plots.js) is behind the same login
+    view = {"view": {"x": [0, 1], "y": [0, 1]}}
+    assert _post(c, "/eomine/render/scatter", view).status_code == 401
+    assert _post(c, "/eomine/render/scatter", view, headers=auth("ana", "s3cret")).status_code == 200
     assert c.get("/", headers=auth("ana", "s3cret")).status_code == 200
     r = _post(c, "/eomine/api/edits", body, headers=auth("ana", "s3cret"))
     assert r.status_code == 200
