@@ -11,7 +11,7 @@ import logging
 
 import numpy as np
 import pandas as pd
-from dash import dcc, html
+from dash import ctx, dcc, html
 
 from mining.curation.events import OP_NAMES
 
@@ -21,7 +21,7 @@ from .routes import thumb_url
 
 __all__ = ["text_color", "label_chip", "label_chips", "chips", "has_s1", "pixel_problem", "short_id", "lazy_img",
            "thumb", "error_box", "action_button", "patch_state", "patch_history",
-           "patch_block", "THUMB_SIZE"]
+           "patch_block", "clicked", "THUMB_SIZE"]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,15 @@ def thumb(data: AppData, row: int, composite: str | None, *, focus: bool = False
     # 48 tiles as pattern-matching callback inputs made Dash's renderer work for a second per page of tiles
     return html.Button(id={"type": id_type, "index": pid}, className=cls, title=title,
                        children=[pic, label_chips(data, row)], **{"data-patch": pid})
+
+
+def clicked() -> dict | None:
+    """Inside a callback on pattern-matching buttons: the id of the button the user clicked, or None when the
+    callback fired without a click (the buttons were re-rendered with ``n_clicks`` 0 or None)."""
+    trig = ctx.triggered_id
+    if not isinstance(trig, dict) or not any(t.get("value") for t in ctx.triggered or []):
+        return None
+    return trig
 
 
 def error_box(exc: BaseException, what: str) -> html.Div:

@@ -29,7 +29,7 @@ from mining.errors import DataError
 
 from .. import ids
 from ..access import EditRefused, commit_edits, undo_redo
-from ..components import action_button
+from ..components import action_button, clicked
 from ..data import NO_LABEL, AppData, AppState, Filters, get_data, get_state
 from ..selection import combined_mask, describe_selection, selection_mask
 
@@ -305,8 +305,8 @@ clientside_callback(
           running=[(Output(ids.CURATE_BAR, "className"), "curate-bar busy", "curate-bar")],
           prevent_initial_call=True)
 def act(clicks, author, note, label, set_labels, focus_labels, filters, sel, sel_name, selected, rid):
-    trig = ctx.triggered_id
-    if not isinstance(trig, dict) or not any(t.get("value") for t in ctx.triggered or []):
+    trig = clicked()
+    if trig is None:
         return (no_update,) * 6  # buttons (re)created by a re-render, not clicked
     target, op = trig.get("target"), trig.get("op")
     labels = set_labels
@@ -402,8 +402,8 @@ def confirm(_ok, _cancel, pending, author):
           State(ids.CURATE_RID, "data"), prevent_initial_call=True)
 def undo_batch(clicks, author, rid):
     """*Undo* in place: revert exactly the batch the message names."""
-    trig = ctx.triggered_id
-    if not isinstance(trig, dict) or not any(t.get("value") for t in ctx.triggered or []):
+    trig = clicked()
+    if trig is None:
         return no_update, no_update
     if not author:
         return no_update, html.Span("Enter your name first (top right).", className="warn")

@@ -7,11 +7,11 @@ Undo and redo are new batches of the log (nothing is deleted); they go through t
 
 from __future__ import annotations
 
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 
 from .. import ids
 from ..access import EditRefused, undo_redo
-from ..components import error_box
+from ..components import clicked, error_box
 from ..data import AppData, get_data, get_state
 
 SHOWN = 200
@@ -87,8 +87,8 @@ def show_history(tab, _version, author, mine):
           Input({"type": ids.HISTORY_ACTION, "op": ALL, "index": ALL}, "n_clicks"), State(ids.AUTHOR, "data"),
           prevent_initial_call=True)
 def act(_clicks, author):
-    trig = ctx.triggered_id
-    if not isinstance(trig, dict) or not any(t.get("value") for t in ctx.triggered or []):
+    trig = clicked()
+    if trig is None:
         return no_update, no_update
     if not author:
         return no_update, html.Span("Enter your name first (top right).", className="warn")

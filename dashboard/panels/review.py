@@ -99,7 +99,7 @@ def decide(state: AppState, patch_id: str, op: str, *, author: str | None) -> tu
         The log version after the decision (the page's ``EDITS_VERSION``), None when nothing was committed.
     """
     if not author or not str(author).strip():
-        return "Enter your name first (sidebar, Curate): every review decision names its reviewer.", None
+        return "Enter your name first (top right): every review decision names its reviewer.", None
     data = state.sync()
     try:
         sc = review_scores(data)

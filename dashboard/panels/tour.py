@@ -262,7 +262,7 @@ def commit_edit(state: AppState, pid: str, op: str, labels, author: str | None) 
     if data.read_only:
         return "Read-only: edits are switched off.", None
     if not author:
-        return "Enter your name first (Curate tab), so the edit log knows who made the change.", None
+        return "Enter your name first (top right), so the edit log knows who made the change.", None
     if data.find(pid) is None:
         return f"Unknown patch {pid!r}.", None
     edit = Edit(pid, "flag") if op == "flag" else Edit(pid, "set", labels=tuple(labels or ()))
