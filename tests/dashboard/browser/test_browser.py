@@ -102,6 +102,27 @@ def test_a_zoom_is_drawn_by_the_render_route_and_a_colour_change_keeps_it(page):
     assert page.console_errors == []
 
 
+def test_a_zoom_during_a_colour_change_ends_with_the_image_of_the_zoomed_view(page):
+    # the colour change's render (through Dash) is for the view before the zoom; whichever lands last, the
+    # scatter ends showing the new colours over exactly the axes' range
+    _open(page)
+    src = _image_source(page, "scatter-graph")
+    box = page.locator("#scatter-graph .nsewdrag").bounding_box()
+    choose(page, "#color-by", "Split")
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4)
+    for _ in range(4):
+        page.mouse.wheel(0, -100)
+    page.wait_for_function(f"""(() => {{ const gd = {_gd('scatter-graph')}, im = gd.layout.images[0],
+        r = gd._fullLayout.xaxis.range, s = gd._fullLayout.yaxis.range, t = 1e-6 * (r[1] - r[0]);
+        return im.source !== {src!r} && gd.layout.meta && gd.layout.meta.color === 'split' &&
+          Math.abs(im.x - r[0]) < t && Math.abs(im.x + im.sizex - r[1]) < t &&
+          Math.abs(im.y - s[1]) < 1e-6 * (s[1] - s[0]); }})()""", timeout=45000)
+    page.wait_for_timeout(1000)  # nothing moves it afterwards
+    img, xr = page.evaluate(f"[{_gd('scatter-graph')}.layout.images[0], {_gd('scatter-graph')}._fullLayout.xaxis.range]")
+    assert img["x"] == pytest.approx(xr[0], abs=1e-6 * (xr[1] - xr[0]))
+    assert page.console_errors == []
+
+
 def test_the_wheel_zooms_the_map_around_the_pointer_and_redraws_it(page):
     _open(page)
     page.wait_for_function("/in view/.test(document.querySelector('#map-info').innerText)", timeout=45000)
