@@ -11,17 +11,18 @@ import logging
 
 import numpy as np
 import pandas as pd
-from dash import ctx, dcc, html
+from dash import ctx, dcc, html, no_update
 
 from mining.curation.events import OP_NAMES
 
 from . import ids
-from .data import AppData
+from .access import EditRefused, undo_redo
+from .data import AppData, get_state
 from .routes import thumb_url
 
 __all__ = ["text_color", "label_chip", "label_chips", "chips", "has_s1", "pixel_problem", "short_id", "lazy_img",
            "thumb", "error_box", "action_button", "patch_state", "patch_history",
-           "patch_block", "clicked", "THUMB_SIZE"]
+           "patch_block", "clicked", "batch_action", "THUMB_SIZE"]
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,22 @@ def clicked() -> dict | None:
     if not isinstance(trig, dict) or not any(t.get("value") for t in ctx.triggered or []):
         return None
     return trig
+
+
+def batch_action(op: str, batch: int, author: str | None, *, refused: str, request_id: str | None = None):
+    """Undo or redo the edit batch ``batch`` as ``author`` (a button's callback: Undo in place, History).
+
+    Returns (the new edits version or ``no_update``, the message to show). ``refused`` is the message when the
+    log leaves the batch as it is (not the author's, or already in that state)."""
+    if not author:
+        return no_update, html.Span("Enter your name first (top right).", className="warn")
+    try:
+        res = undo_redo(get_state(), op, author=author, target=int(batch), request_id=request_id)
+    except EditRefused as exc:
+        return no_update, html.Span(str(exc), className="warn")
+    if res["batch"] is None:
+        return no_update, html.Span(refused, className="warn")
+    return res["version"], html.Span(res["message"], className="ok")
 
 
 def error_box(exc: BaseException, what: str) -> html.Div:

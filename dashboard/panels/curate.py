@@ -29,7 +29,7 @@ from mining.errors import DataError
 
 from .. import ids
 from ..access import EditRefused, commit_edits, undo_redo
-from ..components import action_button, clicked
+from ..components import action_button, batch_action, clicked
 from ..data import NO_LABEL, AppData, AppState, Filters, get_data, get_state
 from ..selection import combined_mask, describe_selection, selection_mask
 
@@ -405,16 +405,8 @@ def undo_batch(clicks, author, rid):
     trig = clicked()
     if trig is None:
         return no_update, no_update
-    if not author:
-        return no_update, html.Span("Enter your name first (top right).", className="warn")
-    try:
-        res = undo_redo(get_state(), "undo", author=author, target=int(trig["index"]), request_id=rid)
-    except EditRefused as exc:
-        return no_update, html.Span(str(exc), className="warn")
-    if res["batch"] is None:
-        return no_update, html.Span(f"Batch {trig['index']} is not yours to undo, or already undone.",
-                                    className="warn")
-    return res["version"], html.Span(res["message"], className="ok")
+    return batch_action("undo", trig["index"], author, request_id=rid,
+                        refused=f"Batch {trig['index']} is not yours to undo, or already undone.")
 
 
 @callback(Output(ids.EDITS_VERSION, "data", allow_duplicate=True), Input(ids.CURATE_POLL, "n_intervals"),

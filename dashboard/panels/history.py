@@ -10,9 +10,8 @@ from __future__ import annotations
 from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 
 from .. import ids
-from ..access import EditRefused, undo_redo
-from ..components import clicked, error_box
-from ..data import AppData, get_data, get_state
+from ..components import batch_action, clicked, error_box
+from ..data import AppData, get_data
 
 SHOWN = 200
 
@@ -90,13 +89,6 @@ def act(_clicks, author):
     trig = clicked()
     if trig is None:
         return no_update, no_update
-    if not author:
-        return no_update, html.Span("Enter your name first (top right).", className="warn")
-    try:
-        res = undo_redo(get_state(), trig["op"], author=author, target=int(trig["index"]))
-    except EditRefused as exc:
-        return no_update, html.Span(str(exc), className="warn")
-    if res["batch"] is None:
-        return no_update, html.Span(f"Batch {trig['index']} cannot take {trig['op']} now: it is not yours, or it is "
-                                    "already in that state.", className="warn")
-    return res["version"], html.Span(res["message"], className="ok")
+    return batch_action(trig["op"], trig["index"], author,
+                        refused=f"Batch {trig['index']} cannot take {trig['op']} now: it is not yours, or it is "
+                        "already in that state.")

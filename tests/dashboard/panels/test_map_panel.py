@@ -15,23 +15,11 @@ from dash import no_update
 from scipy.ndimage import binary_dilation
 
 from dashboard import ids
-from dashboard.app import create_app
-from dashboard.data import AppData, AppState
 from dashboard.geo import lat_of, merc_y
 from dashboard.panels import map_panel as M
 from dashboard.selection import selection_mask
 from dashboard.views import nearest
 from mining.raster import hex_to_rgb
-
-
-@pytest.fixture(scope="module")
-def data(demo_ws):
-    return AppData.load(demo_ws)
-
-
-@pytest.fixture(scope="module")
-def app(demo_ws, data):
-    return create_app(demo_ws, state=AppState(data))
 
 
 def pixel_of(res: dict, lon, lat) -> tuple[np.ndarray, np.ndarray]:

@@ -12,24 +12,12 @@ from dash import no_update
 from PIL import Image
 
 from dashboard import ids
-from dashboard.app import create_app
-from dashboard.data import AppData, AppState
 from dashboard.panels import scatter as S
 from dashboard.views import full_view, raster_size
 
 #: edits version, scores version, URL applied: what every render after the first page load has
 READY = (0, 0, True)
 SIZE = {"w": 704, "h": 480}
-
-
-@pytest.fixture(scope="module")
-def data(demo_ws):
-    return AppData.load(demo_ws)
-
-
-@pytest.fixture(scope="module")
-def app(demo_ws, data):
-    return create_app(demo_ws, state=AppState(data))
 
 
 def _image(ops: dict) -> Image.Image:
