@@ -34,6 +34,7 @@ from ..figures import (
     trace_index,
 )
 from ..routes import thumb_url
+from ..selection import selection_mask
 from ..views import full_view, legend_counts, nearest, raster_size, render_points
 
 HOVER_SIZE = (192, 128)
@@ -114,7 +115,15 @@ def render_request(data: AppData, body) -> dict:
     for key in ("filters", "sel", "size"):
         if body.get(key) is not None and not isinstance(body[key], dict):
             raise ValueError(f"'{key}' must be an object or null")
-    return {**draw(data, view, color, body.get("filters"), body.get("sel"), size=body.get("size")), "view": view}
+    try:  # the mask is cached: the render below finds it
+        selection_mask(data, body.get("sel"))
+    except (TypeError, KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"'sel' cannot be read: {exc}") from None
+    try:
+        drawn = draw(data, view, color, body.get("filters"), body.get("sel"), size=body.get("size"))
+    except (TypeError, KeyError, IndexError) as exc:  # view, colour, size and selection are checked above
+        raise ValueError(f"'filters' cannot be read: {exc}") from None
+    return {**drawn, "view": view}
 
 
 def register_route(server) -> None:

@@ -141,6 +141,9 @@ def test_a_zoom_posted_to_the_render_route_draws_that_view_with_the_last_colouri
     ({"view": {"x": [0, "nan"], "y": [0, 1]}}, "'view'"),
     ({"view": {"x": [0, 1], "y": [0, 1]}, "color": "nope"}, "'color'"),
     ({"view": {"x": [0, 1], "y": [0, 1]}, "filters": [1]}, "'filters'"),
+    ({"view": {"x": [0, 1], "y": [0, 1]}, "filters": {"labels": 5}}, "'filters'"),
+    ({"view": {"x": [0, 1], "y": [0, 1]}, "sel": {"kind": "lasso", "points": "x"}}, "'sel'"),
+    ({"view": {"x": [0, 1], "y": [0, 1]}, "sel": {"kind": "box", "range": [[0]]}}, "'sel'"),
     ([1, 2], "JSON object"),
 ])
 def test_the_render_route_refuses_a_bad_request_naming_the_field(app, body, field):
