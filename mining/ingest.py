@@ -55,8 +55,28 @@ class IngestReport:
         return "\n".join(lines)
 
 
+def drop_catalog_labels(catalog: pd.DataFrame) -> pd.DataFrame:
+    """The catalog of an unlabelled pool: ``labels`` emptied, the given labels moved to ``true_labels``.
+
+    Parameters
+    ----------
+    catalog : DataFrame, n rows, with ``labels`` (lists of class names)
+
+    Returns
+    -------
+    DataFrame, n rows: a copy with ``true_labels`` (the former labels) and empty ``labels``.
+    """
+    if "true_labels" in catalog.columns:
+        raise DataError("the catalog already has a true_labels column: its labels were dropped before")
+    out = catalog.copy()
+    out["true_labels"] = out["labels"].map(lambda v: [str(x) for x in v] if v is not None else [])
+    out["labels"] = [[] for _ in range(len(out))]
+    return out
+
+
 def ingest(dataset: PatchDataset, out, *, on_error: str = "skip", overwrite: bool = False,
-           progress: bool = True, workers: int | None = None, stats_sample: int = 2000) -> IngestReport:
+           progress: bool = True, workers: int | None = None, stats_sample: int = 2000,
+           drop_labels: bool = False) -> IngestReport:
     """Build a workspace from a dataset.
 
     Parameters
@@ -76,6 +96,10 @@ def ingest(dataset: PatchDataset, out, *, on_error: str = "skip", overwrite: boo
         Reader threads (GeoTIFF / LMDB reads release the GIL); default ``min(4, cpu_count)``.
     stats_sample : int
         Patches sampled for the dataset-level band percentiles.
+    drop_labels : bool
+        Make an unlabelled pool from a labelled dataset (to simulate active learning): the catalog's
+        ``labels`` are emptied and the dataset's labels kept aside in the column ``true_labels``, which only
+        evaluations and the simulated curator (``eomine learn --oracle catalog``) read.
 
     Returns
     -------
@@ -141,6 +165,8 @@ def ingest(dataset: PatchDataset, out, *, on_error: str = "skip", overwrite: boo
 
     private = [c for c in catalog.columns if c.startswith("tmp_")]
     catalog = catalog.drop(columns=private)
+    if drop_labels:
+        catalog = drop_catalog_labels(catalog)
     write_parquet(conform_catalog(catalog), partial / "catalog.parquet")
     write_parquet(pd.DataFrame({"patch_id": [i.patch_id for i in issues], "kind": [i.kind for i in issues],
                                 "message": [i.message for i in issues]}, dtype=str),

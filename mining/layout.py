@@ -15,6 +15,7 @@ and every reader goes through that owner's ``load_*`` function. Only the paths a
       quality.json            mining.pipeline (step_report)
       scores.parquet          mining.noise                        + scores.json, .score.lock
       edits.sqlite            mining.curation                     + edits.json (and SQLite's -wal / -shm)
+      active/                 mining.labelling                    state.json (rounds, check set), predictions.parquet
 """
 
 from __future__ import annotations
@@ -145,3 +146,16 @@ class WorkspaceFiles:
     @property
     def edits_card(self) -> Path:
         return self.root / EDIT_LOG_FILES[3]
+
+    # ------------------------------------------------------------------ active learning (mining.labelling)
+    @property
+    def active(self) -> Path:
+        return self.root / "active"
+
+    @property
+    def active_state(self) -> Path:
+        return self.root / "active" / "state.json"
+
+    @property
+    def predictions(self) -> Path:
+        return self.root / "active" / "predictions.parquet"

@@ -50,8 +50,11 @@ DEMO_K = 30
 @click.option("--overwrite", is_flag=True, help="Replace an existing workspace (only once the new one is complete).")
 @click.option("--workers", type=Int(Interval(int, 1, None)), default=None,
               help="Reader threads (default: min(4, CPUs)).")
+@click.option("--drop-labels", is_flag=True,
+              help="Make an unlabelled pool (for active learning): labels kept aside in true_labels for "
+                   "evaluation and `eomine learn --oracle catalog`.")
 def ingest(source, fmt, out, metadata_only, metadata, metadata_dir, table, bands, nomenclature, on_error,
-           overwrite, workers):
+           overwrite, workers, drop_labels):
     """Ingest SOURCE into a new workspace."""
     from mining.datasets import FORMATS as LOADERS
     from mining.ingest import ingest as run_ingest
@@ -71,7 +74,8 @@ def ingest(source, fmt, out, metadata_only, metadata, metadata_dir, table, bands
               if val and fmt not in fmts]
     if unused:
         raise click.UsageError(f"{unused[0]} does not apply to --format {fmt}")
-    report = run_ingest(cls(source, **kw), out, on_error=on_error, overwrite=overwrite, workers=workers)
+    report = run_ingest(cls(source, **kw), out, on_error=on_error, overwrite=overwrite, workers=workers,
+                        drop_labels=drop_labels)
     click.echo(report.summary())
 
 

@@ -100,6 +100,9 @@ class CurrentLabels:
         labels differ from the catalog's.
     version : int
         The log's last batch id these labels include (0: no edits).
+    decided : ndarray of bool, shape (n,)
+        A person decided the patch's labels in an active batch (any label op or a confirmation): in an
+        unlabelled pool, the patches labelled so far.
     """
 
     classes: list[str]
@@ -109,6 +112,7 @@ class CurrentLabels:
     excluded: np.ndarray
     confirmed: np.ndarray
     version: int = 0
+    decided: np.ndarray | None = None
     _ids: Callable[[], tuple[np.ndarray, pd.Index]] | None = field(default=None, repr=False)
 
     @property
@@ -463,7 +467,7 @@ def encode_edits(edits: Sequence[Edit], index: pd.Index, nomenclature: Nomenclat
 
 # ---------------------------------------------------------------------- the fold
 def apply_events(events: pd.DataFrame, Y: np.ndarray, flagged: np.ndarray, excluded: np.ndarray,
-                 confirmed: np.ndarray, classes: Sequence[str]) -> None:
+                 confirmed: np.ndarray, classes: Sequence[str], *, decided: np.ndarray | None = None) -> None:
     """Apply events to the label and state arrays, in place: the later event wins per patch and label.
 
     Vectorised over (patch, class) keys: no loop over events.
@@ -481,6 +485,9 @@ def apply_events(events: pd.DataFrame, Y: np.ndarray, flagged: np.ndarray, exclu
         ``confirmed`` is True where a ``keep`` is later than every label op of the patch.
     classes : sequence of str, length n_classes
         The columns of ``Y``.
+    decided : ndarray of bool, shape (n,), optional
+        Set True (in place) where an event decides the patch's labels: a label op or a ``keep`` (a person
+        gave, changed or confirmed its labels).
     """
     ev = events
     if not len(ev):
@@ -491,6 +498,8 @@ def apply_events(events: pd.DataFrame, Y: np.ndarray, flagged: np.ndarray, exclu
     eid = ev["id"].to_numpy(np.int64)
     labels = ev["label"].to_numpy(object)
     ok = (rows >= 0) & (rows < len(Y))
+    if decided is not None:
+        decided[rows[ok & np.isin(ops, [*LABEL_OPS, "keep"])]] = True
     classes = pd.Index(classes)
     # label ops -> (row, class, value, event id) entries; "set" touches every class of its patch
     is_one = ok & np.isin(ops, ["add", "remove"])

@@ -224,13 +224,13 @@ class EditLog:
         ev, ver, incremental = self._active_events(since=cached)
         if incremental:
             Y, flagged = cached.Y.copy(), cached.flagged.copy()
-            excluded, confirmed = cached.excluded.copy(), cached.confirmed.copy()
+            excluded, confirmed, decided = cached.excluded.copy(), cached.confirmed.copy(), cached.decided.copy()
         else:
             n = len(Y0)
-            Y, flagged, excluded, confirmed = Y0.copy(), np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
-        apply_events(ev, Y, flagged, excluded, confirmed, self.workspace.nomenclature.classes)
+            Y, flagged, excluded, confirmed, decided = Y0.copy(), *(np.zeros(n, bool) for _ in range(4))
+        apply_events(ev, Y, flagged, excluded, confirmed, self.workspace.nomenclature.classes, decided=decided)
         cur = CurrentLabels(list(self.workspace.nomenclature.classes), Y, Y0, flagged, excluded, confirmed, ver,
-                            self._ids)
+                            decided=decided, _ids=self._ids)
         with self._lock:
             if self._cache is None or self._cache.version <= ver:
                 self._cache = cur
