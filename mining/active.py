@@ -21,8 +21,8 @@ The queries (``strategy``)
     The most uncertain patches (:func:`~mining._internal.active_kernels.uncertainty`; multi-label data:
     per-class uncertainty near each class's decision threshold, ``class_uncertainty_``).
 ``diverse``
-    Uncertainty x diversity: the ``candidates`` x batch most uncertain patches, clustered into ``batch``
-    k-means clusters, the most uncertain patch of each cluster.
+    Uncertainty x diversity: the ``candidates`` x batch most uncertain patches (margin), clustered into
+    ``batch`` k-means clusters, the most uncertain patch of each cluster.
 ``cascade``
     Coarse to fine (after Blanchart, Ferecatu and Datcu's cascaded active learning): patches belong to coarse
     regions (``groups``: the parent patch of a multiscale tiling, or on a single-scale workspace k-means
@@ -31,8 +31,7 @@ The queries (``strategy``)
     ``reject_below``, or, without a target, those whose patches the model is still unsure about. Regions the
     model rejects are pruned and never asked again.
 ``auto`` (the default)
-    ``cold`` while fewer than ``cold_until`` patches are labelled (default: 2 per class, at least 10), then
-    ``diverse``.
+    ``cold`` while fewer than ``cold_until`` patches are labelled (default: 10 per class), then ``diverse``.
 
 Every strategy skips the patches that may not be asked (labelled ones, removed from training, recently marked
 unsure, the check set: ``askable``), keeps ``min_distance_km`` between the patches of one batch and from the
@@ -96,7 +95,7 @@ class ActiveLearner:
         labels (``ceil(batch * w_c / sum(w))``, ``w_c = 1 / (1 + labels of c)``); the batch is filled from the
         ranking when the caps leave it short.
     cold_until : int or None
-        ``auto`` asks ``cold`` batches while fewer patches are labelled (None: 2 per class, at least 10).
+        ``auto`` asks ``cold`` batches while fewer patches are labelled (None: 10 per class).
     candidates : int
         ``diverse``: uncertain candidates per patch of the batch.
     n_groups : int or None
@@ -105,8 +104,8 @@ class ActiveLearner:
     target : str or None
         ``cascade``: the class of interest (None: every class).
     reject_below : float
-        ``cascade`` with a target: a region is pruned when no labelled patch of it carries the target and its
-        largest predicted target probability is below this.
+        ``cascade`` with a target: a region is pruned when no labelled patch of it carries the target and the
+        90th percentile of its patches' predicted target probability is below this.
     seed : int
         Same inputs and seed give the same batch.
 
@@ -121,7 +120,7 @@ class ActiveLearner:
     predicted_ : ndarray of bool, shape (n, n_classes)
         Predicted label sets (the patches the model learnt from keep their labels).
     uncertainty_ : ndarray of float32, shape (n,)
-        Uncertainty in [0, 1] (entropy; ``margin`` strategy: margin).
+        Uncertainty in [0, 1]: the margin (``entropy`` strategy: the normalised entropy).
     class_uncertainty_ : ndarray of float32, shape (n, n_classes) or None
         Multi-label data: per-class uncertainty near the 0.5 threshold.
     single_label_ : bool
@@ -252,7 +251,7 @@ class ActiveLearner:
         self.proba_ = P.astype(np.float32)
         self.predicted_ = predicted_labels(self.proba_, single=single_label)
         self.predicted_[train] = Y[train]  # the check set (labelled, not trainable) keeps the model's prediction
-        kind = "margin" if self.strategy == "margin" else "entropy"
+        kind = "entropy" if self.strategy == "entropy" else "margin"
         self.uncertainty_ = uncertainty(self.proba_, single=single_label, kind=kind)
         self.class_uncertainty_ = None if single_label else class_uncertainty(self.proba_)
         t2 = time.perf_counter()
@@ -279,7 +278,7 @@ class ActiveLearner:
         n_lab = int(labelled.sum())
         strategy = self.strategy
         if strategy == "auto":
-            until = self.cold_until if self.cold_until is not None else max(10, 2 * Y.shape[1])
+            until = self.cold_until if self.cold_until is not None else max(10, 10 * Y.shape[1])
             strategy = "cold" if n_lab < until else "diverse"
         self.strategy_ = strategy
         self.groups_ = self.rejected_groups_ = None
@@ -367,8 +366,13 @@ class ActiveLearner:
         if self.target is not None:
             t = classes.index(self.target)
             hit = np.bincount(g[labelled & Y[:, t]], minlength=n_g) > 0
+            import pandas as pd
+
+            # a region's evidence: the 90th percentile of its patches' target probability (one stray patch
+            # does not keep a region; a region where a tenth of the patches look like the target is kept)
+            top = pd.Series(self.proba_[:, t]).groupby(g).quantile(0.9)
             best = np.zeros(n_g, np.float32)
-            np.maximum.at(best, g, self.proba_[:, t])
+            best[top.index.to_numpy()] = top.to_numpy()
             keep = seen & (hit | (best >= self.reject_below))
             score = self.proba_[:, t] * (0.5 + 0.5 * self.uncertainty_)  # likely targets, the unsure ones first
         else:

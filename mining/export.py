@@ -16,6 +16,13 @@ Formats (``eomine export WS --format F --out PATH``):
     GeoParquet 1.1 ``geo`` metadata (encoding, geometry type, CRS as PROJJSON, bbox), the current labels as a
     list and as text, and the curation state: QGIS / GDAL >= 3.5 open it.
 
+``predictions``
+    Every patch's labels after active learning (:mod:`mining.labelling`): ``labels`` (given by a person or the
+    dataset; empty when none), ``labelled`` (True: given), ``predicted`` (the model's label set, refitted on the
+    current labels), ``final_labels`` (the given labels where there are some, else the predicted ones),
+    ``confidence`` (probability of the top class), ``uncertainty``, ``proba`` (one probability per class, in the
+    order of the ``classes`` list in the provenance card), plus ``split``, ``flagged``, ``excluded``.
+
 Every export writes the edit history beside the file (``<PATH>.history.parquet``, or ``.history.csv`` for csv:
 one row per event with its batch's kind, the batch an undo / redo targets (an integer), source and active state;
 a reviewer's confirmation reads ``confirm`` in ``op``, the name people know for the stored ``keep``), and records
@@ -44,7 +51,7 @@ __all__ = ["FORMATS", "EXPORT_FORMAT_VERSION", "export_workspace", "curated_cata
            "REBEN_COLUMNS"]
 
 EXPORT_FORMAT_VERSION = 1
-FORMATS = ("parquet", "csv", "reben", "geoparquet")
+FORMATS = ("parquet", "csv", "reben", "geoparquet", "predictions")
 REBEN_COLUMNS = ("patch_id", "labels", "split", "country", "s1_name", "s2v1_name", "contains_seasonal_snow",
                  "contains_cloud_or_shadow")
 _S2V1 = r"^(?:.*_)?(S2[AB]_MSIL2A_\d{8}T\d{6})_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}_(\d+_\d+)$"
@@ -152,6 +159,10 @@ def export_workspace(workspace, fmt: str, out, *, drop_excluded: bool = False, o
         atomic_write(out.with_name(out.name + ".json"), lambda tmp: tmp.write_text(json.dumps(card, indent=1)))
     elif fmt == "reben":
         _write_parquet(_reben_table(cat), out, card)
+    elif fmt == "predictions":
+        table, extra = _predictions_table(ws, log, cat)
+        card.update(extra)
+        _write_parquet(table, out, card)
     else:
         _write_parquet(_geo_table(cat, card), out, card, extra=card.pop("_geo"))
     hist = history_table(log, up_to=version)
@@ -172,6 +183,33 @@ def _write_parquet(table: pa.Table, path: Path, card: dict, *, extra: dict | Non
         meta[k.encode()] = json.dumps(v).encode()
     table = table.replace_schema_metadata(meta)
     atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+
+def _predictions_table(ws: Workspace, log: EditLog, cat: pd.DataFrame) -> tuple[pa.Table, dict]:
+    from .labelling import LabellingSession
+
+    pred = LabellingSession(ws).predictions(log).set_index("patch_id").loc[cat["patch_id"]].reset_index()
+    labelled = pred["labelled"].to_numpy(bool)
+    df = pd.DataFrame({
+        "patch_id": cat["patch_id"].astype(str).to_numpy(),
+        "labels": [list(x) if lab else [] for x, lab in zip(cat["labels"], labelled, strict=True)],
+        "labelled": labelled,
+        "predicted": pred["predicted"].to_numpy(object),
+        "final_labels": [list(x) if lab else list(p) for x, p, lab in zip(cat["labels"], pred["predicted"], labelled,
+                                                                          strict=True)],
+        "confidence": pred["confidence"].to_numpy(np.float32),
+        "uncertainty": pred["uncertainty"].to_numpy(np.float32),
+        "proba": pred["proba"].to_numpy(object),
+        "split": cat["split"].to_numpy(object), "flagged": cat["flagged"].to_numpy(bool),
+        "excluded": cat["excluded"].to_numpy(bool),
+    })
+    schema = pa.schema([("patch_id", pa.string()), ("labels", pa.list_(pa.string())), ("labelled", pa.bool_()),
+                        ("predicted", pa.list_(pa.string())), ("final_labels", pa.list_(pa.string())),
+                        ("confidence", pa.float32()), ("uncertainty", pa.float32()),
+                        ("proba", pa.list_(pa.float32())), ("split", pa.string()), ("flagged", pa.bool_()),
+                        ("excluded", pa.bool_())])
+    extra = {"classes": list(ws.nomenclature.classes), "n_labelled": int(labelled.sum())}
+    return pa.Table.from_pandas(df, schema=schema, preserve_index=False), extra
 
 
 def _reben_table(cat: pd.DataFrame) -> pa.Table:

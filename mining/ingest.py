@@ -174,7 +174,8 @@ def ingest(dataset: PatchDataset, out, *, on_error: str = "skip", overwrite: boo
     meta = Workspace.describe(dataset=dataset.dataset, nomenclature=dataset.nomenclature,
                               bands=dataset.bands if not dataset.metadata_only else [],
                               n_patches=len(catalog), made_by={**dataset.made_by(), "on_error": on_error,
-                                                               "skipped": len(issues)})
+                                                               "skipped": len(issues),
+                                                               **({"drop_labels": True} if drop_labels else {})})
     atomic_write(partial / "workspace.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
     backup = publish(partial, out, overwrite=overwrite)
     return IngestReport(out, len(catalog), n_pix, issues, time.perf_counter() - t0, edits_backup=backup)

@@ -113,7 +113,7 @@ class LabellingSession:
     Attributes
     ----------
     state_ : dict
-        ``format_version``, ``seed``, ``check_ids``, ``stability_ids``, ``rounds`` (one dict per round:
+        ``version`` (the format), ``seed``, ``check_ids``, ``stability_ids``, ``rounds`` (one dict per round:
         ``round, strategy, batch_size, asked, labelled, labels_given, check, stability, seconds, time``).
     """
 
@@ -141,7 +141,7 @@ class LabellingSession:
         check = np.sort(rng.choice(unlabelled, min(self.check_size, len(unlabelled) // 4), replace=False))
         rest = np.setdiff1d(unlabelled, check)
         stab = np.sort(rng.choice(rest, min(self.stability_size, len(rest)), replace=False))
-        return {"format_version": LEARN_FORMAT_VERSION, "seed": self.seed, "check_ids": ids[check].tolist(),
+        return {"version": LEARN_FORMAT_VERSION, "seed": self.seed, "check_ids": ids[check].tolist(),
                 "stability_ids": ids[stab].tolist(), "rounds": []}
 
     def _save(self) -> None:

@@ -51,6 +51,24 @@ def demo_scored(demo_ws, tmp_path_factory) -> Path:
 
 
 @pytest.fixture
+def pool_of(tmp_path):
+    """``pool_of(src)``: a copy of a labelled workspace turned into an unlabelled pool, as
+    ``eomine ingest --drop-labels`` makes one (labels moved to ``true_labels``; no edit log, no active state)."""
+    def make(src: Path, name: str = "pool") -> Path:
+        import shutil
+
+        from mining.ingest import drop_catalog_labels
+        from mining.workspace import Workspace, conform_catalog, write_parquet
+
+        dst = tmp_path / name
+        shutil.copytree(src, dst, ignore=shutil.ignore_patterns("edits.*", ".score.lock", "active"))
+        ws = Workspace(dst)
+        write_parquet(conform_catalog(drop_catalog_labels(ws.catalog)), ws.files.catalog)
+        return dst
+    return make
+
+
+@pytest.fixture
 def copy_ws(tmp_path):
     """``copy_ws(src)``: a copy of a workspace (without its edit log) in this test's tmp folder, to change."""
     return lambda src, name="ws": _copy(src, tmp_path / name)

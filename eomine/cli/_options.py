@@ -266,6 +266,8 @@ _OPTIONS = {
                     "seed": "--seed"},
     "Tour": {"strategy": "--strategy", "steps": "--steps", "start": "--start", "label": "--label", "seed": "--seed",
              "by": "--by", "max_run": "--max-run"},
+    "ActiveLearner": {"strategy": "--strategy", "batch_size": "--batch", "min_distance_km": "--min-distance-km",
+                      "class_balance": "--class-balance", "target": "--target", "seed": "--seed"},
     "DemoDataset": {"n": "--n", "seed": "--seed", "noise_rate": "--noise-rate"},
     "CompositeRenderer": {"upscale": "--size"},
     "export_html": {"size": "--size", "interval": "--interval"},

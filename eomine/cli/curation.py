@@ -16,7 +16,8 @@ __all__ = ["export_cmd", "history_cmd"]
 @click.command("export")
 @workspace_argument()
 @click.option("--format", "fmt", required=True, type=Choice(FORMATS),
-              help="parquet/csv: curated catalog; reben: reBEN-compatible metadata.parquet; geoparquet: footprints.")
+              help="parquet/csv: curated catalog; reben: reBEN-compatible metadata.parquet; geoparquet: footprints; "
+                   "predictions: every patch's given / predicted labels after active learning.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="File to write (history goes beside it).")
 @click.option("--drop-excluded", is_flag=True, help="Leave excluded patches out (default: keep them, marked).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing export.")

@@ -196,7 +196,8 @@ def predicted_labels(P: np.ndarray, *, single: bool, threshold: float = 0.5) -> 
 
 def kmeans(X: np.ndarray, k: int, *, seed: int, weights: np.ndarray | None = None,
            max_fit: int = 20000) -> tuple[np.ndarray, np.ndarray]:
-    """k-means clusters of the rows of X (scikit-learn; MiniBatchKMeans on a sample above ``max_fit`` rows).
+    """k-means clusters of the rows of X (scikit-learn, one thread; MiniBatchKMeans on a sample of ``max_fit``
+    rows above that, every row then assigned to its nearest centre).
 
     Returns
     -------
@@ -205,10 +206,12 @@ def kmeans(X: np.ndarray, k: int, *, seed: int, weights: np.ndarray | None = Non
     centres : ndarray of float32, shape (k, d)
     """
     from sklearn.cluster import KMeans, MiniBatchKMeans
+    from threadpoolctl import threadpool_limits
 
     n = len(X)
     k = max(1, min(k, n))
-    with warnings.catch_warnings():
+    # one thread: several times faster than OpenMP threads on a small, shared machine (as the tours found)
+    with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore")
         if n <= max_fit:
             km = KMeans(k, n_init=1, random_state=seed, max_iter=100).fit(X, sample_weight=weights)
