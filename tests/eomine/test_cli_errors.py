@@ -130,6 +130,16 @@ CASES = [
     ("export {ws} --format xml --out {out}", ["--format", "one of 'parquet', 'csv', 'reben', 'geoparquet'"]),
     ("export {ws} --format csv", ["missing option --out"]),
     ("export {ws} --out {out}", ["missing option --format", "parquet, csv, reben, geoparquet"]),
+    # learn
+    ("learn {ws} --batch 0", ["--batch must be an int in [1, inf), got '0'"]),
+    ("learn {ws} --rounds 0", ["--rounds must be an int in [1, 10000], got '0'"]),
+    ("learn {ws} --check -5", ["--check must be an int in [0, inf), got '-5'"]),
+    ("learn {ws} --min-distance-km -1", ["--min-distance-km must be a float in [0, inf), got '-1'"]),
+    ("learn {ws} --seed -1", ["--seed", "an int in [0, 4294967295]"]),
+    ("learn {ws} --strategy best", ["--strategy must be one of 'auto', 'random'", "got 'best'"]),
+    ("learn {ws} --oracle person", ["--oracle must be 'catalog', got 'person'"]),
+    ("learn {ws} --target Nowhere", ["--target 'Nowhere' is not a class of"]),
+    ("learn {ws} --rounds 2", ["--rounds > 1 needs --oracle"]),
     # history
     ("history", ["missing argument WORKSPACE"]),
     ("history {ws} --patches x", ["eomine history has no option --patches; did you mean --patch?"]),
@@ -210,7 +220,8 @@ def test_every_numeric_option_is_declared_with_a_range_and_tested():
                 assert set(p.opts) & tokens[name], f"no bad case for {name} {p.opts[0]}"
             elif p.type is click.STRING:  # free text: ids, names, specs that are checked where they are used
                 assert (name, p.name) in {("tour", "start"), ("tour", "label"), ("history", "patch_id"),
-                                          ("embed", "arch"), ("run", "arch"), ("serve", "auth")}, (name, p.name)
+                                          ("embed", "arch"), ("run", "arch"), ("serve", "auth"),
+                                          ("learn", "author"), ("learn", "target")}, (name, p.name)
 
 
 @pytest.mark.parametrize("case, words", [
