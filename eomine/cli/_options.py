@@ -20,7 +20,7 @@ from mining.encoders import ENCODERS
 from mining.errors import ParameterError, show_value
 from mining.knn import KNNGraph
 
-__all__ = ["OptionError", "option_label", "Int", "Float", "Choice", "Union", "BandList", "Assignment", "Host",
+__all__ = ["OptionError", "option_label", "Int", "Float", "Choice", "Union", "BandList", "NameList", "Assignment", "Host",
            "option_type", "range_type", "PORT", "BATCH_SIZE", "workspace_argument", "json_option", "force_option",
            "seed_option", "device_option", "ENCODER_CHOICES", "encoder_options", "with_options", "option_of_parameter"]
 
@@ -160,6 +160,16 @@ class BandList(click.ParamType):
         if not all(names) or len(set(names)) != len(names):
             _fail(param, ctx, self.description, value)
         return names
+
+
+class NameList(BandList):
+    """Comma-separated class names (``Water,Forest,Urban``) -> list of str: none empty, none twice."""
+
+    name = "classes"
+    description = "comma-separated class names without repeats, e.g. Water,Forest,Urban"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "NAME,NAME,..."
 
 
 class Assignment(click.ParamType):

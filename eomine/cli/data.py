@@ -17,6 +17,7 @@ from ._options import (
     BandList,
     Choice,
     Int,
+    NameList,
     json_option,
     option_type,
     range_type,
@@ -50,11 +51,13 @@ DEMO_K = 30
 @click.option("--overwrite", is_flag=True, help="Replace an existing workspace (only once the new one is complete).")
 @click.option("--workers", type=Int(Interval(int, 1, None)), default=None,
               help="Reader threads (default: min(4, CPUs)).")
+@click.option("--classes", type=NameList(),
+              help="folder without a label table: the class names of the unlabelled pool (or --nomenclature).")
 @click.option("--drop-labels", is_flag=True,
               help="Make an unlabelled pool (for active learning): labels kept aside in true_labels for "
                    "evaluation and `eomine learn --oracle catalog`.")
 def ingest(source, fmt, out, metadata_only, metadata, metadata_dir, table, bands, nomenclature, on_error,
-           overwrite, workers, drop_labels):
+           overwrite, workers, classes, drop_labels):
     """Ingest SOURCE into a new workspace."""
     from mining.datasets import FORMATS as LOADERS
     from mining.ingest import ingest as run_ingest
@@ -66,11 +69,12 @@ def ingest(source, fmt, out, metadata_only, metadata, metadata_dir, table, bands
     if fmt == "ben1" and metadata_dir:
         kw["metadata_dir"] = metadata_dir
     if fmt == "folder":
-        kw.update(table=table, bands=bands, nomenclature=nomenclature)
+        kw.update(table=table, bands=bands, nomenclature=nomenclature, classes=classes)
     unused = [name for name, val, fmts in (("--metadata", metadata, ("reben", "lmdb")),
                                            ("--metadata-dir", metadata_dir, ("ben1",)),
                                            ("--table", table, ("folder",)), ("--bands", bands, ("folder",)),
-                                           ("--nomenclature", nomenclature, ("folder",)))
+                                           ("--nomenclature", nomenclature, ("folder",)),
+                                           ("--classes", classes, ("folder",)))
               if val and fmt not in fmts]
     if unused:
         raise click.UsageError(f"{unused[0]} does not apply to --format {fmt}")

@@ -1,4 +1,5 @@
-"""Any labelled patch set: a folder of GeoTIFF / PNG / JPEG patches + a CSV or Parquet table."""
+"""Any patch set: a folder of GeoTIFF / PNG / JPEG patches + a CSV or Parquet table of labels, or no table at
+all (an unlabelled pool for active learning, with the classes given by a nomenclature or a list)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,9 @@ def _parse_labels(v) -> list[str]:
 
 
 class PatchFolder(PatchDataset):
-    """A folder of patch images plus a table ``patch_id, labels[, lon, lat, split]``.
+    """A folder of patch images plus a table ``patch_id, labels[, lon, lat, split]``, or without a table an
+    unlabelled pool (every image is a patch with no label; ``nomenclature`` or ``classes`` names the classes
+    active learning will ask for).
 
     Parameters
     ----------
@@ -56,14 +59,17 @@ class PatchFolder(PatchDataset):
         ``ben19`` or ``eurosat`` to validate labels against a shipped nomenclature (a class may be written as
         the app shows it, e.g. ``Urban``, or in another case: :meth:`Nomenclature.resolve`); default: the classes
         found.
+    classes : sequence of str, optional
+        The class names of an unlabelled pool (no table) when no shipped nomenclature fits.
     """
 
     format = "folder"
     dataset = "folder"
 
     def __init__(self, root, *, table=None, bands=None, nomenclature: str | None = None,
-                 metadata_only: bool = False):
+                 metadata_only: bool = False, classes=None):
         super().__init__(Path(root), metadata_only=metadata_only)
+        self.classes = tuple(classes) if classes else None
         self.table = Path(table) if table else None
         self.band_names = tuple(bands) if bands else None
         self.nomenclature_name = nomenclature
@@ -86,18 +92,33 @@ class PatchFolder(PatchDataset):
         for name in ("labels.csv", "labels.parquet"):
             if (self.root / name).is_file():
                 return self.root / name
-        raise DataError(f"no label table: pass --table PATH (or put labels.csv in {self.root})")
+        if self.nomenclature_name or self.classes:
+            return None  # an unlabelled pool
+        raise DataError(f"no label table: pass --table PATH (or put labels.csv in {self.root}), or --nomenclature / "
+                        f"--classes to ingest the images unlabelled")
+
+    def _unlabelled_table(self) -> pd.DataFrame:
+        ids = sorted({f.stem for f in self.root.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()})
+        if not ids:
+            raise DataError(f"no images (.tif .png .jpg) under {self.root}")
+        return pd.DataFrame({"patch_id": ids, "labels": [[] for _ in ids]})
 
     def scan(self):
         if not self.root.is_dir():
             raise DataError(f"patch folder not found: {self.root}")
+        if self.table is None and self.classes and self.nomenclature_name:
+            raise DataError("give --nomenclature or --classes, not both")
         path = self._table_path()
-        if not path.is_file():
+        if path is None:
+            t = self._unlabelled_table()
+            path = self.root
+        elif not path.is_file():
             raise DataError(f"label table not found: {path}")
-        try:
-            t = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-        except Exception as exc:
-            raise DataError(f"cannot read label table {path}: {exc}") from None
+        else:
+            try:
+                t = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+            except Exception as exc:
+                raise DataError(f"cannot read label table {path}: {exc}") from None
         for col in ("patch_id", "labels"):
             if col not in t.columns:
                 raise DataError(f"{path}: missing column {col!r} (need patch_id, labels[, lon, lat, split])")
@@ -106,6 +127,9 @@ class PatchFolder(PatchDataset):
         t = self._drop_duplicates(t, issues, str(path))
         if self.nomenclature_name:
             self._nom = load_nomenclature(self.nomenclature_name)
+            t["labels"] = _resolve_labels(t["labels"], self._nom)
+        elif self.classes:
+            self._nom = Nomenclature.generic(list(self.classes), name=f"classes of {self.root.name}")
             t["labels"] = _resolve_labels(t["labels"], self._nom)
         else:
             names = sorted({lab for labs in t["labels"] for lab in labs})
@@ -226,7 +250,9 @@ class PatchFolder(PatchDataset):
         return {"image": arr.astype(g.dtype, copy=False)}
 
     def made_by(self) -> dict:
-        return {**super().made_by(), "table": str(self._table_path())}
+        table = self._table_path()
+        return {**super().made_by(), "table": str(table) if table else None,
+                **({"classes": list(self.classes)} if self.classes else {})}
 
 
 def _resolve_labels(labels: pd.Series, nom: Nomenclature) -> pd.Series:

@@ -31,6 +31,8 @@ CASES = [
     ("ingest --format eurosat --out {out}", ["missing argument SOURCE"]),
     ("ingest {src} --format folder --out {out} --bands B04,,B02", ["--bands", "comma-separated band names"]),
     ("ingest {src} --format folder --out {out} --on-error ignore", ["--on-error", "one of 'skip', 'fail'"]),
+    ("ingest {src} --format folder --out {out} --classes Water,,Urban", ["--classes", "comma-separated class names"]),
+    ("ingest {src} --format eurosat --out {out} --classes A,B", ["--classes does not apply to --format eurosat"]),
     ("ingest {src} --format folder --out {out} --nomenclature clc", ["--nomenclature", "'ben19', 'eurosat'"]),
     ("ingest {src} --format eurosat --out {out} --table t.csv", ["--table does not apply to --format eurosat"]),
     # demo

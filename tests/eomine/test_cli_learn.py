@@ -79,3 +79,22 @@ def test_ingest_drop_labels_on_real_files(shared_data, tmp_path):
     cat = Workspace(tmp_path / "ws").catalog
     assert cat["labels"].map(len).eq(0).all()
     assert sorted(x[0] for x in cat["true_labels"]) == ["Forest", "Forest", "SeaLake", "SeaLake"]
+
+
+@pytest.mark.realdata
+def test_ingest_a_folder_without_a_label_table_as_an_unlabelled_pool(shared_data, tmp_path):
+    from mining.workspace import Workspace
+
+    src = tmp_path / "jpegs"
+    src.mkdir()
+    for cls in ("Forest", "River", "SeaLake"):
+        for f in sorted((shared_data / "eurosat-rgb" / "2750" / cls).glob("*.jpg"))[:2]:
+            (src / f.name).write_bytes(f.read_bytes())
+    r = invoke("ingest", src, "--format", "folder", "--out", tmp_path / "ws")
+    assert r.exit_code == 2 and "--nomenclature / --classes to ingest the images unlabelled" in r.output
+    r = invoke("ingest", src, "--format", "folder", "--out", tmp_path / "ws", "--classes", "Water,Forest,Other")
+    assert r.exit_code == 0, r.output
+    ws = Workspace(tmp_path / "ws")
+    assert len(ws.catalog) == 6 and ws.catalog["labels"].map(len).eq(0).all()
+    assert ws.nomenclature.classes == ("Water", "Forest", "Other")
+    assert ws.store.n_rows == 6
