@@ -9,7 +9,11 @@ Each measurement runs in a fresh subprocess (so its peak RSS is its own); the ta
 The pixel sources are the real reBEN sample patches, replicated under new grid positions (hard links /
 copied LMDB values) so the loop runs long enough to time; the page cache is warm, as in a re-ingest.
 
-Usage: python bench/ingest.py [--runs 3] [--copies 20]
+Scene: a synthetic full-size Sentinel-2 tile (10,980 x 10,980 px at 10 m; the 20 m and 60 m bands and SCL at
+their own resolutions; tiled, deflate-compressed COGs-like GeoTIFFs with smooth generated content) cut into
+8,281 patches of 1,200 m by ``--format scene``; baseline: rasterio reading every band file whole, once.
+
+Usage: python bench/ingest.py [--runs 3] [--copies 20] [--only geotiff,lmdb,metadata,scene]
 """
 
 from __future__ import annotations
@@ -107,12 +111,54 @@ SNIPPETS = {
         from mining.datasets import ReBEN; from mining.ingest import ingest
         ingest(ReBEN(A['reben'], metadata_only=True), A['out'], overwrite=True, progress=False)
     """,
+    "scene_ingest": """
+        from mining.datasets import SceneDataset; from mining.ingest import ingest
+        ingest(SceneDataset(A['scene']), A['out'], overwrite=True, progress=False)
+    """,
+    "scene_floor": """
+        import rasterio
+        from pathlib import Path
+        for f in sorted(Path(A['scene']).glob('*.tif')):
+            with rasterio.open(f) as s: s.read()
+    """,
     "metadata_floor": """
         import pandas as pd
         for f in ('metadata.parquet', 'metadata_for_patches_with_snow_cloud_or_shadow.parquet'):
             pd.read_parquet(A['reben'] + '/' + f)
     """,
 }
+
+
+def build_scene(folder: Path) -> Path:
+    """A synthetic full-size tile: one tiled, deflate GeoTIFF per band at its native resolution, plus SCL
+    (generated once; smooth fields so the files compress like real ones, ~3 minutes on 2 cores)."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    if (folder / "done").is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    bands = {"B02": 10, "B03": 10, "B04": 10, "B08": 10, "B05": 20, "B06": 20, "B07": 20, "B8A": 20, "B11": 20,
+             "B12": 20, "B01": 60, "B09": 60, "SCL": 20}
+    for name, res in bands.items():
+        n = 109_800 // res
+        coarse = rng.normal(0, 1, (n // 60 + 2, n // 60 + 2))
+        field = np.kron(coarse, np.ones((60, 60)))[:n, :n]  # blocky, smooth at patch scale
+        noise = rng.integers(0, 50, (n, n), dtype=np.uint16)
+        if name == "SCL":
+            data = np.where(field > 1.5, 9, 5).astype(np.uint8)
+        else:
+            data = (np.clip(2000 + 800 * field, 1, 60000).astype(np.uint16) + noise)
+        profile = {"driver": "GTiff", "width": n, "height": n, "count": 1, "dtype": data.dtype.name,
+                   "crs": "EPSG:32633", "transform": from_origin(300000, 5000040, res, res), "nodata": 0,
+                   "tiled": True, "blockxsize": 512, "blockysize": 512, "compress": "deflate"}
+        with rasterio.open(folder / f"{name}.tif", "w", **profile) as dst:
+            dst.write(data, 1)
+        del data, field, noise
+    (folder / "done").write_text("ok")
+    return folder
 
 
 def measure(name: str, args: dict) -> tuple[float, float]:
@@ -135,18 +181,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--copies", type=int, default=20)
+    ap.add_argument("--only", default="geotiff,lmdb,metadata,scene")
     opts = ap.parse_args()
+    only = set(opts.only.split(","))
     shared = shared_data_dir()
     if shared is None:
         sys.exit("bench/ingest.py needs the real data in ../shared/data")
     inp = build_inputs(shared, opts.copies)
     args = {"tree": str(inp["tree"]), "meta": str(inp["meta"]), "lmdb": str(inp["lmdb"]),
             "reben": str(shared / "bigearthnet-v2-reben"), "out": str(WORK / "ws")}
+    if "scene" in only:
+        args["scene"] = str(build_scene(WORK / "scene-10980"))
     n = inp["n"]
     rows = []
-    for label, eomine, floor, count in (("GeoTIFF -> workspace", "geotiff_ingest", "geotiff_floor", n),
-                                        ("LMDB -> workspace", "lmdb_ingest", "lmdb_floor", inp["n_lmdb"]),
-                                        ("metadata-only, 549,488", "metadata_only_ingest", "metadata_floor", 549_488)):
+    parts = (("geotiff", "GeoTIFF -> workspace", "geotiff_ingest", "geotiff_floor", n),
+             ("lmdb", "LMDB -> workspace", "lmdb_ingest", "lmdb_floor", inp["n_lmdb"]),
+             ("metadata", "metadata-only, 549,488", "metadata_only_ingest", "metadata_floor", 549_488),
+             ("scene", "scene 10,980 px -> 8,281", "scene_ingest", "scene_floor", 8281))
+    for key, label, eomine, floor, count in parts:
+        if key not in only:
+            continue
         t_e, r_e, t_b = [], [], []
         for _ in range(opts.runs):
             s, rss = measure(eomine, args)

@@ -20,7 +20,7 @@ from mining.encoders import ENCODERS
 from mining.errors import ParameterError, show_value
 from mining.knn import KNNGraph
 
-__all__ = ["OptionError", "option_label", "Int", "Float", "Choice", "Union", "BandList", "NameList", "Assignment", "Host",
+__all__ = ["OptionError", "option_label", "Int", "Float", "Choice", "Union", "BandList", "NameList", "ScaleList", "Assignment", "Host",
            "option_type", "range_type", "PORT", "BATCH_SIZE", "workspace_argument", "json_option", "force_option",
            "seed_option", "device_option", "ENCODER_CHOICES", "encoder_options", "with_options", "option_of_parameter"]
 
@@ -170,6 +170,27 @@ class NameList(BandList):
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
         return "NAME,NAME,..."
+
+
+class ScaleList(click.ParamType):
+    """Comma-separated patch sizes in metres (``4800,2400,1200``) -> list of float: positive, none twice."""
+
+    name = "scales"
+    description = "comma-separated patch sizes in metres, e.g. 4800,2400,1200"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "M,M,..."
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        try:
+            sizes = [float(v) for v in str(value).split(",")]
+        except ValueError:
+            _fail(param, ctx, self.description, value)
+        if not sizes or any(not (v > 0 and v < 1e7) for v in sizes) or len(set(sizes)) != len(sizes):
+            _fail(param, ctx, self.description, value)
+        return sizes
 
 
 class Assignment(click.ParamType):

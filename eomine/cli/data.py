@@ -16,8 +16,10 @@ from mining.resources import default_workspace_dir
 from ._options import (
     BandList,
     Choice,
+    Float,
     Int,
     NameList,
+    ScaleList,
     json_option,
     option_type,
     range_type,
@@ -28,7 +30,7 @@ from ._options import (
 __all__ = ["ingest", "demo", "info", "thumb", "FORMATS", "DEMO_K"]
 
 #: ``--format`` of ingest (the keys of :data:`mining.datasets.FORMATS`, which imports every loader)
-FORMATS = ("reben", "ben1", "lmdb", "eurosat", "eurosat-rgb", "folder")
+FORMATS = ("reben", "ben1", "lmdb", "eurosat", "eurosat-rgb", "folder", "scene")
 #: neighbours of the demo's kNN graph: a demo needs at least DEMO_K + 1 patches
 DEMO_K = 30
 
@@ -51,13 +53,21 @@ DEMO_K = 30
 @click.option("--overwrite", is_flag=True, help="Replace an existing workspace (only once the new one is complete).")
 @click.option("--workers", type=Int(Interval(int, 1, None)), default=None,
               help="Reader threads (default: min(4, CPUs)).")
+@click.option("--patch-size", type=Float(Interval(float, 0, None, closed="neither")), default=None,
+              help="scene: patch side in metres (default 1200).")
+@click.option("--scales", type=ScaleList(), default=None,
+              help="scene: several patch sizes in metres, e.g. 4800,2400,1200 (each patch knows its parent).")
+@click.option("--assets", type=click.Path(path_type=Path), help="scene (STAC item): folder of the asset files.")
+@click.option("--s1", type=click.Path(path_type=Path), help="scene: a Sentinel-1 GeoTIFF (VV, VH) paired by footprint.")
+@click.option("--max-nodata", type=Float(Interval(float, 0, 1)), default=None,
+              help="scene: skip patches with a larger nodata share (default 0.1).")
 @click.option("--classes", type=NameList(),
               help="folder without a label table: the class names of the unlabelled pool (or --nomenclature).")
 @click.option("--drop-labels", is_flag=True,
               help="Make an unlabelled pool (for active learning): labels kept aside in true_labels for "
                    "evaluation and `eomine learn --oracle catalog`.")
 def ingest(source, fmt, out, metadata_only, metadata, metadata_dir, table, bands, nomenclature, on_error,
-           overwrite, workers, classes, drop_labels):
+           overwrite, workers, patch_size, scales, assets, s1, max_nodata, classes, drop_labels):
     """Ingest SOURCE into a new workspace."""
     from mining.datasets import FORMATS as LOADERS
     from mining.ingest import ingest as run_ingest
@@ -70,11 +80,19 @@ def ingest(source, fmt, out, metadata_only, metadata, metadata_dir, table, bands
         kw["metadata_dir"] = metadata_dir
     if fmt == "folder":
         kw.update(table=table, bands=bands, nomenclature=nomenclature, classes=classes)
+    if fmt == "scene":
+        if patch_size is not None and scales:
+            raise click.UsageError("give --patch-size or --scales, not both")
+        kw.update(patch_size=patch_size or 1200.0, scales=scales, assets=assets, s1=s1, nomenclature=nomenclature,
+                  classes=classes, max_nodata=0.1 if max_nodata is None else max_nodata)
     unused = [name for name, val, fmts in (("--metadata", metadata, ("reben", "lmdb")),
                                            ("--metadata-dir", metadata_dir, ("ben1",)),
                                            ("--table", table, ("folder",)), ("--bands", bands, ("folder",)),
-                                           ("--nomenclature", nomenclature, ("folder",)),
-                                           ("--classes", classes, ("folder",)))
+                                           ("--nomenclature", nomenclature, ("folder", "scene")),
+                                           ("--classes", classes, ("folder", "scene")),
+                                           ("--patch-size", patch_size, ("scene",)), ("--scales", scales, ("scene",)),
+                                           ("--assets", assets, ("scene",)), ("--s1", s1, ("scene",)),
+                                           ("--max-nodata", max_nodata, ("scene",)))
               if val and fmt not in fmts]
     if unused:
         raise click.UsageError(f"{unused[0]} does not apply to --format {fmt}")

@@ -6,6 +6,7 @@ from .eurosat import EuroSATMS, EuroSATRGB
 from .folder import PatchFolder
 from .lmdb import ReBENLMDB
 from .reben import ReBEN
+from .scene import SceneDataset
 
 FORMATS: dict[str, type[PatchDataset]] = {
     "reben": ReBEN,
@@ -14,7 +15,8 @@ FORMATS: dict[str, type[PatchDataset]] = {
     "eurosat": EuroSATMS,
     "eurosat-rgb": EuroSATRGB,
     "folder": PatchFolder,
+    "scene": SceneDataset,
 }
 
 __all__ = ["FORMATS", "Issue", "PatchDataset", "ReBEN", "BigEarthNetV1", "ReBENLMDB", "EuroSATMS", "EuroSATRGB",
-           "PatchFolder"]
+           "PatchFolder", "SceneDataset"]
