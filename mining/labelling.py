@@ -166,6 +166,8 @@ class LabellingSession:
         from .knn import has_knn, load_knn, load_knn_card
 
         ws = self.workspace
+        if not ws.files.embeddings.is_file():
+            raise WorkspaceError(f"{ws.path} has no embeddings yet: run `eomine embed {ws.path}` (and `eomine knn`)")
         key = (embeddings_key(ws), (load_knn_card(ws) or {}).get("embeddings_key"))
         if self._arrays is not None and self._arrays.key == key:
             return self._arrays

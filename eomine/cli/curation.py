@@ -6,29 +6,59 @@ from pathlib import Path
 
 import click
 
+from mining._internal.validation import Interval
 from mining.export import FORMATS
 
-from ._options import Choice, json_option, workspace_argument
+from ._options import Choice, Float, json_option, workspace_argument
 
 __all__ = ["export_cmd", "history_cmd"]
 
 
 @click.command("export")
 @workspace_argument()
-@click.option("--format", "fmt", required=True, type=Choice(FORMATS),
+@click.option("--format", "fmt", required=True, type=Choice((*FORMATS, "labelmap")),
               help="parquet/csv: curated catalog; reben: reBEN-compatible metadata.parquet; geoparquet: footprints; "
-                   "predictions: every patch's given / predicted labels after active learning.")
+                   "predictions: every patch's given / predicted labels after active learning; "
+                   "labelmap: a GeoTIFF of the labels on the patches' grid (+ a CSV of the codes).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="File to write (history goes beside it).")
 @click.option("--drop-excluded", is_flag=True, help="Leave excluded patches out (default: keep them, marked).")
+@click.option("--pixel", type=Float(Interval(float, 0, None, closed="neither")), default=None,
+              help="labelmap: pixel size in metres (default: one pixel per patch).")
+@click.option("--predicted", is_flag=True,
+              help="labelmap: map every patch's final labels (given, else predicted by active learning).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing export.")
-def export_cmd(workspace, fmt, out, drop_excluded, overwrite):
-    """Export the labels after the edits, the curation state and the edit history."""
+def export_cmd(workspace, fmt, out, drop_excluded, pixel, predicted, overwrite):
+    """Export the labels after the edits, the curation state and the edit history (or a label map)."""
     from mining.export import export_workspace
+
+    if fmt != "labelmap" and (pixel is not None or predicted):
+        raise click.UsageError(f"{'--pixel' if pixel is not None else '--predicted'} only applies to --format labelmap")
+    if fmt == "labelmap":
+        _label_map(workspace, out, pixel, predicted, overwrite)
+        return
 
     card = export_workspace(workspace, fmt, out, drop_excluded=drop_excluded, overwrite=overwrite)
     click.echo(f"exported {card['n_rows']:,} patches to {out} ({card['n_changed']:,} relabelled, "
                f"{card['n_excluded']:,} excluded, {card['n_dropped']:,} dropped; edit log version "
                f"{card['edits_version']}); history: {card['n_events']:,} events in {card['history']}")
+
+
+def _label_map(workspace, out, pixel, predicted, overwrite) -> None:
+    from mining.labelmap import write_label_map
+
+    labels = None
+    if predicted:
+        from mining.curation import EditLog
+        from mining.labelling import LabellingSession
+        from mining.workspace import Workspace
+
+        ws = Workspace(workspace)
+        df = LabellingSession(ws).predictions(EditLog(ws))
+        labels = df.set_index("patch_id").apply(lambda r: r["labels"] if r["labelled"] else r["predicted"], axis=1)
+    card = write_label_map(workspace, out, pixel=pixel, overwrite=overwrite, labels=labels)
+    kind = "class codes" if card["single_label"] else f"{card['bands']} bands, one per class"
+    click.echo(f"wrote {out} ({card['width']:,} x {card['height']:,} px, {kind}, {card['crs']}; "
+               f"{card['n_labelled']:,} patches labelled) and {card['csv']}")
 
 
 @click.command("history")

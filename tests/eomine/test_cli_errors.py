@@ -135,6 +135,8 @@ CASES = [
     # export
     ("export {ws} --format xml --out {out}", ["--format", "one of 'parquet', 'csv', 'reben', 'geoparquet'"]),
     ("export {ws} --format csv", ["missing option --out"]),
+    ("export {ws} --format labelmap --out {out} --pixel 0", ["--pixel must be a float in (0, inf), got '0'"]),
+    ("export {ws} --format csv --out {out} --predicted", ["--predicted only applies to --format labelmap"]),
     ("export {ws} --out {out}", ["missing option --format", "parquet, csv, reben, geoparquet"]),
     # learn
     ("learn {ws} --batch 0", ["--batch must be an int in [1, inf), got '0'"]),
