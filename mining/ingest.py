@@ -214,5 +214,5 @@ def band_percentiles_from_writer(writer: PixelStoreWriter, groups, n_rows: int, 
     for g in groups:
         filled = writer.filled[g.name][rows]
         if filled.any():
-            arrays[g.name] = np.asarray(writer._arrays[g.name][rows[filled]])
+            arrays[g.name] = writer.read_rows(g.name, rows[filled])
     return band_percentiles(arrays, groups)

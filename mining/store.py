@@ -14,6 +14,7 @@ thumbnails and embeddings never re-open the source GeoTIFFs.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -87,22 +88,44 @@ class PixelStoreWriter:
         self.groups = tuple(groups)
         self.n_rows = int(n_rows)
         self.path.mkdir(parents=True, exist_ok=True)
-        self._arrays = {}
+        # rows are written with pwrite at their offset, not through a memory map: dirty mapped pages count in
+        # the process's RSS (a full Sentinel-2 tile's store is 1.3 GB), the page cache does not
+        self._files: dict[str, tuple[int, int, int]] = {}  # name -> (fd, header bytes, row bytes)
         for g in self.groups:
             fill = g.nodata if g.nodata is not None else (np.nan if g.dtype.startswith("float") else 0)
             arr = np.lib.format.open_memmap(self.path / f"{g.name}.npy", mode="w+", dtype=g.dtype,
                                             shape=(self.n_rows, *g.shape))
-            if fill != 0:
-                arr[:] = fill  # zero-filled by the OS otherwise
-            self._arrays[g.name] = arr
+            header = int(arr.offset)
+            del arr
+            fd = os.open(self.path / f"{g.name}.npy", os.O_RDWR)
+            row_bytes = int(np.prod(g.shape)) * np.dtype(g.dtype).itemsize
+            if fill != 0:  # zero-filled by the OS otherwise
+                chunk = max(1, (8 << 20) // max(row_bytes, 1))
+                block = np.full((chunk, *g.shape), fill, dtype=g.dtype).tobytes()
+                for r0 in range(0, self.n_rows, chunk):
+                    m = min(chunk, self.n_rows - r0)
+                    os.pwrite(fd, block[: m * row_bytes], header + r0 * row_bytes)
+            self._files[g.name] = (fd, header, row_bytes)
         self.filled = {g.name: np.zeros(self.n_rows, dtype=bool) for g in self.groups}
 
     def write(self, row: int, arrays: dict[str, np.ndarray], *, where: str = "") -> None:
         """Store one patch's arrays (any subset of the groups) at ``row``."""
         for g in self.groups:
             if g.name in arrays and arrays[g.name] is not None:
-                self._arrays[g.name][row] = g.check(arrays[g.name], where=where or f"row {row}")
+                a = np.ascontiguousarray(g.check(arrays[g.name], where=where or f"row {row}"), dtype=g.dtype)
+                fd, header, row_bytes = self._files[g.name]
+                os.pwrite(fd, a.tobytes(), header + row * row_bytes)
                 self.filled[g.name][row] = True
+
+    def read_rows(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """Rows of group ``name`` written so far, shape (len(rows), *group shape) (for the band statistics)."""
+        g = next(g for g in self.groups if g.name == name)
+        fd, header, row_bytes = self._files[name]
+        out = np.empty((len(rows), *g.shape), dtype=g.dtype)
+        for i, r in enumerate(rows):
+            buf = os.pread(fd, row_bytes, header + int(r) * row_bytes)
+            out[i] = np.frombuffer(buf, dtype=g.dtype).reshape(g.shape)
+        return out
 
     def close(self, stats: dict | None = None) -> None:
         """Flush the arrays and write ``store.json`` (+ ``stats.json``).
@@ -110,20 +133,26 @@ class PixelStoreWriter:
         If fewer rows were used than allocated (``n_rows`` lowered after skipped patches), the arrays are
         rewritten to exactly ``n_rows`` rows, so every group has the documented shape.
         """
-        for name, arr in self._arrays.items():
-            arr.flush()
-            if arr.shape[0] != self.n_rows:
-                final = self.path / f"{name}.npy"
-                tmp = self.path / f".{name}.compact.npy"
-                small = np.lib.format.open_memmap(tmp, mode="w+", dtype=arr.dtype, shape=(self.n_rows, *arr.shape[1:]))
-                small[:] = arr[: self.n_rows]
-                small.flush()
+        for g in self.groups:
+            fd, header, row_bytes = self._files.pop(g.name)
+            os.fsync(fd)
+            os.close(fd)
+            final = self.path / f"{g.name}.npy"
+            if os.path.getsize(final) != header + self.n_rows * row_bytes:
+                tmp = self.path / f".{g.name}.compact.npy"
+                small = np.lib.format.open_memmap(tmp, mode="w+", dtype=g.dtype, shape=(self.n_rows, *g.shape))
+                offset = int(small.offset)
                 del small
-                self._arrays[name] = None
-                del arr
+                with open(final, "rb") as src, open(tmp, "r+b") as dst:
+                    src.seek(header)
+                    dst.seek(offset)
+                    left = self.n_rows * row_bytes
+                    while left:
+                        buf = src.read(min(left, 8 << 20))
+                        dst.write(buf)
+                        left -= len(buf)
                 tmp.replace(final)
-            np.save(self.path / f"{name}.filled.npy", self.filled[name][: self.n_rows])
-        self._arrays.clear()
+            np.save(self.path / f"{g.name}.filled.npy", self.filled[g.name][: self.n_rows])
         doc = {"format": "eomine-pixel-store", "version": STORE_FORMAT_VERSION, "n_rows": self.n_rows,
                "groups": [asdict(g) for g in self.groups]}
         (self.path / "store.json").write_text(json.dumps(doc, indent=1))

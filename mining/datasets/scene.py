@@ -56,6 +56,8 @@ NATIVE_GROUPS = (("s2_10m", 10.0, ("B02", "B03", "B04", "B08")),
 #: the QA fractions taken from SCL and the classes each counts
 SCL_CLASSES = {"qa_cloud": (8, 9), "qa_cirrus": (10,), "qa_shadow": (3,), "qa_snow": (11,), "qa_water": (6,),
                "qa_nodata": (0,)}
+#: GDAL block cache (MB) while cutting a scene: one row of 512 x 512 blocks of 13 uint16 bands of a full tile
+GDAL_CACHE_MB = 256
 _BAND = re.compile(r"(?:^|[_\-.])B(\d{1,2}|8A)(?=$|[_\-.])", re.IGNORECASE)
 _DESC = re.compile(r"^B(\d{1,2}|8A)$", re.IGNORECASE)
 
@@ -155,6 +157,11 @@ class SceneDataset(PatchDataset):
     # ------------------------------------------------------------------ finding the bands
     def _discover(self) -> None:
         import rasterio
+        import rasterio.env
+
+        # GDAL's block cache defaults to 5 % of the RAM; every strip is read once, so a small cache that holds
+        # one row of 512-px blocks of every band keeps the peak RSS bounded (read when GDAL first caches a block)
+        rasterio.env.set_gdal_config("GDAL_CACHEMAX", GDAL_CACHE_MB)
 
         root = self.root
         if not root.exists():
