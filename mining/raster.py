@@ -62,8 +62,12 @@ def _accumulate(x, y, rgb, codes, sel, lo, hi, x0, y0, sx, sy, W, H, acc):  # pr
         c = codes[i]
         if c < 0:
             continue
-        px = int((x[i] - x0) * sx)
-        py = int((y[i] - y0) * sy)
+        fx = (x[i] - x0) * sx
+        fy = (y[i] - y0) * sy
+        if not (fx >= 0.0 and fy >= 0.0):  # left of / below the view (int() would round -0.5 up to pixel 0); NaN
+            continue
+        px = int(fx)
+        py = int(fy)
         if px < 0 or px >= W or py < 0 or py >= H:
             continue
         j = (H - 1 - py) * W + px  # image rows run top to bottom
