@@ -45,3 +45,22 @@ def page(browser, server):
     pg.base = server
     yield pg
     ctx.close()
+
+
+@pytest.fixture(scope="session")
+def pool_ws(tmp_path_factory):
+    """An unlabelled pool: the 1,500-patch demo ingested with ``drop_labels`` (its labels kept aside as
+    ``true_labels``), embedded (spectral), with a k=15 graph and a UMAP layout. Tests that label work on a copy
+    (``copy_ws``)."""
+    from mining.datasets.demo import DemoDataset
+    from mining.ingest import ingest
+    from mining.pipeline import step_embed, step_knn, step_project
+    from mining.workspace import Workspace
+
+    out = tmp_path_factory.mktemp("pool") / "ws"
+    ingest(DemoDataset(n=1500, seed=1), out, progress=False, drop_labels=True)
+    ws = Workspace(out)
+    step_embed(ws, "spectral", progress=False)
+    step_knn(ws, k=15)
+    step_project(ws, method="umap", seed=0)
+    return out
