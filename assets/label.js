@@ -5,7 +5,9 @@
    u unsure, r remove from training, Backspace restore the prediction, arrows move the focus. */
 (function () {
   "use strict";
-  var seq = 0;
+  // Every command carries a sequence number and stays pending until the answers store shows it applied: a key
+  // pressed before the store took the previous one is replayed on the store's value (no keystroke is lost).
+  var seq = 0, pending = [], base = 0;
   function typing(t) {
     if (!t) return false;
     if (t.tagName === "TEXTAREA" || t.isContentEditable) return true;
@@ -19,13 +21,10 @@
     if (!(window.dash_clientside && window.dash_clientside.set_props)) return;
     seq += 1;
     cmd.seq = seq;
-    window.dash_clientside.set_props("label-key-store", {data: cmd});
+    pending.push(cmd);
+    window.dash_clientside.set_props("label-key-store", {data: {cmds: pending.slice(), seq: seq}});
   }
   function cards() { return Array.prototype.slice.call(document.querySelectorAll("#label-body .label-card")); }
-  function focusedIndex() {
-    var f = document.querySelector("#label-body .label-card.focused");
-    return f ? parseInt(f.getAttribute("data-i"), 10) : 0;
-  }
   function columns(list) {
     if (!list.length) return 1;
     var top = list[0].offsetTop, n = 0;
@@ -46,9 +45,8 @@
     else if (/^Arrow(Left|Right|Up|Down)$/.test(k)) {
       var list = cards();
       if (!list.length) return;
-      var i = focusedIndex(), step = /Left|Right/.test(k) ? 1 : columns(list);
-      i += /Left|Up/.test(k) ? -step : step;
-      cmd = {key: "focus", i: Math.min(Math.max(i, 0), list.length - 1)};
+      var d = /Left|Right/.test(k) ? 1 : columns(list);
+      cmd = {key: "move", d: /Left|Up/.test(k) ? -d : d};
     }
     if (!cmd || !cards().length) return;
     ev.preventDefault();
@@ -107,43 +105,64 @@
     return out.length ? out : [span("no label", "chip chip-none")];
   }
 
+  // one command on the answers (changed in place); returns the new focus
+  function step(batch, out, focus, cmd) {
+    var n = batch.ids.length, f = Math.min(Math.max(focus || 0, 0), n - 1);
+    var i = cmd.i !== undefined && cmd.i !== null ? Math.min(Math.max(cmd.i, 0), n - 1) : f;
+    if (cmd.key === "focus") return i;
+    if (cmd.key === "move") return Math.min(Math.max(f + (cmd.d || 0), 0), n - 1);
+    var a = answerOf(batch, out, i), next = i, key = cmd.key;
+    if (key === "accept") {
+      if (!a.labels.length && !a.mark) return i;  // nothing to accept: give the card a class first
+      a.done = true; a.mark = ""; next = Math.min(i + 1, n - 1);
+    } else if (key === "unsure" || key === "removed") {
+      a.mark = a.mark === key ? "" : key;
+      if (a.mark) next = Math.min(i + 1, n - 1);
+    } else if (key === "reset") {
+      var p = (batch.predicted[i] || []).slice();
+      a = {labels: batch.multi ? p : p.slice(0, 1), mark: "", done: false};
+    } else if (key.indexOf("class:") === 0 || key.indexOf("remove:") === 0) {
+      var j = parseInt(key.split(":")[1], 10), c = batch.classes[j];
+      if (!c) return f;
+      var at = a.labels.indexOf(c.name);
+      if (key.indexOf("remove:") === 0) { if (at >= 0) a.labels.splice(at, 1); }
+      else if (batch.multi) { if (at >= 0) a.labels.splice(at, 1); else a.labels.push(c.name); }
+      else { a.labels = [c.name]; next = Math.min(i + 1, n - 1); }
+      a.done = true; a.mark = "";
+    } else return f;
+    out[batch.ids[i]] = a;
+    return next;
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     eomine_label: {
-      apply: function (cmd, batch, answers, focus) {
+      apply: function (keys, batch, answers, focus) {
         var nu = window.dash_clientside.no_update;
-        if (!cmd || !batch || !batch.ids || !batch.ids.length) return [nu, nu];
-        var n = batch.ids.length, f = Math.min(Math.max(focus || 0, 0), n - 1);
-        var i = cmd.i !== undefined && cmd.i !== null ? Math.min(Math.max(cmd.i, 0), n - 1) : f;
-        if (cmd.key === "focus") return [nu, i];
-        var a = answerOf(batch, answers, i), next = i, key = cmd.key;
-        if (key === "accept") { a.done = true; a.mark = ""; next = Math.min(i + 1, n - 1); }
-        else if (key === "unsure" || key === "removed") {
-          a.mark = a.mark === key ? "" : key;
-          if (a.mark) next = Math.min(i + 1, n - 1);
-        } else if (key === "reset") {
-          var p = (batch.predicted[i] || []).slice();
-          a = {labels: batch.multi ? p : p.slice(0, 1), mark: "", done: false};
-        } else if (key.indexOf("class:") === 0 || key.indexOf("remove:") === 0) {
-          var j = parseInt(key.split(":")[1], 10), c = batch.classes[j];
-          if (!c) return [nu, nu];
-          var at = a.labels.indexOf(c.name);
-          if (key.indexOf("remove:") === 0) { if (at >= 0) a.labels.splice(at, 1); }
-          else if (batch.multi) { if (at >= 0) a.labels.splice(at, 1); else a.labels.push(c.name); }
-          else { a.labels = [c.name]; next = Math.min(i + 1, n - 1); }
-          a.done = true; a.mark = "";
-        } else return [nu, nu];
+        if (!keys || !keys.cmds || !batch || !batch.ids || !batch.ids.length) return [nu, nu];
+        var done = answers && answers._seq !== undefined ? answers._seq : base;
         var out = Object.assign({}, answers || {});
-        out[batch.ids[i]] = a;
-        return [out, next];
+        var f = answers && answers._focus !== undefined ? answers._focus : (focus || 0), any = false;
+        keys.cmds.forEach(function (cmd) {
+          if (cmd.seq <= done) return;
+          f = step(batch, out, f, cmd);
+          done = cmd.seq;
+          any = true;
+        });
+        if (!any) return [nu, nu];
+        out._seq = done;
+        out._focus = f;
+        return [out, f];
       },
       render: function (answers, focus, batch) {
+        if (!answers || answers._seq === undefined) { pending = []; base = seq; }  // a new batch: old keys are void
+        else pending = pending.filter(function (c) { return c.seq > answers._seq; });
         var ctx = window.dash_clientside.callback_context, lists = ctx.outputs_list || [];
         var cardsOut = lists[0] || [], chipsOut = lists[1] || [];
         if (!batch || !batch.ids) return [cardsOut.map(function () { return "label-card"; }),
                                           chipsOut.map(function () { return []; }), ""];
         var pos = {};
         batch.ids.forEach(function (pid, i) { pos[pid] = i; });
-        var f = focus || 0;
+        var f = answers && answers._focus !== undefined ? answers._focus : (focus || 0);
         var classes = cardsOut.map(function (o) {
           var i = pos[o.id.index];
           return i === undefined ? "label-card" : cardClass(answerOf(batch, answers, i), i === f);

@@ -196,9 +196,19 @@ def next_round(state: AppState, *, strategy: str = "auto", batch_size: int = 50,
                            batch_size=int(min(max(batch_size or 50, 1), 500)))
     write_predictions(session, data.edits)
     _remember(data, session)
+    if not _labels_given(data, session):  # a model without a single label guesses: nothing to pre-fill
+        b = Batch(b.round, b.strategy, b.patch_ids, tuple(() for _ in b.patch_ids), b.confidence)
     out = batch_dict(data, b, multi=is_multi_label(data) if multi is None else multi)
     out["seconds"] = round(time.perf_counter() - t0, 2)
     return out
+
+
+def _labels_given(data: AppData, session: LabellingSession) -> int:
+    """Patches labelled outside the check set (what the model learns from)."""
+    labelled = data.labels.labelled.copy()
+    rows = data.ws.rows_of(session.check_ids) if session.check_ids else np.zeros(0, np.int64)
+    labelled[rows[rows >= 0]] = False
+    return int(labelled.sum())
 
 
 def check_left(data: AppData, session: LabellingSession) -> int:
@@ -237,12 +247,11 @@ def status(data: AppData, session: LabellingSession | None) -> dict:
     ``check_left``, ``check_size``, ``accuracy``/``low``/``high`` (latest round), ``signal`` (words),
     ``curve`` (:meth:`~mining.labelling.LabellingSession.curve`)."""
     curve = session.curve() if session is not None else None
-    labelled = data.labels.labelled.copy()
     check_ids = session.check_ids if session is not None else []
     crow = data.ws.rows_of(check_ids) if check_ids else np.zeros(0, np.int64)
     crow = crow[crow >= 0]
-    labelled[crow] = False
-    out = {"round": 0, "labels_given": int(labelled.sum()), "check_size": len(crow),
+    given = _labels_given(data, session) if session is not None else int(data.labels.labelled.sum())
+    out = {"round": 0, "labels_given": given, "check_size": len(crow),
            "check_left": int((~data.labels.labelled[crow]).sum()) if len(crow) else 0,
            "accuracy": None, "low": None, "high": None, "n_check": 0, "curve": curve,
            "signal": stability_words(None, None)}

@@ -120,7 +120,7 @@ def test_check_set_curve_and_stopping_signal(pool):
     assert state.sync().edits.batches()["source"].iat[-1] == "learn:check"
     st = label.status(state.sync(), label.session_for(state.sync()))
     assert st["labels_given"] == 0 and st["check_left"] == st["check_size"] - 40  # check labels are not "given"
-    for r in range(2):
+    for _ in range(2):
         b = label.next_round(state, strategy="random", batch_size=20)
         assert not set(b["ids"]) & set(session.check_ids)
         assert label.submit(state, b, _answer_all(b, truth), author="ana")[1] is not None
