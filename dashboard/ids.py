@@ -147,6 +147,7 @@ LABEL_KEY = "label-key-store"      # dcc.Store: {"key", "seq"}: the latest key, 
 LABEL_RID = "label-rid-store"      # dcc.Store: the request id of the next submit (made in the browser)
 LABEL_SLOTS = "label-slots-store"  # dcc.Store: {"scatter": i, "map": j}: index of the highlight trace per figure
 LABEL_BODY = "label-body"          # html.Div: the cards
+LABEL_PROGRESS = "label-progress"  # html.Div: the progress bar while a refit + query runs
 LABEL_PALETTE = "label-palette"    # html.Div: the class chips with their number keys
 LABEL_COUNTER = "label-counter"    # html.Span: decided / in the batch
 LABEL_MESSAGE = "label-message"

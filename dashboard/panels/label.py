@@ -16,6 +16,10 @@ the model, chooses the next batch (:meth:`~mining.labelling.LabellingSession.nex
 patch's predictions (:func:`mining.labelling.write_predictions`, read by the colour-by options *labelled*,
 *predicted class* and *uncertainty*). Cards nobody decided are not written: they may be asked again.
 
+While a refit + query runs the buttons are disabled and, past a second, a progress bar says so (the callback's
+``running`` state; a plain callback, not a background job: the round needs the session's embeddings and graph
+that the server keeps loaded).
+
 The status column shows the round, the labels given, the learning curve on the check set (accuracy with its
 95 % interval vs labels given) and the stopping signal in words. Hidden on read-only servers (the callbacks
 that write output ``EDITS_VERSION`` and are refused there, and :func:`submit` refuses too).
@@ -424,11 +428,10 @@ def layout(data: AppData, *, slots: dict | None = None) -> html.Section:
         html.Div(className="label-main", children=[
             html.Div(className="label-work", children=[
                 html.Div(palette(None, data), id=ids.LABEL_PALETTE, className="label-palette"),
-                dcc.Loading(html.Div(id=ids.LABEL_BODY, className="label-cards"), type="default", delay_show=1000,
-                            custom_spinner=html.Div(className="label-busy", children=[
-                                html.Progress(className="job-progress"),
-                                " refitting the model and choosing the next batch…"]),
-                            target_components={ids.LABEL_BODY: "children"}),
+                # shown while a refit + query runs, after a second (assets/eomine.css delays it)
+                html.Div(id=ids.LABEL_PROGRESS, className="label-busy", hidden=True, role="status", children=[
+                    html.Progress(className="job-progress"), " refitting the model and choosing the next batch…"]),
+                html.Div(id=ids.LABEL_BODY, className="label-cards"),
             ]),
             html.Aside(className="label-side", children=[
                 html.Div(id=ids.LABEL_STATUS, className="label-status"),
@@ -454,6 +457,7 @@ def layout(data: AppData, *, slots: dict | None = None) -> html.Section:
           State(ids.LABEL_STRATEGY, "value"), State(ids.LABEL_SIZE, "value"), State(ids.LABEL_MULTI, "value"),
           State(ids.PREDICTIONS_VERSION, "data"), prevent_initial_call=True,
           running=[(Output(ids.LABEL_PANEL, "className"), "panel label-panel busy", "panel label-panel"),
+                   (Output(ids.LABEL_PROGRESS, "hidden"), False, True),
                    (Output(ids.LABEL_SUBMIT, "disabled"), True, False),
                    (Output(ids.LABEL_START, "disabled"), True, False)])
 def run_round(_start, _submit, _check, batch, answers, author, strategy, size, multi, pversion):
