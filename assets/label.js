@@ -179,9 +179,12 @@
         var what = batch.round === 0 ? "check set" : "round " + batch.round + " (" + batch.strategy + ")";
         var text = what + ": " + done + " of " + batch.ids.length + " labelled" +
           (unsure ? " · " + unsure + " unsure" : "") + (removed ? " · " + removed + " removed" : "");
-        setTimeout(function () {
-          var el = document.querySelector("#label-body .label-card.focused");
-          if (el && el.scrollIntoView) el.scrollIntoView({block: "nearest"});
+        setTimeout(function () {  // keep the focused card in view, scrolling the cards only (never the page)
+          var el = document.querySelector("#label-body .label-card.focused"), box = document.getElementById("label-body");
+          if (!el || !box) return;
+          var r = el.getBoundingClientRect(), b = box.getBoundingClientRect();
+          if (r.top < b.top) box.scrollTop += r.top - b.top - 4;
+          else if (r.bottom > b.bottom) box.scrollTop += r.bottom - b.bottom + 4;
         }, 0);
         return [classes, chipLists, text];
       },

@@ -26,7 +26,6 @@ from mining.workspace import Workspace
 from .snapshots import (
     SUSPICION_COLORS,
     UNCERTAINTY_COLORS,
-    UNCERTAINTY_NAMES,
     Caches,
     Labels,
     Predictions,
@@ -256,7 +255,8 @@ class AppData:
             return Scheme(self.predictions().first, (*self.class_colors, NO_LABEL_COLOR),
                           (*self.short, "no prediction"))
         if color == "uncertainty":
-            return Scheme(self.predictions().uncertainty_codes, UNCERTAINTY_COLORS, UNCERTAINTY_NAMES)
+            pred = self.predictions()
+            return Scheme(pred.uncertainty_codes, UNCERTAINTY_COLORS, pred.uncertainty_names)
         if color in self.schemes:
             return self.schemes[color]
         return Scheme(self.labels.codes, (*self.class_colors, NO_LABEL_COLOR), (*self.short, NO_LABEL_NAME))

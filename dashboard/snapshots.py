@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Labels", "Scores", "ReviewScores", "Predictions", "Memo", "Caches", "SUSPICION_COLORS",
-           "suspicion_names", "predictions_stamp"]
+           "suspicion_names", "predictions_stamp", "uncertainty_names"]
 
 #: colours of the suspicion bins: not scored, none, some, flagged
 SUSPICION_COLORS = ("#d9dde3", "#9ecae1", "#fd8d3c", "#b30000")
@@ -231,9 +231,15 @@ def predictions_stamp(ws) -> tuple | None:
     return (st.st_mtime_ns, st.st_size)
 
 
-#: bins of colour-by "uncertainty": no prediction, labelled, then the model's uncertainty in [0, 1]
-UNCERTAINTY_NAMES = ("no prediction", "labelled", "sure (< 0.25)", "unsure (0.25–0.5)", "very unsure (≥ 0.5)")
+#: bins of colour-by "uncertainty": no prediction, labelled, then thirds of the unlabelled patches' uncertainty
+UNCERTAINTY_NAMES = ("no prediction", "labelled", "least unsure third", "middle third", "most unsure third")
 UNCERTAINTY_COLORS = ("#d9dde3", "#525252", "#9ecae1", "#fd8d3c", "#b30000")
+
+
+def uncertainty_names(q1: float, q2: float) -> tuple[str, ...]:
+    """Legend names of the uncertainty bins with the thirds' bounds (the model's uncertainty is in [0, 1])."""
+    return (*UNCERTAINTY_NAMES[:2], f"least unsure third (< {q1:.2f})", f"middle third ({q1:.2f}–{q2:.2f})",
+            f"most unsure third (≥ {q2:.2f})")
 
 
 @dataclass(frozen=True, eq=False)
@@ -251,6 +257,8 @@ class Predictions:
         Colour-by "uncertainty": a bin of :data:`UNCERTAINTY_NAMES`.
     uncertainty : ndarray of float32, shape (n,)
         NaN where the model made no prediction.
+    uncertainty_names : tuple of str
+        Legend names of the uncertainty bins (thirds of the unlabelled patches, with their bounds).
     edits_version : int
         The edit-log version the model was fitted on.
     """
@@ -259,6 +267,7 @@ class Predictions:
     first: np.ndarray
     uncertainty_codes: np.ndarray
     uncertainty: np.ndarray
+    uncertainty_names: tuple[str, ...] = UNCERTAINTY_NAMES
     edits_version: int = 0
 
     @classmethod
@@ -291,12 +300,15 @@ class Predictions:
         u = np.full(n, np.nan, np.float32)
         u[rows[ok]] = unc
         codes = np.zeros(n, np.int16)
-        c = np.where(unc < 0.25, 2, np.where(unc < 0.5, 3, 4)).astype(np.int16)
+        pool = np.isfinite(unc) & ~lab
+        q1, q2 = (np.quantile(unc[pool], [1 / 3, 2 / 3]) if pool.any() else (0.25, 0.5))
+        c = np.where(unc < q1, 2, np.where(unc < q2, 3, 4)).astype(np.int16)
         c[~np.isfinite(unc)] = 0
         c[lab] = 1
         codes[rows[ok]] = c
         version = int((t.schema.metadata or {}).get(b"edits_version", b"0") or 0)
-        return cls(stamp, _frozen(first), _frozen(codes), _frozen(u), version)
+        return cls(stamp, _frozen(first), _frozen(codes), _frozen(u), uncertainty_names(float(q1), float(q2)),
+                   version)
 
 
 # --------------------------------------------------------------------------- caches

@@ -59,28 +59,36 @@ def lasso(pg):
 
 
 def label_shots(b, base: str, out_dir: Path) -> None:
-    """The Label tab at 1920x1080 and 1366x768: the scatter by model uncertainty with the labelled patches
-    ringed, a fresh batch with a few cards decided (accepted, unsure, removed), the learning curve."""
-    for (w, h), name in (((1920, 1080), "label-tab.png"), ((1366, 768), "label-tab-1366.png")):
-        pg = b.new_page(viewport={"width": w, "height": h}, device_scale_factor=1)
-        pg.goto(base + "?color=uncertainty")
-        ready(pg)
-        pg.fill("#curate-author-input", "demo")
-        pg.keyboard.press("Enter")
-        pg.wait_for_timeout(500)
-        pg.locator(".work-tabs .tab", has_text="Label").click()
-        pg.wait_for_selector("#label-panel", state="visible")
-        pg.click("#label-start")
-        pg.wait_for_function("/round \\d+/.test(document.querySelector('#label-counter').innerText)",
-                             timeout=120000)
-        pg.get_by_text("highlight labelled").click()
-        pg.wait_for_timeout(1500)
-        pg.evaluate("document.activeElement && document.activeElement.blur()")
-        for key in ("Enter", "Enter", "Enter", "u", "Enter", "r", "Enter"):
-            pg.keyboard.press(key)
-        pg.wait_for_timeout(2500)
-        pg.screenshot(path=str(out_dir / name))
-        pg.close()
+    """The Label tab at 1920x1080, then (the same page, so the same batch) at 1366x768 scrolled to the tab: the
+    scatter by model uncertainty with the labelled patches ringed, a fresh batch with a few cards decided
+    (accepted, unsure, removed), one card's patch in the detail panel, the learning curve."""
+    pg = b.new_page(viewport={"width": 1920, "height": 1080}, device_scale_factor=1)
+    pg.goto(base + "?color=uncertainty")
+    ready(pg)
+    pg.fill("#curate-author-input", "demo")
+    pg.keyboard.press("Enter")
+    pg.wait_for_timeout(500)
+    pg.locator(".work-tabs .tab", has_text="Label").click()
+    pg.wait_for_selector("#label-panel", state="visible")
+    pg.click("#label-start")
+    pg.wait_for_function("/round \\d+/.test(document.querySelector('#label-counter').innerText)", timeout=120000)
+    pg.get_by_text("highlight labelled").click()
+    pg.wait_for_timeout(1500)
+    pg.evaluate("document.activeElement && document.activeElement.blur()")
+    for key in ("Enter", "Enter", "Enter", "u", "Enter", "r", "Enter"):
+        pg.keyboard.press(key)
+    pg.locator("#label-body .label-pic").nth(6).click()  # the detail panel shows it in every composite
+    pg.wait_for_selector("[id*='\"type\":\"neighbour\"']", timeout=60000)
+    # the tab whole, with the legend of the scatter above it (the click scrolled the page to the card)
+    pg.evaluate("window.scrollBy(0, document.querySelector('.work-tabs-parent').getBoundingClientRect().top - 330)")
+    pg.wait_for_timeout(2500)
+    pg.screenshot(path=str(out_dir / "label-tab.png"))
+    pg.set_viewport_size({"width": 1366, "height": 768})
+    pg.wait_for_timeout(2500)
+    pg.evaluate("document.querySelector('.work-tabs-parent').scrollIntoView({block: 'start'})")
+    pg.wait_for_timeout(1000)
+    pg.screenshot(path=str(out_dir / "label-tab-1366.png"))
+    pg.close()
 
 
 def main(base: str, out: str, *flags: str) -> None:

@@ -232,8 +232,11 @@ def check_round(state: AppState, *, batch_size: int = 50, multi: bool | None = N
     return batch_dict(data, b, multi=is_multi_label(data) if multi is None else multi)
 
 
-def stability_words(agreement: float | None, kappa: float | None) -> str:
-    """The stopping signal for a curator: how much the predictions moved since the previous round."""
+def stability_words(agreement: float | None, kappa: float | None, *, new_labels: int | None = None) -> str:
+    """The stopping signal for a curator: how much the predictions moved since the previous round
+    (``new_labels``: labels given between the two rounds, when known)."""
+    if new_labels == 0:
+        return "No labels were given since the last round: the predictions had nothing to change on."
     if agreement is None or not np.isfinite(agreement):
         return "The stopping signal needs two rounds: it compares the predictions of one round with the next."
     changed = 1 - float(agreement)
@@ -261,8 +264,9 @@ def status(data: AppData, session: LabellingSession | None) -> dict:
            "signal": stability_words(None, None)}
     if curve is not None and len(curve):
         last = curve.iloc[-1]
+        new = int(last["labels_given"] - curve.iloc[-2]["labels_given"]) if len(curve) > 1 else None
         out.update(round=int(last["round"]), n_check=int(last["n_check"] or 0),
-                   signal=stability_words(last["agreement"], last["kappa"]))
+                   signal=stability_words(last["agreement"], last["kappa"], new_labels=new))
         if last["accuracy"] is not None and np.isfinite(last["accuracy"]):
             out.update(accuracy=float(last["accuracy"]), low=float(last["low"]), high=float(last["high"]))
     return out
@@ -275,6 +279,7 @@ def curve_figure(curve) -> go.Figure:
         c = curve.dropna(subset=["accuracy"])
         x = c["labels_given"].tolist()
         fig.add_trace(go.Scatter(x=x + x[::-1], y=c["high"].tolist() + c["low"].tolist()[::-1], fill="toself",
+                                 mode="lines",
                                  fillcolor="rgba(43,125,233,0.18)", line={"width": 0}, hoverinfo="skip",
                                  name="95 % interval"))
         fig.add_trace(go.Scatter(x=x, y=c["accuracy"].tolist(), mode="lines+markers", name="accuracy",

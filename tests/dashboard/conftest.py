@@ -48,19 +48,17 @@ def page(browser, server):
 
 
 @pytest.fixture(scope="session")
-def pool_ws(tmp_path_factory):
-    """An unlabelled pool: the 1,500-patch demo ingested with ``drop_labels`` (its labels kept aside as
-    ``true_labels``), embedded (spectral), with a k=15 graph and a UMAP layout. Tests that label work on a copy
+def pool_ws(demo_ws, tmp_path_factory):
+    """An unlabelled pool: a copy of the demo workspace (embeddings, graph, layout) whose labels were dropped as
+    ``eomine ingest --drop-labels`` drops them (kept aside as ``true_labels``). Tests that label work on a copy
     (``copy_ws``)."""
-    from mining.datasets.demo import DemoDataset
-    from mining.ingest import ingest
-    from mining.pipeline import step_embed, step_knn, step_project
-    from mining.workspace import Workspace
+    import shutil
+
+    from mining.ingest import drop_catalog_labels
+    from mining.workspace import Workspace, conform_catalog, write_parquet
 
     out = tmp_path_factory.mktemp("pool") / "ws"
-    ingest(DemoDataset(n=1500, seed=1), out, progress=False, drop_labels=True)
+    shutil.copytree(demo_ws, out, ignore=shutil.ignore_patterns("edits.*", ".score.lock", "active"))
     ws = Workspace(out)
-    step_embed(ws, "spectral", progress=False)
-    step_knn(ws, k=15)
-    step_project(ws, method="umap", seed=0)
+    write_parquet(conform_catalog(drop_catalog_labels(ws.catalog)), ws.files.catalog)
     return out

@@ -136,6 +136,7 @@ def test_check_set_curve_and_stopping_signal(pool):
     assert "changed on 4% of patches" in label.stability_words(0.96, 0.9) and "settling" in \
         label.stability_words(0.96, 0.9)
     assert "settled" in label.stability_words(0.995, 0.99)
+    assert "No labels were given" in label.stability_words(1.0, 1.0, new_labels=0)
 
 
 def test_colour_by_labelled_predicted_uncertainty(pool):
