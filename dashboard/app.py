@@ -16,7 +16,7 @@ from dash import dcc, html
 from . import ids
 from .access import register_access
 from .data import AppData, AppState, Filters
-from .panels import curate, detail, filters, find, grid, history, map_panel, review, scatter, tour
+from .panels import curate, detail, filters, find, grid, history, label, map_panel, review, scatter, tour
 from .panels import help as help_panel
 from .routes import register_routes
 
@@ -75,8 +75,11 @@ def _job_manager():
 
 
 def work_tabs(data: AppData) -> dcc.Tabs:
-    """The bottom-left work area: one tab per workflow (patch grid, tour, review queue, edit history)."""
+    """The bottom-left work area: one tab per workflow (patch grid, tour, review queue, labelling, edit history);
+    the Label tab only where edits are allowed."""
     slots = {"scatter": len(scatter.TRACES), "map": len(map_panel.TRACES)}  # where the tour's overlays sit
+    n_tour = len(tour.overlay_traces())
+    label_slots = {k: v + n_tour for k, v in slots.items()}  # the Label tab's highlight follows the tour's
     tabs = [
         dcc.Tab(label="Patches", value="grid", children=grid.layout(data), className="tab",
                 selected_className="tab--selected"),
@@ -84,9 +87,12 @@ def work_tabs(data: AppData) -> dcc.Tabs:
                 selected_className="tab--selected"),
         dcc.Tab(label="Review", value="review", children=review.layout(data), className="tab",
                 selected_className="tab--selected"),
-        dcc.Tab(label="History", value="history", children=history.layout(data), className="tab",
-                selected_className="tab--selected"),
     ]
+    if not data.read_only:
+        tabs.append(dcc.Tab(label="Label", value="label", children=label.layout(data, slots=label_slots),
+                            className="tab", selected_className="tab--selected"))
+    tabs.append(dcc.Tab(label="History", value="history", children=history.layout(data), className="tab",
+                        selected_className="tab--selected"))
     return dcc.Tabs(id=ids.WORK_TABS, value="grid", children=tabs, className="work-tabs",
                     parent_className="work-tabs-parent", content_className="work-tabs-content")
 
@@ -96,7 +102,7 @@ def build_layout(data: AppData) -> html.Div:
     toolbar right under them, work tabs and the patch detail; sized so that at 1366x768 the scatter, the map and
     every curation control are on screen together."""
     n_proj = int((data.px == data.px).sum())
-    overlays = tour.overlay_traces()  # the tour draws its path on both figures
+    overlays = [*tour.overlay_traces(), *label.overlay_traces()]  # the tour's path, the labelled patches
     header = html.Header(className="topbar", children=[
         html.Div(className="topbar-left", children=[
             html.Span("eomine", className="brand"), html.Span(data.ws.name, className="ws-name"),
@@ -115,6 +121,7 @@ def build_layout(data: AppData) -> html.Div:
         dcc.Store(id=ids.AUTHOR, storage_type="local"),
         dcc.Store(id=ids.EDITS_VERSION, data=data.labels.version),
         dcc.Store(id=ids.SCORES_VERSION, data=0),
+        dcc.Store(id=ids.PREDICTIONS_VERSION, data=0),
         header,
         html.Div(id=ids.MESSAGE, className="message", role="status"),
         html.Div(className="body", children=[

@@ -23,7 +23,15 @@ import pandas as pd
 
 from mining.workspace import Workspace
 
-from .snapshots import SUSPICION_COLORS, Caches, Labels, Scores
+from .snapshots import (
+    SUSPICION_COLORS,
+    UNCERTAINTY_COLORS,
+    Caches,
+    Labels,
+    Predictions,
+    Scores,
+    predictions_stamp,
+)
 
 __all__ = ["AppData", "AppState", "Filters", "Scheme", "get_data", "get_state", "COLOR_BY", "NO_LABEL"]
 
@@ -36,7 +44,14 @@ COLOR_BY = {
     "flags": "Cloud / snow flags",
     "density": "Density",
     "suspicion": "Noise suspicion (eomine score)",
+    "labelled": "Labelled (active learning)",
+    "predicted": "Predicted class (active learning)",
+    "uncertainty": "Model uncertainty (active learning)",
 }
+#: colour-by "labelled": what active learning knows of each patch (the first that applies, from the end)
+LABELLED_NAMES = ("not labelled", "labelled in the catalog", "labelled by a curator", "unsure",
+                  "removed from training")
+LABELLED_COLORS = ("#d0d4da", "#6baed6", "#08519c", "#fd8d3c", "#67000d")
 
 #: the "no label" category: a value of the label filter, and a colour and legend entry of colour-by label
 NO_LABEL = "__no_label__"
@@ -234,9 +249,32 @@ class AppData:
         """The categorical colouring ``color`` (a key of :data:`COLOR_BY`; unknown keys colour by label)."""
         if color == "suspicion":
             return Scheme(self.scores.codes, SUSPICION_COLORS, self.scores.names)
+        if color == "labelled":
+            return Scheme(self.labelled_codes(), LABELLED_COLORS, LABELLED_NAMES)
+        if color == "predicted":
+            return Scheme(self.predictions().first, (*self.class_colors, NO_LABEL_COLOR),
+                          (*self.short, "no prediction"))
+        if color == "uncertainty":
+            pred = self.predictions()
+            return Scheme(pred.uncertainty_codes, UNCERTAINTY_COLORS, pred.uncertainty_names)
         if color in self.schemes:
             return self.schemes[color]
         return Scheme(self.labels.codes, (*self.class_colors, NO_LABEL_COLOR), (*self.short, NO_LABEL_NAME))
+
+    def labelled_codes(self) -> np.ndarray:
+        """Colour-by "labelled": a code of :data:`LABELLED_NAMES` per patch, from the snapshot's labels."""
+        lab = self.labels
+        codes = lab.catalog_labelled.astype(np.int16)
+        codes[lab.decided] = 2
+        codes[lab.flagged & ~lab.decided] = 3
+        codes[lab.excluded] = 4
+        return codes
+
+    def predictions(self) -> Predictions:
+        """The active-learning model's latest predictions (``WS/active/predictions.parquet``; read once per
+        version of the file, through the declared cache)."""
+        stamp = predictions_stamp(self.ws)
+        return self.caches.predictions.get(stamp, lambda: Predictions.load(self.ws, self.classes))
 
     # ------------------------------------------------------------------ queries
     def find(self, patch_id) -> int | None:

@@ -128,3 +128,33 @@ REVIEW_ITEM = "review-item"
 #: pattern-matching id types: {"type": THUMB, "index": patch_id}
 THUMB = "thumb"
 NEIGHBOUR = "neighbour"
+
+# active learning (dashboard/panels/label.py)
+PREDICTIONS_VERSION = "predictions-version-store"  # dcc.Store: bumped when WS/active/predictions.parquet changed
+LABEL_PANEL = "label-panel"        # html.Section: the Label tab (class "busy" while a refit + query runs)
+LABEL_STRATEGY = "label-strategy"  # dcc.Dropdown: mining.active.STRATEGIES
+LABEL_SIZE = "label-size"          # dcc.Input(number): batch size
+LABEL_MULTI = "label-multi"        # dcc.Checklist: several labels per patch (number keys toggle)
+LABEL_HIGHLIGHT = "label-highlight"  # dcc.Checklist: ring the labelled patches on the scatter and the map
+LABEL_START = "label-start"        # html.Button: fit and show a batch (nothing answered)
+LABEL_SUBMIT = "label-submit"      # html.Button: submit batch & next
+LABEL_CHECK = "label-check"        # html.Button: label the check set (round 0)
+LABEL_ACCEPT_ALL = "label-accept-all"  # html.Button: accept the predictions of every card not decided yet
+LABEL_BATCH = "label-batch-store"  # dcc.Store(session): the batch on screen (round, strategy, ids, predicted, ...)
+LABEL_ANSWERS = "label-answers-store"  # dcc.Store(session): {patch id: {"labels": [...], "mark": str, "done": bool}}
+LABEL_FOCUS = "label-focus-store"  # dcc.Store: index of the card with the keyboard focus
+LABEL_KEY = "label-key-store"      # dcc.Store: {"key", "seq"}: the latest key, written by assets/label.js
+LABEL_RID = "label-rid-store"      # dcc.Store: the request id of the next submit (made in the browser)
+LABEL_SLOTS = "label-slots-store"  # dcc.Store: {"scatter": i, "map": j}: index of the highlight trace per figure
+LABEL_BODY = "label-body"          # html.Div: the cards
+LABEL_PROGRESS = "label-progress"  # html.Div: the progress bar while a refit + query runs
+LABEL_PALETTE = "label-palette"    # html.Div: the class chips with their number keys
+LABEL_COUNTER = "label-counter"    # html.Span: decided / in the batch
+LABEL_MESSAGE = "label-message"
+LABEL_STATUS = "label-status"      # html.Div: round, labels given, the stopping signal in words
+LABEL_CURVE = "label-curve"        # dcc.Graph: accuracy on the check set vs labels given
+#: pattern-matching: {"type": LABEL_CARD, "index": patch id}; {"type": LABEL_CHIPS, "index": patch id};
+#: {"type": LABEL_CLASS, "index": class position} (palette chip)
+LABEL_CARD = "label-card"
+LABEL_CHIPS = "label-chips"
+LABEL_CLASS = "label-class"

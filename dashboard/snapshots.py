@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Labels", "Scores", "ReviewScores", "Memo", "Caches", "SUSPICION_COLORS", "suspicion_names"]
+__all__ = ["Labels", "Scores", "ReviewScores", "Predictions", "Memo", "Caches", "SUSPICION_COLORS",
+           "suspicion_names", "predictions_stamp", "uncertainty_names"]
 
 #: colours of the suspicion bins: not scored, none, some, flagged
 SUSPICION_COLORS = ("#d9dde3", "#9ecae1", "#fd8d3c", "#b30000")
@@ -50,6 +51,11 @@ class Labels:
     flagged, excluded, confirmed, changed : ndarray of bool, shape (n,)
         Flagged doubtful; excluded from its split; a reviewer's ``keep`` is the latest label decision; labels
         differ from the catalog's.
+    decided : ndarray of bool, shape (n,)
+        A person decided the patch's labels in an active batch of the log (active learning's "labelled by a
+        curator").
+    catalog_labelled : ndarray of bool, shape (n,)
+        The catalog gave the patch at least one label.
     """
 
     version: int
@@ -60,26 +66,35 @@ class Labels:
     excluded: np.ndarray
     confirmed: np.ndarray
     changed: np.ndarray
+    decided: np.ndarray
+    catalog_labelled: np.ndarray
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """Labelled for active learning: the catalog gave labels or a person decided them (bool, (n,))."""
+        return self.catalog_labelled | self.decided
 
     @classmethod
     def build(cls, Y: np.ndarray, *, version: int = 0, Y_original: np.ndarray | None = None,
               flagged: np.ndarray | None = None, excluded: np.ndarray | None = None,
-              confirmed: np.ndarray | None = None) -> Labels:
+              confirmed: np.ndarray | None = None, decided: np.ndarray | None = None) -> Labels:
         n = len(Y)
         no = np.zeros(n, bool)
         has = Y.any(1)
         first = np.where(has, Y.argmax(1), -1).astype(np.int16)
         codes = np.where(has, first, Y.shape[1]).astype(np.int16)
         changed = (Y != Y_original).any(1) if Y_original is not None else no.copy()
+        catalog = (Y_original if Y_original is not None else Y).any(1)
         arrays = [Y, first, codes, no if flagged is None else flagged, no if excluded is None else excluded,
-                  no if confirmed is None else confirmed, changed]
+                  no if confirmed is None else confirmed, changed, no if decided is None else decided, catalog]
         return cls(int(version), *(_frozen(np.asarray(a)) for a in arrays))
 
     @classmethod
     def from_log(cls, cur) -> Labels:
         """From :meth:`mining.curation.EditLog.current_labels` (one read of the log: labels and states agree)."""
         return cls.build(cur.Y, version=cur.version, Y_original=cur.Y_original, flagged=cur.flagged,
-                         excluded=cur.excluded, confirmed=cur.confirmed)
+                         excluded=cur.excluded, confirmed=cur.confirmed,
+                   decided=getattr(cur, "decided", None))
 
 
 # --------------------------------------------------------------------------- noise scores
@@ -205,6 +220,97 @@ class Scores:
                    MappingProxyType(dict(card)), review)
 
 
+# --------------------------------------------------------------------------- active-learning predictions
+def predictions_stamp(ws) -> tuple | None:
+    """(mtime_ns, size) of ``WS/active/predictions.parquet``, or None when there is none: the key of the cache of
+    :class:`Predictions`."""
+    try:
+        st = ws.files.predictions.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+#: bins of colour-by "uncertainty": no prediction, labelled, then thirds of the unlabelled patches' uncertainty
+UNCERTAINTY_NAMES = ("no prediction", "labelled", "least unsure third", "middle third", "most unsure third")
+UNCERTAINTY_COLORS = ("#d9dde3", "#525252", "#9ecae1", "#fd8d3c", "#b30000")
+
+
+def uncertainty_names(q1: float, q2: float) -> tuple[str, ...]:
+    """Legend names of the uncertainty bins with the thirds' bounds (the model's uncertainty is in [0, 1])."""
+    return (*UNCERTAINTY_NAMES[:2], f"least unsure third (< {q1:.2f})", f"middle third ({q1:.2f}–{q2:.2f})",
+            f"most unsure third (≥ {q2:.2f})")
+
+
+@dataclass(frozen=True, eq=False)
+class Predictions:
+    """The active-learning model's predictions (``WS/active/predictions.parquet``) at one version of that file,
+    aligned to catalog rows.
+
+    Attributes
+    ----------
+    stamp : tuple or None
+        :func:`predictions_stamp` of the file read; None without predictions.
+    first : ndarray of int16, shape (n,)
+        Colour-by "predicted": the first predicted class, or ``n_classes`` (no prediction).
+    uncertainty_codes : ndarray of int16, shape (n,)
+        Colour-by "uncertainty": a bin of :data:`UNCERTAINTY_NAMES`.
+    uncertainty : ndarray of float32, shape (n,)
+        NaN where the model made no prediction.
+    uncertainty_names : tuple of str
+        Legend names of the uncertainty bins (thirds of the unlabelled patches, with their bounds).
+    edits_version : int
+        The edit-log version the model was fitted on.
+    """
+
+    stamp: tuple | None
+    first: np.ndarray
+    uncertainty_codes: np.ndarray
+    uncertainty: np.ndarray
+    uncertainty_names: tuple[str, ...] = UNCERTAINTY_NAMES
+    edits_version: int = 0
+
+    @classmethod
+    def none(cls, n: int, n_classes: int) -> Predictions:
+        return cls(None, _frozen(np.full(n, n_classes, np.int16)), _frozen(np.zeros(n, np.int16)),
+                   _frozen(np.full(n, np.nan, np.float32)))
+
+    @classmethod
+    def load(cls, ws, classes) -> Predictions:
+        """Read the predictions once; :meth:`none` without (or with an unreadable) file."""
+        import pyarrow.parquet as pq
+
+        from mining.quality import label_matrix
+
+        n, k = len(ws.index), len(classes)
+        stamp = predictions_stamp(ws)
+        if stamp is None:
+            return cls.none(n, k)
+        try:
+            t = pq.read_table(ws.files.predictions, columns=["patch_id", "predicted", "uncertainty", "labelled"])
+        except (OSError, ValueError, KeyError):
+            return cls.none(n, k)
+        rows = ws.rows_of(t.column("patch_id").to_numpy(zero_copy_only=False))
+        ok = rows >= 0
+        P = label_matrix(t.column("predicted"), classes)[ok]
+        unc = t.column("uncertainty").to_numpy(zero_copy_only=False).astype(np.float32)[ok]
+        lab = t.column("labelled").to_numpy(zero_copy_only=False).astype(bool)[ok]
+        first = np.full(n, k, np.int16)
+        first[rows[ok]] = np.where(P.any(1), P.argmax(1), k)
+        u = np.full(n, np.nan, np.float32)
+        u[rows[ok]] = unc
+        codes = np.zeros(n, np.int16)
+        pool = np.isfinite(unc) & ~lab
+        q1, q2 = (np.quantile(unc[pool], [1 / 3, 2 / 3]) if pool.any() else (0.25, 0.5))
+        c = np.where(unc < q1, 2, np.where(unc < q2, 3, 4)).astype(np.int16)
+        c[~np.isfinite(unc)] = 0
+        c[lab] = 1
+        codes[rows[ok]] = c
+        version = int((t.schema.metadata or {}).get(b"edits_version", b"0") or 0)
+        return cls(stamp, _frozen(first), _frozen(codes), _frozen(u), uncertainty_names(float(q1), float(q2)),
+                   version)
+
+
 # --------------------------------------------------------------------------- caches
 class Memo:
     """One declared cache: a value built once per key under a lock; the ``size`` newest keys are kept.
@@ -269,3 +375,9 @@ class Caches:
     #: seconds (a double click whose first request came back before the second click) is answered with the first
     #: result instead of a second batch or a "nothing to change"
     recent_actions: Memo = field(default_factory=lambda: Memo("recent_actions", size=64))  # [(author, action)]
+    #: the active-learning model's predictions (:class:`Predictions`), read once per version of the file
+    predictions: Memo = field(default_factory=lambda: Memo("predictions"))  # [predictions_stamp]
+    #: the Label tab's :class:`mining.labelling.LabellingSession` (its embeddings and graph loaded once), kept
+    #: with the stamp of ``WS/active/state.json`` it last read or wrote: another writer (``eomine learn``) makes
+    #: the next round read the file again
+    learning: Memo = field(default_factory=lambda: Memo("learning"))  # [state.json stamp]

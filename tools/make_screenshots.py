@@ -4,10 +4,15 @@ The whole page at 1366x768, 1440x900 and 1920x1080 (``dashboard_<width>.png``; `
 1920 one), a lasso with its curation toolbar and an edit's result (``dashboard_lasso.png``), the patch detail,
 the grid, the map (by country, and zoomed in to footprints), the History tab and the keyboard help.
 
-Usage: python tools/make_screenshots.py http://127.0.0.1:8050 docs/ [--edit]
+Usage: python tools/make_screenshots.py http://127.0.0.1:8050 docs/ [--edit | --label]
 
 ``--edit`` signs in as "demo" and commits one small edit (so the lasso and History shots show a result): use
 it on a copy of the workspace, never on one whose log matters.
+
+``--label`` makes only the Label tab's shots (``label-tab.png`` at 1920x1080, ``label-tab-1366.png`` at
+1366x768), against an unlabelled pool (``eomine ingest ... --drop-labels``) where a few rounds were answered:
+it signs in as "demo", starts a round (recorded in ``WS/active/state.json``) and decides a few cards with the
+keyboard. Use a copy of the workspace.
 """
 
 from __future__ import annotations
@@ -53,6 +58,39 @@ def lasso(pg):
     pg.wait_for_timeout(3500)
 
 
+def label_shots(b, base: str, out_dir: Path) -> None:
+    """The Label tab at 1920x1080, then (the same page, so the same batch) at 1366x768 scrolled to the tab: the
+    scatter by model uncertainty with the labelled patches ringed, a fresh batch with a few cards decided
+    (accepted, unsure, removed), one card's patch in the detail panel, the learning curve."""
+    pg = b.new_page(viewport={"width": 1920, "height": 1080}, device_scale_factor=1)
+    pg.goto(base + "?color=uncertainty")
+    ready(pg)
+    pg.fill("#curate-author-input", "demo")
+    pg.keyboard.press("Enter")
+    pg.wait_for_timeout(500)
+    pg.locator(".work-tabs .tab", has_text="Label").click()
+    pg.wait_for_selector("#label-panel", state="visible")
+    pg.click("#label-start")
+    pg.wait_for_function("/round \\d+/.test(document.querySelector('#label-counter').innerText)", timeout=120000)
+    pg.get_by_text("highlight labelled").click()
+    pg.wait_for_timeout(1500)
+    pg.evaluate("document.activeElement && document.activeElement.blur()")
+    for key in ("Enter", "Enter", "Enter", "u", "Enter", "r", "Enter"):
+        pg.keyboard.press(key)
+    pg.locator("#label-body .label-pic").nth(6).click()  # the detail panel shows it in every composite
+    pg.wait_for_selector("[id*='\"type\":\"neighbour\"']", timeout=60000)
+    # the tab whole, with the legend of the scatter above it (the click scrolled the page to the card)
+    pg.evaluate("window.scrollBy(0, document.querySelector('.work-tabs-parent').getBoundingClientRect().top - 330)")
+    pg.wait_for_timeout(2500)
+    pg.screenshot(path=str(out_dir / "label-tab.png"))
+    pg.set_viewport_size({"width": 1366, "height": 768})
+    pg.wait_for_timeout(2500)
+    pg.evaluate("document.querySelector('.work-tabs-parent').scrollIntoView({block: 'start'})")
+    pg.wait_for_timeout(1000)
+    pg.screenshot(path=str(out_dir / "label-tab-1366.png"))
+    pg.close()
+
+
 def main(base: str, out: str, *flags: str) -> None:
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -60,6 +98,11 @@ def main(base: str, out: str, *flags: str) -> None:
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path="/usr/bin/chromium",
                               args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        if "--label" in flags:
+            label_shots(b, base, out_dir)
+            b.close()
+            print(f"screenshots in {out_dir}")
+            return
         for w, h in SIZES:
             pg = b.new_page(viewport={"width": w, "height": h}, device_scale_factor=1)
             pg.goto(base)

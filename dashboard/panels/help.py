@@ -1,7 +1,7 @@
 """The keyboard help overlay: ``?`` (or the top bar's button) shows every shortcut; Esc or a click closes it.
 
 The shortcuts themselves live in ``assets/keys.js`` (undo / redo, help, find), ``assets/review.js`` and
-``assets/tour.js``; this module only lays out the overlay, which the script toggles.
+``assets/tour.js`` and ``assets/label.js``; this module only lays out the overlay, which the script toggles.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ SHORTCUTS = [
         ("Esc", "close this help; leave the tour's presentation view"),
     ]),
     ("Review tab", [("a", "accept the suggestion"), ("k", "keep the labels (confirm)"), ("s", "skip")]),
+    ("Label tab", [("Enter / a", "accept the focused card's labels"),
+                   ("1–9, 0", "set the class (single-label) or toggle it (multi-label)"),
+                   ("u", "unsure (not asked again for a few rounds)"), ("r", "remove from training"),
+                   ("Backspace", "restore the model's prediction"), ("← → ↑ ↓", "move the focus")]),
     ("Tour tab", [("← →", "previous / next stop")]),
     ("Embedding and map", [
         ("drag", "lasso (embedding) or box (map): a new selection each time"),
@@ -39,6 +43,8 @@ def layout(data: AppData) -> list:
     for title, keys in SHORTCUTS:
         if data.read_only and title == "Review tab":
             keys = [k for k in keys if k[0] == "s"]
+        if data.read_only and title == "Label tab":
+            continue
         rows = [html.Tr([html.Td(html.Kbd(k)), html.Td(what)]) for k, what in keys
                 if not (data.read_only and k.startswith("Ctrl"))]
         sections += [html.H3(title), html.Table(html.Tbody(rows), className="help-keys")]

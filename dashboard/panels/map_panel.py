@@ -472,9 +472,9 @@ def layout(data: AppData, *, overlays=()) -> html.Section:
           Input(ids.MAP_RELAYOUT, "data"), Input(ids.COLOR_BY, "value"), Input(ids.FILTERS, "data"),
           Input(ids.SELECTION, "data"), Input(ids.SELECTED, "data"), Input(ids.MAP_VIEW, "data"),
           Input(ids.EDITS_VERSION, "data"), Input(ids.SCORES_VERSION, "data"), Input(ids.URL_READY, "data"),
-          Input(ids.MAP_SIZE, "data"), prevent_initial_call=True)
+          Input(ids.MAP_SIZE, "data"), Input(ids.PREDICTIONS_VERSION, "data"), prevent_initial_call=True)
 def update_map(relayout, color, filters, sel, selected, view, _edits_version=None, _scores_version=None,
-               ready=True, size=None):
+               ready=True, size=None, _predictions_version=None):
     if not ready or not size:  # the first render waits for the URL's state and the plot's size: one per load
         return no_update, no_update, no_update
     # on page load Dash may list the (empty) relayout store among the triggers: the render must still happen
@@ -482,7 +482,7 @@ def update_map(relayout, color, filters, sel, selected, view, _edits_version=Non
     key = f"{ids.MAP_RELAYOUT}.data"
     # a change of colour, filters, selection, edits or scores keeps the view: only the image is sent again
     keeps_view = {f"{i}.data" for i in (ids.FILTERS, ids.SELECTION, ids.SELECTED, ids.EDITS_VERSION,
-                                        ids.SCORES_VERSION)} | {f"{ids.COLOR_BY}.value"}
+                                        ids.SCORES_VERSION, ids.PREDICTIONS_VERSION)} | {f"{ids.COLOR_BY}.value"}
     return map_update(get_data(), key in trig and relayout is not None, relayout, color, filters, sel, selected,
                       view, size, only_relayout=trig == {key}, geometry=not trig or not trig <= keeps_view,
                       focus=not trig or not trig <= keeps_view - {f"{ids.SELECTED}.data"})

@@ -234,9 +234,10 @@ def layout(data: AppData, *, overlays=()) -> html.Section:
           Input(ids.SCATTER_RELAYOUT, "data"), Input(ids.COLOR_BY, "value"), Input(ids.FILTERS, "data"),
           Input(ids.SELECTION, "data"), Input(ids.SELECTED, "data"),
           Input(ids.EDITS_VERSION, "data"), Input(ids.SCORES_VERSION, "data"), Input(ids.URL_READY, "data"),
-          Input(ids.SCATTER_SIZE, "data"), State(ids.SCATTER_VIEW, "data"), prevent_initial_call=True)
+          Input(ids.SCATTER_SIZE, "data"), State(ids.SCATTER_VIEW, "data"), Input(ids.PREDICTIONS_VERSION, "data"),
+          prevent_initial_call=True)
 def update_scatter(relayout, color, filters, sel, selected, _edits_version=None, _scores_version=None,
-                   ready=True, size=None, view=None):
+                   ready=True, size=None, view=None, _predictions_version=None):
     # the view store is a State: zooms and pans drawn through RENDER_ROUTE write it (for the URL, hover and
     # clicks) without a second render here; the URL's view arrives with URL_READY, which is an Input
     if not ready or not size:

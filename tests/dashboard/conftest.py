@@ -45,3 +45,20 @@ def page(browser, server):
     pg.base = server
     yield pg
     ctx.close()
+
+
+@pytest.fixture(scope="session")
+def pool_ws(demo_ws, tmp_path_factory):
+    """An unlabelled pool: a copy of the demo workspace (embeddings, graph, layout) whose labels were dropped as
+    ``eomine ingest --drop-labels`` drops them (kept aside as ``true_labels``). Tests that label work on a copy
+    (``copy_ws``)."""
+    import shutil
+
+    from mining.ingest import drop_catalog_labels
+    from mining.workspace import Workspace, conform_catalog, write_parquet
+
+    out = tmp_path_factory.mktemp("pool") / "ws"
+    shutil.copytree(demo_ws, out, ignore=shutil.ignore_patterns("edits.*", ".score.lock", "active"))
+    ws = Workspace(out)
+    write_parquet(conform_catalog(drop_catalog_labels(ws.catalog)), ws.files.catalog)
+    return out
