@@ -230,7 +230,7 @@ class LabellingSession:
                 A.X, cur.Y[rows], labelled, classes=cur.classes, graph=A.W, askable=askable, trainable=trainable,
                 coords=A.coords, groups=A.groups)
             info = self._metrics(learner, cur, labelled, check_e, rows)
-            self._last = (learner, rows)
+            self._last = (learner, rows, cur.version)
             return learner, info
 
     def _recently_asked(self) -> set[str]:
@@ -307,7 +307,7 @@ class LabellingSession:
         pred: tuple = tuple(() for _ in pids)
         conf: tuple = ()
         if self._last is not None:
-            learner, erows = self._last
+            learner, erows, _ = self._last
             pos = pd.Index(erows).get_indexer(todo)
             pred = tuple(tuple(cur.classes[j] for j in np.flatnonzero(learner.predicted_[p])) if p >= 0 else ()
                          for p in pos)
@@ -315,6 +315,37 @@ class LabellingSession:
         return Batch(0, "check", pids, pred, conf)
 
     # ------------------------------------------------------------------ answers
+    def edits_for(self, batch: Batch, labels: dict, *, unsure=(), removed=()) -> tuple[list, str, str]:
+        """The edits, note and source that answer ``batch`` (for a caller that commits through its own edit path,
+        as the app does; :meth:`answer` commits them itself).
+
+        Parameters
+        ----------
+        batch : Batch
+        labels : dict of str -> sequence of str
+            The label set of each answered patch.
+        unsure, removed : sequence of str
+
+        Returns
+        -------
+        edits : list of Edit
+            ``set`` per labelled patch, ``flag`` per unsure one, ``exclude`` per removed one.
+        note : str
+        source : str
+            ``learn:r<round>:<strategy>`` (``learn:check`` for the check set).
+        """
+        from .curation import Edit
+
+        skip = set(unsure) | set(removed)
+        edits = [Edit(pid, "set", labels=tuple(v)) for pid, v in labels.items() if pid not in skip]
+        edits += [Edit(pid, "flag") for pid in unsure]
+        edits += [Edit(pid, "exclude") for pid in removed]
+        what = "check set" if batch.round == 0 else f"round {batch.round} ({batch.strategy})"
+        n_lab = len([p for p in labels if p not in skip])
+        note = f"active learning, {what}: {n_lab} labelled" + (f", {len(unsure)} unsure" if unsure else "") + (
+            f", {len(removed)} removed" if removed else "")
+        return edits, note, batch.source
+
     def answer(self, log, batch: Batch, labels: dict, *, author: str, unsure=(), removed=(),
                request_id: str | None = None, note: str = "") -> int | None:
         """Write a batch's answers to the edit log in one batch (undoable).
@@ -337,18 +368,10 @@ class LabellingSession:
         int or None
             The log's batch id (None when there was nothing to write).
         """
-        from .curation import Edit
-
-        edits = [Edit(pid, "set", labels=tuple(v)) for pid, v in labels.items()
-                 if pid not in set(unsure) and pid not in set(removed)]
-        edits += [Edit(pid, "flag") for pid in unsure]
-        edits += [Edit(pid, "exclude") for pid in removed]
+        edits, auto_note, source = self.edits_for(batch, labels, unsure=unsure, removed=removed)
         if not edits:
             return None
-        what = "check set" if batch.round == 0 else f"round {batch.round} ({batch.strategy})"
-        note = note or f"active learning, {what}: {len(labels) - len(set(unsure) | set(removed))} labelled" + (
-            f", {len(unsure)} unsure" if unsure else "") + (f", {len(removed)} removed" if removed else "")
-        return log.commit(edits, author=author, note=note, source=batch.source, request_id=request_id)
+        return log.commit(edits, author=author, note=note or auto_note, source=source, request_id=request_id)
 
     def curve(self) -> pd.DataFrame:
         """One row per round: ``round, strategy, labels_given, accuracy, low, high, macro_f1, n_check, agreement,
@@ -374,8 +397,12 @@ class LabellingSession:
             labels (list of str: the labels given, empty when none), proba (list of float, one per class)``.
             Patches without an embedding have empty predictions and NaN confidence.
         """
-        learner, _ = self.fit(log, strategy="random", batch_size=1)
         cur, labelled, _, _ = self._labels(log)
+        last = self._last
+        if last is not None and last[2] == cur.version:  # the model of the last round saw exactly these labels
+            learner = last[0]
+        else:
+            learner, _ = self.fit(log, strategy="random", batch_size=1)
         A = self._arrays
         n = len(self.workspace.ids)
         cls = np.asarray(cur.classes, dtype=object)

@@ -47,11 +47,11 @@ from dash import (
 )
 
 from mining.active import STRATEGIES
-from mining.curation import DuplicateRequest
 from mining.errors import EomineError
 from mining.labelling import Batch, LabellingSession, write_predictions
 
 from .. import ids
+from ..access import EditRefused, commit_edits
 from ..components import error_box, lazy_img, pixel_problem, placeholder, short_id, text_color
 from ..data import AppData, AppState, get_data, get_state
 from ..geo import map_xy
@@ -169,15 +169,15 @@ def submit(state: AppState, batch: dict, answers: dict | None, *, author: str | 
         return ("Nothing decided in this batch yet: Enter (or a) accepts a card's labels, u marks it unsure, "
                 "r removes it from training; or press Accept all remaining."), None
     session = session_for(data)
-    try:
-        log_batch = session.answer(data.edits, _batch(batch), pay["labels"], author=str(author).strip(),
-                                   unsure=pay["unsure"], removed=pay["removed"],
-                                   request_id=f"label:{batch.get('token', '')}")
-    except DuplicateRequest as dup:
-        log_batch = dup.batch
-    except EomineError as exc:
+    edits, note, source = session.edits_for(_batch(batch), pay["labels"], unsure=pay["unsure"],
+                                            removed=pay["removed"])
+    try:  # the app's one edit path: read-only and size checked on the server, the login in the source
+        res = commit_edits(state, edits, author=str(author).strip(), note=note, source=source,
+                           request_id=f"label:{batch.get('token', '')}")
+    except (EditRefused, EomineError) as exc:
         return str(exc), None
-    version = state.sync().labels.version
+    log_batch = res["batch"]
+    version = res["version"]
     what = "check set" if int(batch["round"]) == 0 else f"round {batch['round']}"
     parts = [f"{len(pay['labels'])} labelled"] + [f"{len(pay[k])} {k}" for k in ("unsure", "removed") if pay[k]]
     left = len(pay["undecided"]) + len(pay["empty"])
