@@ -28,11 +28,13 @@ The queries (``strategy``)
     ``batch`` k-means clusters, the most uncertain patch of each cluster.
 ``cascade``
     Coarse to fine (after Blanchart, Ferecatu and Datcu's cascaded active learning): patches belong to coarse
-    regions (``groups``: the parent patch of a multiscale tiling, or on a single-scale workspace k-means
-    clusters of the embedding). First one typical patch of every region not yet looked at; then only inside the
-    regions that are kept: those where the class of interest (``target``) was seen or is predicted with at least
-    ``reject_below``, or, without a target, those whose patches the model is still unsure about. Regions the
-    model rejects are pruned and never asked again.
+    regions (``groups``: the coarsest ancestor patch of a multiscale tiling, or on a single-scale workspace
+    k-means clusters of the embedding). First one typical patch of every region not yet looked at (on a
+    multiscale tiling: the region's coarsest patch); then only inside the regions that are kept: those where the
+    class of interest (``target``) was seen or is predicted with at least ``reject_below`` (a region whose
+    coarsest patch a curator labelled without the target is rejected whatever the model says), or, without a
+    target, those whose patches the model is still unsure about; on a tiling the next finer scale comes before
+    the finer ones. Regions the model rejects are pruned and not asked while others are left.
 ``auto`` (the default)
     ``cold`` while fewer than ``cold_until`` patches are labelled (default: 10 per class), then ``diverse``.
 
@@ -184,7 +186,7 @@ class ActiveLearner:
     def fit(self, X: np.ndarray, Y: np.ndarray, labelled: np.ndarray, *, classes=None,
             graph=None, askable: np.ndarray | None = None, trainable: np.ndarray | None = None,
             coords: np.ndarray | None = None, groups: np.ndarray | None = None,
-            single_label: bool | None = None) -> ActiveLearner:
+            levels: np.ndarray | None = None, single_label: bool | None = None) -> ActiveLearner:
         """Fit the model on the labelled patches, predict every patch, and choose the next batch.
 
         Parameters
@@ -209,6 +211,10 @@ class ActiveLearner:
             lon, lat (for ``min_distance_km``).
         groups : ndarray of int, shape (n,), optional
             ``cascade``: the coarse region (parent patch) of each patch; -1 or absent: k-means regions.
+        levels : ndarray of float, shape (n,), optional
+            ``cascade`` on a multiscale tiling: each patch's scale (larger = coarser; ``groups`` then names the
+            coarsest ancestor). A region's coarsest patch is asked first, then, inside the kept regions, the
+            patches of the next finer scale before the finer ones.
         single_label : bool, optional
             Default: True when every labelled patch has exactly one label (and some are labelled).
 
@@ -264,6 +270,7 @@ class ActiveLearner:
         ask = ~labelled if askable is None else (np.asarray(askable, bool) & ~labelled)
         trained = np.zeros(n, bool)
         trained[train] = True
+        self._levels = None if levels is None else np.asarray(levels, np.float64)
         self._query(X, Y, trained, ask, classes, coords, groups)
         self.seconds_ = {"model": t1 - t0, "graph": t2 - t1, "query": time.perf_counter() - t2}
         return self
@@ -368,6 +375,12 @@ class ActiveLearner:
             np.add.at(centres, g[unseen], X[unseen])
             centres /= np.maximum(size, 1)[:, None]
             med = medoids(X[unseen], g[unseen], centres)
+            if self._levels is not None:  # a multiscale tiling: the region's coarsest patch stands for it
+                lv = self._levels[unseen]
+                top = np.lexsort((-lv, g[unseen]))  # by region, coarsest first
+                first = np.r_[True, g[unseen][top][1:] != g[unseen][top][:-1]]
+                med = np.full(n_g, -1, np.int64)
+                med[g[unseen][top][first]] = top[first]
             regions = [r for r in np.argsort(-size, kind="stable") if med[r] >= 0]
             coarse = unseen[med[regions]]
         else:
@@ -384,6 +397,14 @@ class ActiveLearner:
             best = np.zeros(n_g, np.float32)
             best[top.index.to_numpy()] = top.to_numpy()
             keep = seen & (hit | (best >= self.reject_below))
+            if self._levels is not None:
+                # a multiscale tiling: a coarse patch holds its children, so a curator's "no target here" on a
+                # region's coarsest patch rejects the whole region
+                lv = self._levels
+                top_lv = np.zeros(n_g)
+                np.maximum.at(top_lv, g, lv)
+                root_no = labelled & (lv == top_lv[g]) & ~Y[:, t]
+                keep &= ~(np.bincount(g[root_no], minlength=n_g) > 0) | hit
             score = self.proba_[:, t] * (0.5 + 0.5 * self.uncertainty_)  # likely targets, the unsure ones first
         else:
             mean_u = np.bincount(g, weights=self.uncertainty_, minlength=n_g) / np.maximum(np.bincount(g, minlength=n_g), 1)
@@ -391,7 +412,10 @@ class ActiveLearner:
             score = self.uncertainty_
         self.rejected_groups_ = np.flatnonzero(seen & ~keep)
         fine = cand[keep[g[cand]]]
-        fine = fine[np.lexsort((tie[np.searchsorted(cand, fine)], -score[fine]))]
+        if self._levels is not None:  # coarse to fine: the next scale down inside the kept regions first
+            fine = fine[np.lexsort((tie[np.searchsorted(cand, fine)], -score[fine], -self._levels[fine]))]
+        else:
+            fine = fine[np.lexsort((tie[np.searchsorted(cand, fine)], -score[fine]))]
         rest = _without(cand[np.lexsort((tie, -score[cand]))], np.r_[coarse, fine])
         return np.r_[coarse, fine, rest] if len(coarse) < k else np.r_[coarse, fine]
 

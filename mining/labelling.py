@@ -91,8 +91,9 @@ class _Arrays:
     X: np.ndarray                 # (n, d)
     W: object                     # label-spreading matrix (scipy CSR) or None
     coords: np.ndarray            # (n, 2) lon, lat
-    groups: np.ndarray | None     # (n,) parent group per row (multiscale), or None
+    groups: np.ndarray | None     # (n,) the coarsest ancestor per row (multiscale), or None
     key: tuple = field(default=())
+    levels: np.ndarray | None = None  # (n,) scale of each row (multiscale), or None
 
 
 class LabellingSession:
@@ -183,12 +184,11 @@ class LabellingSession:
                 W = ActiveLearner.graph_matrix(ind, dist)
         catalog = ws.catalog
         coords = np.c_[catalog["lon"].to_numpy(float)[cat], catalog["lat"].to_numpy(float)[cat]]
-        groups = None
-        if "parent_id" in catalog.columns:
-            parent = catalog["parent_id"].to_numpy(object)[cat]
-            codes, _ = pd.factorize(pd.Series(parent), use_na_sentinel=True)
-            groups = codes.astype(np.int64)
-        self._arrays = _Arrays(ids, cat, X, W, coords, groups, key)
+        groups = levels = None
+        if "parent_id" in catalog.columns and catalog["parent_id"].notna().any():
+            groups, levels = _regions(catalog)
+            groups, levels = groups[cat], levels[cat]
+        self._arrays = _Arrays(ids, cat, X, W, coords, groups, key, levels)
         return self._arrays
 
     def _labels(self, log):
@@ -228,7 +228,7 @@ class LabellingSession:
             seed = self.seed + len(self.state_["rounds"])  # a new draw every round, the same for the same round
             learner = ActiveLearner(strategy, batch_size, seed=seed, **params).fit(
                 A.X, cur.Y[rows], labelled, classes=cur.classes, graph=A.W, askable=askable, trainable=trainable,
-                coords=A.coords, groups=A.groups)
+                coords=A.coords, groups=A.groups, levels=A.levels)
             info = self._metrics(learner, cur, labelled, check_e, rows)
             self._last = (learner, rows, cur.version)
             return learner, info
@@ -419,6 +419,21 @@ class LabellingSession:
         unc[A.cat_rows] = learner.uncertainty_
         return pd.DataFrame({"patch_id": self.workspace.ids, "predicted": pred, "confidence": conf,
                              "uncertainty": unc, "labelled": labelled, "labels": cur.lists(), "proba": proba})
+
+
+def _regions(catalog: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(the coarsest ancestor of every catalog row as a code, each row's scale) from ``parent_id``."""
+    ids = catalog["patch_id"].to_numpy(object)
+    parent = catalog["parent_id"].to_numpy(object)
+    pos = pd.Index(ids).get_indexer(pd.Series(parent).where(pd.notna(parent), None))
+    root = np.arange(len(ids))
+    for _ in range(16):  # walk up: a tiling has a few scales
+        up = pos[root]
+        if (up < 0).all():
+            break
+        root = np.where(up >= 0, up, root)
+    levels = catalog["scale_m"].to_numpy(float) if "scale_m" in catalog.columns else np.ones(len(ids))
+    return root.astype(np.int64), levels
 
 
 def write_predictions(session: LabellingSession, log) -> pd.DataFrame:

@@ -195,3 +195,24 @@ def test_evaluate_and_agreement():
     assert agreement(Yt, Yp)["agreement"] == 0.75
     multi = evaluate(np.array([[1, 1, 0]], bool), np.array([[1, 0, 0]], bool), single_label=False)
     assert multi["accuracy"] == 0.5  # Jaccard of {a, b} and {a}
+
+
+def test_cascade_on_a_multiscale_tiling_goes_coarse_to_fine():
+    """Regions of one coarse patch, 4 middle and 16 fine ones: the coarse patches first, then inside the kept
+    regions the middle scale before the fine one."""
+    rng = np.random.default_rng(5)
+    n_reg = 12
+    lv = np.tile(np.r_[4800.0, [2400.0] * 4, [1200.0] * 16], n_reg)
+    g = np.repeat(np.arange(n_reg), 21)
+    has = np.isin(np.arange(n_reg), [2, 7])
+    X = rng.normal(0, 1, (len(g), 4)).astype(np.float32)
+    X[:, 0] += np.where(has[g], 4.0, 0.0)
+    Y = np.zeros((len(g), 2), bool)
+    Y[:, 1] = has[g]
+    Y[:, 0] = ~Y[:, 1]
+    lab = np.zeros(len(g), bool)
+    a = ActiveLearner("cascade", n_reg, target="1", seed=0).fit(X, Y, lab, classes=["0", "1"], groups=g, levels=lv)
+    assert (lv[a.batch_] == 4800).all() and len(np.unique(g[a.batch_])) == n_reg
+    lab[a.batch_] = True
+    b = ActiveLearner("cascade", 8, target="1", seed=0).fit(X, Y, lab, classes=["0", "1"], groups=g, levels=lv)
+    assert has[g[b.batch_]].all() and (lv[b.batch_] == 2400).all()
