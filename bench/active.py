@@ -71,8 +71,8 @@ BUDGETS = (10, 20, 50, 100, 200, 500, 1000, 2000)
 JSON_DIR = BENCH_DIR / "active"
 PLOT = ROOT / "docs" / "active-curves.png"
 TITLES = {"eurosat-rgb": "EuroSAT RGB 18,900 (galileo, single-label)",
-          "demo": "demo 6,000 (galileo, multi-label 18 classes)",
-          "reben": "reBEN 549,488 (generated emb., multi-label 19)"}
+          "demo": "demo 6,000 (galileo, multi-label)",
+          "reben": "reBEN 549,488 (generated emb., multi-label)"}
 
 
 # -------------------------------------------------------------------------------------------- data sets
@@ -261,14 +261,14 @@ def _threads(n: int | None):
 
 
 def run_dataset(d: Data, strategies, seeds: int, budgets, echo, *, full_seeds: int = 1, save=None,
-                res: dict | None = None, threads: int | None = 1) -> dict:
+                res: dict | None = None, threads: int | None = 1, first_seed: int = 0) -> dict:
     """Curves of every strategy; ``save(res)`` after each strategy (partial results survive a cut run)."""
     res = res if res is not None else {}
     with _threads(threads):
-        return _run_dataset(d, strategies, seeds, budgets, echo, full_seeds, save, res, threads)
+        return _run_dataset(d, strategies, seeds, budgets, echo, full_seeds, save, res, threads, first_seed)
 
 
-def _run_dataset(d, strategies, seeds, budgets, echo, full_seeds, save, res, threads) -> dict:
+def _run_dataset(d, strategies, seeds, budgets, echo, full_seeds, save, res, threads, first_seed=0) -> dict:
     res.update({"dataset": d.name, "threads": threads, "n": len(d.X), "test": len(d.test), "pool": int(d.pool.sum()),
                 "single_label": d.single, "classes": d.classes, "budgets": list(budgets), "seeds": seeds,
                 "graph_matrix_seconds": d.graph_seconds, "curves": {}, "full": []})
@@ -278,10 +278,12 @@ def _run_dataset(d, strategies, seeds, budgets, echo, full_seeds, save, res, thr
     echo(f"  {d.name} every pool label ({res['pool']:,}): accuracy "
          f"{np.mean([f['accuracy'] for f in res['full']]):.3f} ({time.perf_counter() - t0:.1f} s for {full_seeds})")
     for strat in strategies:
-        res["curves"][strat] = [run_curve(d, strat, s, budgets, echo) for s in range(seeds)]
-        res["summary"] = summarise(res, budgets)
-        if save:
-            save(res)
+        res["curves"][strat] = []
+        for s in range(first_seed, first_seed + seeds):  # saved after every seed: a cut run keeps what it did
+            res["curves"][strat].append({"seed": s, **run_curve(d, strat, s, budgets, echo)})
+            res["summary"] = summarise(res, budgets)
+            if save:
+                save(res)
     return res
 
 
@@ -491,6 +493,7 @@ def main(argv=None) -> None:
                     help="strategies of the reBEN curves (scale: fewer)")
     ap.add_argument("--reben-budgets", default=None, help="budgets of the reBEN curves (default: --budgets)")
     ap.add_argument("--repeats", type=int, default=5, help="rounds timed per strategy at 549,488 patches")
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--full-seeds", type=int, default=1,
                     help="fits with every pool label (the learner is deterministic: lbfgs / newton-cholesky)")
     ap.add_argument("--round-strategies", default="auto,random,margin,cold",
@@ -532,7 +535,7 @@ def main(argv=None) -> None:
                                   "wall_seconds": time.perf_counter() - t0, "argv": sys.argv[1:]}
                 path.write_text(json.dumps(res, indent=1))
 
-            kw = {"full_seeds": opts.full_seeds, "save": save, "threads": opts.threads}
+            kw = {"full_seeds": opts.full_seeds, "save": save, "threads": opts.threads, "first_seed": opts.first_seed}
             if name == "eurosat-rgb":
                 res = run_dataset(dataset_eurosat_rgb(echo), strategies, opts.seeds, budgets, echo, **kw)
             elif name == "demo":
@@ -568,9 +571,12 @@ def main(argv=None) -> None:
         part = json.loads(extra.read_text())
         path = opts.json_dir / f"{part['dataset']}.json"
         base = json.loads(path.read_text())
-        if (base["budgets"], base["test"], base["seeds"]) != (part["budgets"], part["test"], part["seeds"]):
-            raise SystemExit(f"{extra} was run with other budgets, test set or seeds than {path}")
-        base["curves"].update(part["curves"])
+        if (base["budgets"], base["test"]) != (part["budgets"], part["test"]):
+            raise SystemExit(f"{extra} was run with other budgets or test set than {path}")
+        for strat, runs in part["curves"].items():  # runs of the same strategy from other seeds are added
+            have = {c.get("seed") for c in base["curves"].get(strat, [])}
+            base["curves"].setdefault(strat, []).extend(c for c in runs if c.get("seed") not in have)
+            base["curves"][strat].sort(key=lambda c: c.get("seed", 0))
         base["summary"] = summarise(base, base["budgets"])
         base.setdefault("merged", []).append({"from": str(extra), "strategies": list(part["curves"]),
                                               "machine": part.get("machine")})
