@@ -14,8 +14,8 @@ built once per data set with ``ActiveLearner.graph_matrix`` as the product does)
   so "labels needed" is read at that resolution.
 * **Seeds:** run ``s`` uses learner seed ``1000 s + round`` (the product uses ``seed + round``); mean +- sd over
   ``--seeds``.
-* **Every pool label:** the same learner with every non-test patch labelled (once per seed; the classifier and
-  label spreading are deterministic, so the seeds agree).
+* **Every pool label:** the same learner with every non-test patch labelled (``--full-seeds`` fits, default 1:
+  the classifier and label spreading are deterministic, the seed is unused).
 * **Reported per strategy:** accuracy and macro-F1 at each budget; labels needed to reach random sampling's mean
   accuracy at 1,000 labels and 95 % of the every-label accuracy (first round whose mean-over-seeds accuracy
   reaches it; ">B" = not within the largest budget B); AUC = the area under accuracy vs log10(labels) from
@@ -34,7 +34,7 @@ c. ``reben``: the 549,488 reBEN label sets of ``.bench/reben549k`` (``python ben
    labels; test set 20,000. Plus the time of one round (refit + query, batch 50) at full scale, median of
    ``--repeats`` rounds, broken into learner.seconds_ (model / graph / query), and the cascade run.
 
-Cascade run (``--cascade``, reBEN): on whole Sentinel-2 tiles of reBEN (``--cascade-tiles``; every product of
+Cascade run (reBEN; ``--no-cascade`` skips it): on whole Sentinel-2 tiles of reBEN (``--cascade-tiles``; every product of
 those tiles), the patches' parent = the 4 x 4 block of the 1,200 m grid (4,800 m) of their product
 (ids end with ``_<col>_<row>``). A curator looks at batches of 50; "looked at" = labelled patches. Reported: the
 patches looked at until 90 % of the patches of ``--cascade-class`` in the pool were labelled, for ``cascade``
@@ -43,8 +43,9 @@ pool: the same distribution as the random strategy's batches, without refitting 
 
 Usage: python bench/active.py [--only eurosat-rgb,demo,reben] [--seeds 5] [--strategies auto,random,...]
                               [--budgets 10,20,50,100,200,500,1000,2000] [--reben-seeds 2]
-                              [--reben-strategies random,auto] [--repeats 5] [--no-cascade] [--json PATH]
-                              [--plot docs/active-curves.png] [--report]
+                              [--reben-strategies random,auto,margin] [--repeats 5] [--no-cascade]
+                              [--first-seed 0] [--threads 1] [--json-dir .bench/active] [--json PATH]
+                              [--plot docs/active-curves.png] [--report] [--merge PART.json ...]
 """
 
 from __future__ import annotations
