@@ -362,7 +362,7 @@ class ActiveLearner:
         if (g < 0).any():  # no parent patch: k-means regions of the embedding
             free = np.flatnonzero(g < 0)
             n_groups = self.n_groups or int(np.clip(np.sqrt(n), 10, 500))
-            lab, _ = kmeans(X[free], n_groups, seed=self.seed)
+            lab, _ = kmeans(X[free], n_groups, seed=0)  # not the round's seed: the same regions every round
             g[free] = lab + (g.max() + 1 if (g >= 0).any() else 0)
         self.groups_ = g
         n_g = int(g.max()) + 1

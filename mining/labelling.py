@@ -94,6 +94,7 @@ class _Arrays:
     groups: np.ndarray | None     # (n,) the coarsest ancestor per row (multiscale), or None
     key: tuple = field(default=())
     levels: np.ndarray | None = None  # (n,) scale of each row (multiscale), or None
+    extra: dict = field(default_factory=dict)  # derived arrays computed once (cascade regions)
 
 
 class LabellingSession:
@@ -198,8 +199,13 @@ class LabellingSession:
         return cur, labelled, cur.excluded, cur.flagged
 
     # ------------------------------------------------------------------ a round
-    def fit(self, log, *, strategy: str = "auto", batch_size: int = 50, **params) -> tuple[ActiveLearner, dict]:
+    def fit(self, log, *, strategy: str = "auto", batch_size: int = 50, single_label: bool | None = None,
+            **params) -> tuple[ActiveLearner, dict]:
         """Refit the model on the labels in ``log`` and choose a batch (without recording a round).
+
+        ``single_label``: one label per patch (softmax) or several (one model per class); None: as given in an
+        earlier round, else guessed from the labels so far (a first multi-label batch whose patches happen to
+        carry one label each would be taken for single-label data: say it).
 
         Returns
         -------
@@ -226,12 +232,30 @@ class LabellingSession:
             askable = ~labelled & ~removed_cat[rows] & ~check_e & ~unsure_e
             trainable = ~removed_cat[rows] & ~check_e
             seed = self.seed + len(self.state_["rounds"])  # a new draw every round, the same for the same round
+            if single_label is None:
+                single_label = self.state_.get("single_label")
+            else:
+                self.state_["single_label"] = bool(single_label)
+            groups = A.groups
+            if groups is None and strategy == "cascade":
+                groups = self._regions(A, params.get("n_groups"))
             learner = ActiveLearner(strategy, batch_size, seed=seed, **params).fit(
                 A.X, cur.Y[rows], labelled, classes=cur.classes, graph=A.W, askable=askable, trainable=trainable,
-                coords=A.coords, groups=A.groups, levels=A.levels)
+                coords=A.coords, groups=groups, levels=A.levels, single_label=single_label)
             info = self._metrics(learner, cur, labelled, check_e, rows)
             self._last = (learner, rows, cur.version)
             return learner, info
+
+    def _regions(self, A: _Arrays, n_groups: int | None) -> np.ndarray:
+        """k-means regions of the embedding for ``cascade`` on a single-scale workspace: computed once per
+        session (the same regions every round), seeded by the session's seed."""
+        from ._internal.active_kernels import kmeans
+
+        key = ("regions", n_groups)
+        if A.extra.get(key) is None:
+            k = n_groups or int(np.clip(np.sqrt(len(A.X)), 10, 500))
+            A.extra[key] = kmeans(A.X, k, seed=self.seed)[0].astype(np.int64)
+        return A.extra[key]
 
     def _recently_asked(self) -> set[str]:
         out: set[str] = set()
@@ -261,7 +285,8 @@ class LabellingSession:
         return {"labels_given": given, "check_labelled": int(len(chk)), "check": check, "stability": stability,
                 "predicted_stability": enc}
 
-    def next_batch(self, log, *, strategy: str = "auto", batch_size: int = 50, **params) -> Batch:
+    def next_batch(self, log, *, strategy: str = "auto", batch_size: int = 50, single_label: bool | None = None,
+                   **params) -> Batch:
         """Refit, choose the next batch and record the round (``state.json``).
 
         Parameters
@@ -279,7 +304,8 @@ class LabellingSession:
         """
         t0 = time.perf_counter()
         with self._lock:
-            learner, info = self.fit(log, strategy=strategy, batch_size=batch_size, **params)
+            learner, info = self.fit(log, strategy=strategy, batch_size=batch_size, single_label=single_label,
+                                     **params)
             A = self._arrays
             rnd = len(self.state_["rounds"]) + 1
             classes = log.current_labels().classes

@@ -197,7 +197,8 @@ def next_round(state: AppState, *, strategy: str = "auto", batch_size: int = 50,
     t0 = time.perf_counter()
     session = session_for(data)
     b = session.next_batch(data.edits, strategy=strategy if strategy in STRATEGIES else "auto",
-                           batch_size=int(min(max(batch_size or 50, 1), 500)))
+                           batch_size=int(min(max(batch_size or 50, 1), 500)),
+                           single_label=None if multi is None else not multi)
     write_predictions(session, data.edits)
     _remember(data, session)
     if not _labels_given(data, session):  # a model without a single label guesses: nothing to pre-fill

@@ -70,8 +70,9 @@ def learn_cmd(workspace, strategy, batch_size, rounds, oracle, author, check_siz
         if not as_json:
             click.echo(f"{'round':>5}  {'strategy':<8} {'labels':>7}  {'check acc [95% CI]':<22} "
                        f"{'macro-F1':>8}  {'agree':>6} {'kappa':>6}  {'seconds':>7}")
+        single = bool(truth.map(len).eq(1).all())  # the oracle knows whether patches carry one label or several
         for _ in range(rounds):
-            batch = session.next_batch(log, strategy=strategy, batch_size=batch_size, **params)
+            batch = session.next_batch(log, strategy=strategy, batch_size=batch_size, single_label=single, **params)
             rec = session.rounds[-1]
             out.append(_row(rec))
             if not as_json:
