@@ -138,3 +138,35 @@ def test_a_corrupt_cog_or_a_missing_band_is_a_clear_error(tile_dir, tmp_path):
     bad.write_text(json.dumps({"type": "Collection"}))
     with pytest.raises(DataError, match="not a STAC item"):
         SceneDataset(bad).scan()
+
+
+def test_a_safe_product_layout_of_jp2_files(tile_dir, tmp_path):
+    """A SAFE product: GRANULE/*/IMG_DATA/R10m|R20m|R60m with JPEG 2000 band files (B02 also at 20 m and 60 m,
+    as Sen2Cor writes it: each band comes from its finest folder) and SCL in R20m. Made from a crop of the
+    29RKH files."""
+    safe = tmp_path / "S2A_MSIL2A_20200219T112111_N0214_R037_T29RKH_20200219T123947.SAFE"
+    img = safe / "GRANULE" / "L2A_T29RKH_A024344_20200219T113105" / "IMG_DATA"
+    crops = {"R10m": ["B02", "B03", "B04", "B08"], "R20m": ["B02", "B05", "B11", "SCL"], "R60m": ["B01", "B02"]}
+    for folder, bands in crops.items():
+        (img / folder).mkdir(parents=True)
+        for b in bands:
+            src_name = "B02" if b == "B02" and folder != "R10m" else b
+            with rasterio.open(tile_dir / f"{src_name}.tif") as src:
+                n = 120 // (1098 // src.width)  # the same 12 km corner: 120 px of 100 m, 60 of 200 m, 20 of 600 m
+                data = src.read(1, window=Window(0, 0, n, n))
+                prof = {"driver": "JP2OpenJPEG", "width": n, "height": n, "count": 1, "dtype": data.dtype.name,
+                        "crs": src.crs, "transform": src.transform, "QUALITY": 100, "REVERSIBLE": "YES"}
+            res = {"R10m": "10m", "R20m": "20m", "R60m": "60m"}[folder]
+            with rasterio.open(img / folder / f"T29RKH_20200219T112111_{b}_{res}.jp2", "w", **prof) as dst:
+                dst.write(data, 1)
+    ds = SceneDataset(safe)
+    cat, issues = ds.scan()
+    assert len(cat) == 100 and not issues  # 120 px of 100 m = 10 x 10 patches of 1,200 m
+    assert cat["patch_id"].iloc[0] == "S2A_MSIL2A_20200219T112111_N0214_R037_T29RKH_20200219T123947_0_0"
+    files = {b: p.parent.name for b, (p, _) in ds._bands.items()}
+    assert files == {"B02": "R10m", "B03": "R10m", "B04": "R10m", "B08": "R10m", "B05": "R20m", "B11": "R20m",
+                     "B01": "R60m"}
+    assert ds._scl is not None and ds._scl.parent.name == "R20m"
+    px = ds.read(next(cat.itertuples()))
+    with rasterio.open(tile_dir / "B04.tif") as src:
+        assert np.array_equal(px["s2_10m"][2], src.read(1, window=Window(0, 0, 12, 12)))
