@@ -27,7 +27,7 @@ Data sets (``--only``):
 a. ``eurosat-rgb``: the 18,900 real EuroSAT RGB JPEGs (``../shared/data/eurosat-rgb``) ingested with
    ``--drop-labels`` (true labels in the catalog column ``true_labels``), ``galileo`` embeddings, kNN k=15
    (workspace ``.bench/active-eurosat-rgb``, built when missing); single-label, test set 3,000.
-b. ``demo``: ``eomine demo --n 6000`` (galileo embeddings when its weights are found, k=30), multi-label, 18
+b. ``demo``: ``eomine demo --n 6000`` (galileo embeddings when its weights are found, k=30), multi-label, 19
    classes, truth = the ``gt_labels`` column (the demo's ``labels`` carry injected noise); test set 1,500.
 c. ``reben``: the 549,488 reBEN label sets of ``.bench/reben549k`` (``python bench/make_reben_workspace.py
    --no-project``: generated label-conditioned embeddings, k=30), multi-label, 19 classes, truth = the catalog
