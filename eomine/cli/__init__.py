@@ -113,11 +113,11 @@ def main():
 
 
 def _register() -> None:
-    from . import curation, data, learn, pipeline, serve, tour
+    from . import audit, curation, data, learn, pipeline, serve, tour
 
     for cmd in (data.ingest, data.demo, data.info, data.thumb, pipeline.embed_cmd, pipeline.knn_cmd,
                 pipeline.project_cmd, pipeline.run_cmd, pipeline.report_cmd, pipeline.score_cmd,
-                serve.serve, curation.export_cmd, curation.history_cmd, tour.tour_cmd, learn.learn_cmd):
+                serve.serve, curation.export_cmd, curation.history_cmd, tour.tour_cmd, learn.learn_cmd, audit.audit_cmd):
         main.add_command(cmd)
 
 

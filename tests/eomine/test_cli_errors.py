@@ -148,6 +148,9 @@ CASES = [
     ("learn {ws} --oracle person", ["--oracle must be 'catalog', got 'person'"]),
     ("learn {ws} --target Nowhere", ["--target 'Nowhere' is not a class of"]),
     ("learn {ws} --rounds 2", ["--rounds > 1 needs --oracle"]),
+    # audit
+    ("audit {ws} --duplicate-distance -1", ["--duplicate-distance must be a float in [0, inf), got '-1'"]),
+    ("audit {ws} --split-table {out}", ["split table not found"]),
     # history
     ("history", ["missing argument WORKSPACE"]),
     ("history {ws} --patches x", ["eomine history has no option --patches; did you mean --patch?"]),
