@@ -420,8 +420,8 @@ class LabellingSession:
         -------
         DataFrame
             ``patch_id, predicted (list of str), confidence, uncertainty, labelled (bool: a person labelled it),
-            labels (list of str: the labels given, empty when none), proba (list of float, one per class)``.
-            Patches without an embedding have empty predictions and NaN confidence.
+            labels (list of str: the labels given, empty when none), proba (float32 array, one per class)``.
+            Patches without an embedding have empty predictions and NaN probabilities.
         """
         cur, labelled, _, _ = self._labels(log)
         last = self._last
@@ -429,20 +429,19 @@ class LabellingSession:
             learner = last[0]
         else:
             learner, _ = self.fit(log, strategy="random", batch_size=1)
+        from .quality import label_lists
+
         A = self._arrays
         n = len(self.workspace.ids)
-        cls = np.asarray(cur.classes, dtype=object)
-        pred = [[] for _ in range(n)]
-        proba = [[] for _ in range(n)]
+        Yp = np.zeros((n, len(cur.classes)), bool)
+        Yp[A.cat_rows] = learner.predicted_
+        P = np.full((n, len(cur.classes)), np.nan, np.float32)
+        P[A.cat_rows] = learner.proba_
         conf = np.full(n, np.nan, np.float32)
         unc = np.full(n, np.nan, np.float32)
-        for r, cr in enumerate(A.cat_rows):
-            pred[cr] = cls[learner.predicted_[r]].tolist()
-        P = learner.proba_
-        for r, cr in enumerate(A.cat_rows):
-            proba[cr] = P[r].tolist()
-        conf[A.cat_rows] = P.max(1)
+        conf[A.cat_rows] = learner.proba_.max(1)
         unc[A.cat_rows] = learner.uncertainty_
+        pred, proba = label_lists(Yp, cur.classes), list(P)
         return pd.DataFrame({"patch_id": self.workspace.ids, "predicted": pred, "confidence": conf,
                              "uncertainty": unc, "labelled": labelled, "labels": cur.lists(), "proba": proba})
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .quality import label_matrix
 from .workspace import Workspace, atomic_write
 
 __all__ = ["write_label_map"]
@@ -102,12 +103,7 @@ def write_label_map(workspace, out, *, pixel: float | None = None, overwrite: bo
     lab = lists.reindex(cat["patch_id"]).map(lambda v: list(v) if isinstance(v, list | tuple | np.ndarray) else [])
     col, row, ox, oy, w, crs, scale = _grid(cat, pixel)
     n_c, n_r = int(col.max()) + 1, int(row.max()) + 1
-    cidx = {c: i for i, c in enumerate(classes)}
-    Y = np.zeros((len(cat), len(classes)), bool)
-    for i, ls in enumerate(lab):
-        for c in ls:
-            if c in cidx:
-                Y[i, cidx[c]] = True
+    Y = label_matrix(lab.reset_index(drop=True), classes)
     labelled = Y.any(1)
     single = bool(labelled.any() and (Y[labelled].sum(1) == 1).all())
     if single:

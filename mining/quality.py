@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["label_matrix", "knn_label_agreement", "quality_report"]
+__all__ = ["label_matrix", "label_lists", "knn_label_agreement", "quality_report"]
 
 
 def label_matrix(labels, classes) -> np.ndarray:
@@ -56,6 +56,24 @@ def label_matrix(labels, classes) -> np.ndarray:
         for lab in labs:
             Y[r, idx[lab]] = True
     return Y
+
+
+def label_lists(Y: np.ndarray, classes) -> list[list[str]]:
+    """Label lists of a multi-hot matrix (the inverse of :func:`label_matrix`), vectorised over the matrix.
+
+    Parameters
+    ----------
+    Y : ndarray of bool, shape (n, n_classes)
+    classes : sequence of str
+
+    Returns
+    -------
+    list of list of str, length n (in the order of ``classes``)
+    """
+    cls = np.asarray(list(classes), dtype=object)
+    rows, cols = np.nonzero(Y)
+    split = np.searchsorted(rows, np.arange(1, len(Y)))
+    return [list(x) for x in np.split(cls[cols], split)] if len(Y) else []
 
 
 def knn_label_agreement(Y: np.ndarray, indices: np.ndarray, k: int | None = None) -> float:

@@ -54,7 +54,7 @@ def _label_map(workspace, out, pixel, predicted, overwrite) -> None:
 
         ws = Workspace(workspace)
         df = LabellingSession(ws).predictions(EditLog(ws))
-        labels = df.set_index("patch_id").apply(lambda r: r["labels"] if r["labelled"] else r["predicted"], axis=1)
+        labels = df["labels"].where(df["labelled"], df["predicted"]).set_axis(df["patch_id"])
     card = write_label_map(workspace, out, pixel=pixel, overwrite=overwrite, labels=labels)
     kind = "class codes" if card["single_label"] else f"{card['bands']} bands, one per class"
     click.echo(f"wrote {out} ({card['width']:,} x {card['height']:,} px, {kind}, {card['crs']}; "

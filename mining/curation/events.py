@@ -141,10 +141,9 @@ class CurrentLabels:
 
     def lists(self) -> list[list[str]]:
         """Label lists of every patch (catalog order), shape (n,)."""
-        cls = np.asarray(self.classes, dtype=object)
-        rows, cols = np.nonzero(self.Y)
-        split = np.searchsorted(rows, np.arange(1, len(self.Y)))
-        return [list(x) for x in np.split(cls[cols], split)]
+        from ..quality import label_lists
+
+        return label_lists(self.Y, self.classes)
 
     def to_frame(self) -> pd.DataFrame:
         """``patch_id, labels, flagged, excluded, confirmed, changed`` (one row per patch)."""
