@@ -24,6 +24,7 @@ import pandas as pd
 from mining.workspace import Workspace
 
 from .snapshots import (
+    SPLIT_ORDER,
     SUSPICION_COLORS,
     UNCERTAINTY_COLORS,
     Caches,
@@ -39,6 +40,7 @@ __all__ = ["AppData", "AppState", "Filters", "Scheme", "get_data", "get_state", 
 COLOR_BY = {
     "label": "Label (first label)",
     "split": "Split",
+    "leakage": "Split leakage (eomine audit)",
     "country": "Country",
     "season": "Season",
     "flags": "Cloud / snow flags",
@@ -53,11 +55,15 @@ LABELLED_NAMES = ("not labelled", "labelled in the catalog", "labelled by a cura
                   "removed from training")
 LABELLED_COLORS = ("#d0d4da", "#6baed6", "#08519c", "#fd8d3c", "#67000d")
 
+#: colour-by "leakage" (:data:`mining.audit.LEAKAGE_NAMES`): train, touching / near / near-duplicate (the
+#: leaks, warm colours), apart, no split
+LEAKAGE_COLORS = ("#9ecae1", "#b30000", "#fd8d3c", "#7a0177", "#31a354", "#d9dde3")
+
 #: the "no label" category: a value of the label filter, and a colour and legend entry of colour-by label
 NO_LABEL = "__no_label__"
 NO_LABEL_NAME = "(no label)"
 NO_LABEL_COLOR = "#5f6b7a"
-SPLIT_COLORS = {"train": "#1f77b4", "validation": "#ff7f0e", "test": "#2ca02c"}
+SPLIT_COLORS = {"train": "#1f77b4", "validation": "#ff7f0e", "test": "#2ca02c", "(none)": "#d9dde3"}
 FLAG_COLORS = {"clear": "#9aa5b1", "cloud or shadow": "#6a3d9a", "seasonal snow": "#00bcd4"}
 SEASON_COLORS = {"Winter": "#4575b4", "Spring": "#91cf60", "Summer": "#fc8d59", "Fall": "#b35806"}
 
@@ -124,7 +130,11 @@ class AppData:
         Neighbours as catalog rows (-1 where unknown) and their cosine distances.
     schemes : mapping of str -> Scheme
         The static colourings (split, season, country, flags); label and suspicion come from the snapshots.
-    splits, countries : tuple of str
+    splits : tuple of str
+        The splits a filter offers: train, validation, test and any other name of the catalog (a ``split`` edit
+        may give any patch a split, so they are offered on every workspace; :attr:`has_splits` says whether some
+        patch has one now).
+    countries : tuple of str
     renderer : CompositeRenderer or None
         None without pixels.
     pixel_row : ndarray of int64, shape (n,)
@@ -193,7 +203,7 @@ class AppData:
             knn, knn_dist, card = load_knn_catalog(ws)
             knn_card = MappingProxyType(dict(card))
         schemes = {}
-        for col, colors in (("split", SPLIT_COLORS), ("season", SEASON_COLORS)):
+        for col, colors in (("season", SEASON_COLORS),):  # the split is edited: its scheme is in the labels
             vals = cat[col].fillna("(none)").astype(str)
             present = set(vals.unique())  # (a set of the Series itself would iterate every row in Python)
             names = [k for k in colors if k in present] + sorted(present - set(colors))
@@ -221,7 +231,7 @@ class AppData:
             import pyarrow.parquet as pq
 
             Y = label_matrix(pq.read_table(ws.catalog_path, columns=["labels"]).column("labels"), nom.classes)
-            labels = Labels.build(Y)
+            labels = Labels.build(Y, split=cat["split"].to_numpy(object))
         classes = tuple(nom.classes)
         return cls(
             ws=ws, read_only=read_only, n=n, ids=ws.ids, cat=cat, classes=classes,
@@ -229,7 +239,8 @@ class AppData:
             px=_readonly(np.ascontiguousarray(xy[:, 0])), py=_readonly(np.ascontiguousarray(xy[:, 1])),
             has_projection=has_projection, lon=_readonly(cat["lon"].to_numpy(np.float32)),
             lat=_readonly(cat["lat"].to_numpy(np.float32)), knn=knn, knn_dist=knn_dist, knn_card=knn_card,
-            schemes=MappingProxyType(schemes), splits=tuple(sorted(cat["split"].dropna().unique().tolist())),
+            schemes=MappingProxyType(schemes),
+            splits=(*SPLIT_ORDER, *sorted(set(cat["split"].dropna().unique().tolist()) - set(SPLIT_ORDER))),
             countries=tuple(sorted(cat["country"].dropna().unique().tolist())), renderer=renderer,
             pixel_row=_readonly(cat["pixel_row"].to_numpy(np.int64)), edits=edits, labels=labels,
             scores=Scores.load(ws, classes), caches=Caches(), load_seconds=time.perf_counter() - t0,
@@ -257,6 +268,13 @@ class AppData:
         if color == "uncertainty":
             pred = self.predictions()
             return Scheme(pred.uncertainty_codes, UNCERTAINTY_COLORS, pred.uncertainty_names)
+        if color == "leakage":
+            from mining.audit import LEAKAGE_NAMES
+
+            return Scheme(self.leakage_codes(), LEAKAGE_COLORS, LEAKAGE_NAMES)
+        if color == "split":
+            names = self.labels.split_names
+            return Scheme(self.labels.split_codes, tuple(SPLIT_COLORS.get(k, "#bbbbbb") for k in names), names)
         if color in self.schemes:
             return self.schemes[color]
         return Scheme(self.labels.codes, (*self.class_colors, NO_LABEL_COLOR), (*self.short, NO_LABEL_NAME))
@@ -269,6 +287,21 @@ class AppData:
         codes[lab.flagged & ~lab.decided] = 3
         codes[lab.excluded] = 4
         return codes
+
+    def leakage_codes(self) -> np.ndarray:
+        """Colour-by "leakage": the split audit patch by patch (:func:`mining.audit.leakage_per_patch`) on the
+        snapshot's splits, shape (n,) int16 (computed once per labels version, through the declared cache)."""
+        def build():
+            from mining.audit import leakage_per_patch
+            from mining.splits import patch_widths_km
+
+            w = patch_widths_km(self.cat)
+            width = float(np.nanmedian(w)) if np.isfinite(w).any() else 1.2
+            codes = leakage_per_patch(self.lon, self.lat, self.labels.split, width_km=width, indices=self.knn,
+                                      distances=self.knn_dist)
+            return _readonly(codes)
+
+        return self.caches.leakage.get(self.labels.version, build)
 
     def predictions(self) -> Predictions:
         """The active-learning model's latest predictions (``WS/active/predictions.parquet``; read once per
@@ -300,7 +333,8 @@ class AppData:
             else:
                 m &= sub.any(1) if none is None else (sub.any(1) | none)
         if f.splits:
-            m &= self.cat["split"].isin(f.splits).to_numpy()
+            names = self.labels.split_names
+            m &= np.isin(self.labels.split_codes, [names.index(s) for s in f.splits if s in names])
         if f.countries:
             m &= self.cat["country"].isin(f.countries).to_numpy()
         if f.flags:
@@ -315,6 +349,11 @@ class AppData:
                 fm |= sn
             m &= fm
         return m
+
+    @property
+    def has_splits(self) -> bool:
+        """Some patch has a split now (the catalog's, or one given by a ``split`` edit)."""
+        return bool((self.labels.split_codes != len(self.labels.split_names) - 1).any())
 
     def labels_of(self, row: int) -> list[str]:
         return [self.classes[j] for j in np.flatnonzero(self.labels.Y[row])]

@@ -57,6 +57,7 @@ CURATE_AUTHOR_INFO = "curate-author-info"
 CURATE_TARGET_INFO = "curate-target-info"
 CURATE_LABEL = "curate-label"              # dcc.Dropdown: one class (add / remove)
 CURATE_SET_LABELS = "curate-set-labels"    # dcc.Dropdown(multi): the new label set (set)
+CURATE_SPLIT = "curate-split"
 CURATE_NOTE = "curate-note"
 CURATE_MESSAGE = "curate-message"
 CURATE_POLL = "curate-poll"                # dcc.Interval: picks up other sessions' edits

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Labels", "Scores", "ReviewScores", "Predictions", "Memo", "Caches", "SUSPICION_COLORS",
+__all__ = ["Labels", "SPLIT_ORDER", "NO_SPLIT", "split_scheme", "Scores", "ReviewScores", "Predictions", "Memo", "Caches", "SUSPICION_COLORS",
            "suspicion_names", "predictions_stamp", "uncertainty_names"]
 
 #: colours of the suspicion bins: not scored, none, some, flagged
@@ -31,6 +31,22 @@ SUSPICION_LOW = 0.25
 def _frozen(a: np.ndarray) -> np.ndarray:
     a.setflags(write=False)
     return a
+
+
+#: the splits in their display order, and the name of "no split"
+SPLIT_ORDER = ("train", "validation", "test")
+NO_SPLIT = "(none)"
+
+
+def split_scheme(split: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Codes (int16, shape (n,)) and names of a split array: :data:`SPLIT_ORDER`, other names present (sorted),
+    then :data:`NO_SPLIT` for None."""
+    import pandas as pd
+
+    vals = pd.Series(split, dtype=object).where(pd.notna(split), NO_SPLIT).astype(str)
+    present = set(vals.unique())
+    names = (*SPLIT_ORDER, *sorted(present - set(SPLIT_ORDER) - {NO_SPLIT}), NO_SPLIT)
+    return pd.Categorical(vals, categories=names).codes.astype(np.int16), names
 
 
 # --------------------------------------------------------------------------- labels after edits
@@ -56,6 +72,12 @@ class Labels:
         curator").
     catalog_labelled : ndarray of bool, shape (n,)
         The catalog gave the patch at least one label.
+    split : ndarray of object, shape (n,)
+        The current split of each patch (after the log's ``split`` edits; None: no split).
+    split_codes : ndarray of int16, shape (n,)
+        Colour-by "split": the index of each patch's split in ``split_names``.
+    split_names : tuple of str
+        ``train, validation, test``, other names the catalog uses, then ``(none)``.
     """
 
     version: int
@@ -68,6 +90,9 @@ class Labels:
     changed: np.ndarray
     decided: np.ndarray
     catalog_labelled: np.ndarray
+    split: np.ndarray
+    split_codes: np.ndarray
+    split_names: tuple[str, ...]
 
     @property
     def labelled(self) -> np.ndarray:
@@ -77,7 +102,8 @@ class Labels:
     @classmethod
     def build(cls, Y: np.ndarray, *, version: int = 0, Y_original: np.ndarray | None = None,
               flagged: np.ndarray | None = None, excluded: np.ndarray | None = None,
-              confirmed: np.ndarray | None = None, decided: np.ndarray | None = None) -> Labels:
+              confirmed: np.ndarray | None = None, decided: np.ndarray | None = None,
+              split: np.ndarray | None = None) -> Labels:
         n = len(Y)
         no = np.zeros(n, bool)
         has = Y.any(1)
@@ -87,14 +113,16 @@ class Labels:
         catalog = (Y_original if Y_original is not None else Y).any(1)
         arrays = [Y, first, codes, no if flagged is None else flagged, no if excluded is None else excluded,
                   no if confirmed is None else confirmed, changed, no if decided is None else decided, catalog]
-        return cls(int(version), *(_frozen(np.asarray(a)) for a in arrays))
+        split = np.full(n, None, object) if split is None else np.asarray(split, dtype=object)
+        split_codes, split_names = split_scheme(split)
+        return cls(int(version), *(_frozen(np.asarray(a)) for a in arrays), _frozen(split.copy()),
+                   _frozen(split_codes), split_names)
 
     @classmethod
     def from_log(cls, cur) -> Labels:
         """From :meth:`mining.curation.EditLog.current_labels` (one read of the log: labels and states agree)."""
         return cls.build(cur.Y, version=cur.version, Y_original=cur.Y_original, flagged=cur.flagged,
-                         excluded=cur.excluded, confirmed=cur.confirmed,
-                   decided=getattr(cur, "decided", None))
+                         excluded=cur.excluded, confirmed=cur.confirmed, decided=cur.decided, split=cur.split)
 
 
 # --------------------------------------------------------------------------- noise scores
@@ -377,6 +405,9 @@ class Caches:
     recent_actions: Memo = field(default_factory=lambda: Memo("recent_actions", size=64))  # [(author, action)]
     #: the active-learning model's predictions (:class:`Predictions`), read once per version of the file
     predictions: Memo = field(default_factory=lambda: Memo("predictions"))  # [predictions_stamp]
+    #: colour-by "split leakage" (:meth:`dashboard.data.AppData.leakage_codes`), per labels version (splits are
+    #: edits)
+    leakage: Memo = field(default_factory=lambda: Memo("leakage", size=2))  # [labels version]
     #: the Label tab's :class:`mining.labelling.LabellingSession` (its embeddings and graph loaded once), kept
     #: with the stamp of ``WS/active/state.json`` it last read or wrote: another writer (``eomine learn``) makes
     #: the next round read the file again

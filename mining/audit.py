@@ -28,7 +28,8 @@ import pandas as pd
 from .errors import DataError
 from .workspace import Workspace
 
-__all__ = ["spatial_leakage", "embedding_leakage", "audit_workspace", "PAIRS", "EARTH_KM"]
+__all__ = ["spatial_leakage", "embedding_leakage", "leakage_per_patch", "audit_workspace", "LEAKAGE_NAMES", "PAIRS",
+           "EARTH_KM"]
 
 EARTH_KM = 6371.0088
 #: (reference split, audited split)
@@ -84,6 +85,62 @@ def spatial_leakage(lon, lat, split, *, width_km: float, widths=(1, 3), pairs=PA
     return pd.DataFrame(rows)
 
 
+#: the categories of :func:`leakage_per_patch`
+LEAKAGE_NAMES = ("train", "touches a training patch", "within 3 widths of training", "near-duplicate of training",
+                 "apart from training", "no split")
+
+
+def leakage_per_patch(lon, lat, split, *, width_km: float, indices=None, distances=None,
+                      duplicate_distance: float | None = None) -> np.ndarray:
+    """What leaks, patch by patch: a code of :data:`LEAKAGE_NAMES` for each patch (a map layer of the audit).
+
+    Parameters
+    ----------
+    lon, lat : ndarray of float, shape (n,)
+    split : ndarray of object, shape (n,)
+    width_km : float
+    indices, distances : ndarray, shape (n, k), optional
+        The stored kNN graph, for near-duplicates.
+    duplicate_distance : float, optional
+        As in :func:`embedding_leakage`.
+
+    Returns
+    -------
+    ndarray of int16, shape (n,)
+        0 a training patch; for a patch of another split: 1 within one patch width of a training patch, 2 within
+        three, 3 (farther, but) its nearest stored neighbour in train is nearly identical, 4 apart; 5 no split.
+    """
+    from scipy.spatial import cKDTree
+
+    lon = np.asarray(lon, float)
+    lat = np.asarray(lat, float)
+    split = np.asarray(split, dtype=object)
+    n = len(split)
+    has = np.array([isinstance(s, str) for s in split], bool)
+    train = split == "train"
+    codes = np.full(n, 5, np.int16)
+    codes[train] = 0
+    other = has & ~train
+    codes[other] = 4
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    if (train & ok).any() and (other & ok).any():
+        a = np.flatnonzero(other & ok)
+        chord, _ = cKDTree(_unit(lon[train & ok], lat[train & ok])).query(_unit(lon[a], lat[a]), k=1)
+        km = 2 * EARTH_KM * np.arcsin(np.clip(chord / 2, 0, 1))
+        codes[a[km <= 3 * width_km * np.sqrt(2) * 1.001]] = 2
+        codes[a[km <= width_km * np.sqrt(2) * 1.001]] = 1
+    if indices is not None and distances is not None and other.any():
+        ind = np.asarray(indices)
+        dist = np.asarray(distances, np.float32)
+        if duplicate_distance is None:
+            first = dist[:, 0][np.isfinite(dist[:, 0])]
+            duplicate_distance = float(np.percentile(first, 1)) if len(first) else 0.0
+        is_train = (ind >= 0) & train[np.clip(ind, 0, None)]
+        dup = (is_train & (dist <= duplicate_distance)).any(1)
+        codes[other & dup & (codes == 4)] = 3
+    return codes
+
+
 def embedding_leakage(indices, distances, split, *, duplicate_distance: float | None = None,
                       pairs=PAIRS) -> tuple[pd.DataFrame, float]:
     """Share of a split's patches whose nearest stored neighbour in another split is nearly identical.
@@ -125,7 +182,8 @@ def embedding_leakage(indices, distances, split, *, duplicate_distance: float | 
 
 
 def audit_workspace(workspace, *, split_table=None, duplicate_distance: float | None = None) -> dict:
-    """Audit the splits of a workspace (its catalog's ``split``, or those of ``split_table``).
+    """Audit the splits of a workspace (its current splits: the catalog's after the edit log's ``split`` edits,
+    or those of ``split_table``).
 
     Parameters
     ----------
@@ -141,7 +199,9 @@ def audit_workspace(workspace, *, split_table=None, duplicate_distance: float | 
     """
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     cat = ws.catalog
-    split = cat["split"].to_numpy(object)
+    from .curation import EditLog
+
+    split = EditLog(ws, create=False).current_labels().split
     if split_table is not None:
         t = split_table if isinstance(split_table, pd.DataFrame) else _read_table(Path(split_table))
         split = pd.Series(t["split"].astype(str).to_numpy(), index=t["patch_id"].astype(str)).reindex(

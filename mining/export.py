@@ -3,7 +3,8 @@
 Formats (``eomine export WS --format F --out PATH``):
 
 ``parquet``
-    The catalog with the current labels (``labels``), the catalog's own (``original_labels``) and the curation
+    The catalog with the current labels (``labels``), the catalog's own (``original_labels``), the current split
+    (``split``: after ``eomine split`` or any ``split`` edit), the catalog's (``original_split``) and the curation
     state (``flagged``, ``excluded``, ``confirmed``, ``changed``).
 ``csv``
     The same, list columns joined with ``|`` (``eomine ingest --format folder --table`` reads that back).
@@ -62,9 +63,10 @@ def curated_catalog(ws: Workspace, *, log: EditLog | None = None) -> pd.DataFram
 
     Returns
     -------
-    DataFrame, shape (n, n_catalog_columns + 5)
-        ``labels`` (current, nomenclature order), ``original_labels``, ``flagged``, ``excluded``,
-        ``confirmed``, ``changed``; ``attrs["edits_version"]`` is the log version these labels make up.
+    DataFrame, shape (n, n_catalog_columns + 6)
+        ``labels`` (current, nomenclature order), ``original_labels``, ``split`` (current: after the ``split``
+        edits), ``original_split``, ``flagged``, ``excluded``, ``confirmed``, ``changed``;
+        ``attrs["edits_version"]`` is the log version these labels make up.
     """
     log = log or EditLog(ws, create=False)
     cur = log.current_labels()
@@ -73,6 +75,8 @@ def curated_catalog(ws: Workspace, *, log: EditLog | None = None) -> pd.DataFram
         raise WorkspaceError(f"{ws.catalog_path} changed while exporting; run the export again")
     cat.insert(cat.columns.get_loc("labels") + 1, "original_labels", cat["labels"])
     cat["labels"] = cur.lists()
+    cat.insert(cat.columns.get_loc("split") + 1, "original_split", cat["split"])
+    cat["split"] = cur.split
     cat["flagged"] = cur.flagged
     cat["excluded"] = cur.excluded
     cat["confirmed"] = cur.confirmed
@@ -272,10 +276,10 @@ def _geo_table(cat: pd.DataFrame, card: dict) -> pa.Table:
     wkb = np.full(len(cat), None, dtype=object)
     if ok.any():
         wkb[ok] = shapely.to_wkb(geoms[ok], output_dimension=2, byte_order=1)
-    keep = ["patch_id", "dataset", "split", "labels", "original_labels", "country", "tile", "acquired", "season",
+    keep = ["patch_id", "dataset", "split", "original_split", "labels", "original_labels", "country", "tile", "acquired", "season",
             "cloud_or_shadow", "seasonal_snow", "crs", "flagged", "excluded", "confirmed", "changed"]
     df = cat[[c for c in keep if c in cat.columns]].copy()
-    df.insert(4, "labels_text", df["labels"].map("; ".join))
+    df.insert(df.columns.get_loc("labels") + 1, "labels_text", df["labels"].map("; ".join))
     table = pa.Table.from_pandas(df, preserve_index=False)
     table = table.append_column("geometry", pa.array(list(wkb), type=pa.binary()))
     bounds = shapely.total_bounds(geoms[ok]).tolist() if ok.any() else None

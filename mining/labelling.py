@@ -448,17 +448,11 @@ class LabellingSession:
 
 def _regions(catalog: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(the coarsest ancestor of every catalog row as a code, each row's scale) from ``parent_id``."""
+    from .splits import regions
+
     ids = catalog["patch_id"].to_numpy(object)
-    parent = catalog["parent_id"].to_numpy(object)
-    pos = pd.Index(ids).get_indexer(pd.Series(parent).where(pd.notna(parent), None))
-    root = np.arange(len(ids))
-    for _ in range(16):  # walk up: a tiling has a few scales
-        up = pos[root]
-        if (up < 0).all():
-            break
-        root = np.where(up >= 0, up, root)
     levels = catalog["scale_m"].to_numpy(float) if "scale_m" in catalog.columns else np.ones(len(ids))
-    return root.astype(np.int64), levels
+    return regions(catalog), levels
 
 
 def write_predictions(session: LabellingSession, log) -> pd.DataFrame:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
-from mining.curation import MAX_BATCH, Edit
+from mining.curation import MAX_BATCH, SPLITS, Edit, split_name
 from mining.errors import DataError
 
 from .. import ids
@@ -35,7 +35,9 @@ from ..selection import combined_mask, describe_selection, selection_mask
 
 #: ops offered for the selection (label: what the button says)
 SELECTION_OPS = {"add": "Add label", "remove": "Remove label", "set": "Set labels", "flag": "Flag doubtful",
-                 "unflag": "Unflag", "exclude": "Exclude", "restore": "Restore"}
+                 "unflag": "Unflag", "exclude": "Exclude", "restore": "Restore", "split": "Assign split"}
+#: the split dropdown's "no split" value
+NO_SPLIT_VALUE = "none"
 POLL_MS = 4000
 NO_TARGET = "Select patches (lasso or box on the embedding, a box on the map, or a filter) to edit them."
 
@@ -97,6 +99,15 @@ def build_edits(data: AppData, rows: np.ndarray, op: str, *, label: str | None =
         return [Edit(str(data.ids[r]), "set", labels=labels) for r in rows], 0
     if op in ("flag", "unflag", "exclude", "restore", "keep"):
         return [Edit(str(data.ids[r]), op) for r in rows], 0
+    if op == "split":
+        if not label:
+            raise DataError("Choose the split to assign first.")
+        try:
+            name = split_name(label, where="split")
+        except DataError as exc:
+            raise DataError(str(exc)) from None
+        keep = rows[data.labels.split[rows] != name]
+        return [Edit(str(data.ids[r]), "split", label=name) for r in keep], len(rows) - len(keep)
     raise DataError(f"unknown edit {op!r}")
 
 
@@ -104,10 +115,12 @@ def describe(op: str, n: int, *, label: str | None = None, labels=(), skipped: i
     """Human summary of a batch, e.g. ``added "Urban fabric" to 120 patches``."""
     what = {"add": f'added "{label}" to', "remove": f'removed "{label}" from',
             "set": f"set labels to {', '.join(labels)} on", "flag": "flagged", "unflag": "unflagged",
-            "exclude": "excluded", "restore": "restored", "keep": "confirmed the labels of"}[op]
+            "exclude": "excluded", "restore": "restored", "keep": "confirmed the labels of",
+            "split": f"assigned split {label} to" if label != NO_SPLIT_VALUE else "removed the split of"}[op]
     text = f"{what} {n:,} patch{'es' if n != 1 else ''}"
     if skipped:
-        text += f" ({skipped:,} already {'had' if op == 'add' else 'lacked'} it)"
+        text += (f" ({skipped:,} already {'had' if op == 'add' else 'lacked'} it)" if op != "split" else
+                 f" ({skipped:,} already {'in it' if label != NO_SPLIT_VALUE else 'without one'})")
     return text
 
 
@@ -241,6 +254,12 @@ def layout(data: AppData) -> list:
             action_button("Exclude", "selection", "exclude", title="exclude from its split"),
             action_button("Restore", "selection", "restore", title="restore to its split"),
             html.Span(className="sep"),
+            dcc.Dropdown(id=ids.CURATE_SPLIT, className="curate-dd curate-dd-narrow", placeholder="split",
+                         options=[*({"label": s, "value": s} for s in SPLITS),
+                                  {"label": "(no split)", "value": NO_SPLIT_VALUE}]),
+            action_button("Assign split", "selection", "split",
+                          title="move the selection to this split (one batch of the edit log: Undo reverts it)"),
+            html.Span(className="sep"),
             dcc.Input(id=ids.CURATE_NOTE, type="text", placeholder="note for the next batch (why)", maxLength=500,
                       className="curate-input"),
             action_button("↶ Undo", "log", "undo", title="undo your latest batch (Ctrl+Z)"),
@@ -301,14 +320,16 @@ clientside_callback(
           State(ids.AUTHOR, "data"), State(ids.CURATE_NOTE, "value"), State(ids.CURATE_LABEL, "value"),
           State(ids.CURATE_SET_LABELS, "value"), State({"type": ids.CURATE_FOCUS_LABELS, "index": ALL}, "value"),
           State(ids.FILTERS, "data"), State(ids.SELECTION, "data"), State(ids.SELECTION_NAME, "value"),
-          State(ids.SELECTED, "data"), State(ids.CURATE_RID, "data"),
+          State(ids.SELECTED, "data"), State(ids.CURATE_RID, "data"), State(ids.CURATE_SPLIT, "value"),
           running=[(Output(ids.CURATE_BAR, "className"), "curate-bar busy", "curate-bar")],
           prevent_initial_call=True)
-def act(clicks, author, note, label, set_labels, focus_labels, filters, sel, sel_name, selected, rid):
+def act(clicks, author, note, label, set_labels, focus_labels, filters, sel, sel_name, selected, rid, split=None):
     trig = clicked()
     if trig is None:
         return (no_update,) * 6  # buttons (re)created by a re-render, not clicked
     target, op = trig.get("target"), trig.get("op")
+    if op == "split":
+        label = split
     labels = set_labels
     if target == "focus" and op == "set":
         labels = focus_labels[0] if focus_labels else []

@@ -82,12 +82,21 @@ def metadata(data: AppData, row: int) -> list[tuple[str, str]]:
         ("Acquired", _fmt(get("acquired"))),
         ("Season", _fmt(get("season"))),
         ("Country", _fmt(get("country"))),
-        ("Split", _fmt(get("split"))),
+        ("Split", _split_text(data, row)),
         ("Cloud / shadow", flag("cloud_or_shadow")),
         ("Seasonal snow", flag("seasonal_snow")),
         ("Sentinel-1", s1_text),
         ("Lon, lat", where),
     ]
+
+
+def _split_text(data: AppData, row: int) -> str:
+    """The current split, and the catalog's when an edit changed it (``test (catalog: train)``)."""
+    now = data.labels.split[row]
+    was = data.cat["split"].iat[row] if "split" in data.cat.columns else None
+    was = was if isinstance(was, str) and was else None
+    text = _fmt(now)
+    return f"{text} (catalog: {_fmt(was)})" if now != was else text
 
 
 def composites_of(data: AppData, row: int) -> list[tuple[str, str | None]]:

@@ -47,7 +47,7 @@ def layout(data: AppData) -> list:
         dcc.Dropdown(id=ids.FILTER_LABELS, multi=True, placeholder="any label", options=label_options(data)),
         dcc.RadioItems(id=ids.FILTER_LABEL_MODE, value="any", inline=True, className="radio",
                        options=[{"label": "any of them", "value": "any"}, {"label": "all of them", "value": "all"}]),
-        html.Div(split, style=None if data.splits else hidden),
+        html.Div(split, style=None if data.has_splits else hidden),
         html.Div(country, style=None if data.countries else hidden),
         html.Label("Flags"),
         dcc.Checklist(id=ids.FILTER_FLAGS, options=FLAG_OPTIONS, value=[], className="checklist"),

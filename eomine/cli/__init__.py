@@ -2,7 +2,7 @@
 
 It sits above the engine (:mod:`mining`) and the dashboard (:mod:`dashboard`): only this package imports both.
 Every command lives in a module by concern (:mod:`.data`, :mod:`.pipeline`, :mod:`.curation`, :mod:`.serve`,
-:mod:`.tour`, :mod:`.learn`); this module holds the group, :func:`main` and the one error contract of every command:
+:mod:`.tour`, :mod:`.learn`, :mod:`.audit`, :mod:`.split`); this module holds the group, :func:`main` and the one error contract of every command:
 
 * an invalid option or argument (out of range, wrong type, not a choice, missing, unknown, inconsistent with
   another option), a bad parameter reported by an estimator (named by its option, not its Python name) and
@@ -113,11 +113,13 @@ def main():
 
 
 def _register() -> None:
-    from . import audit, curation, data, learn, pipeline, serve, tour
+    from . import audit, curation, data, learn, pipeline, serve, split, tour
 
     for cmd in (data.ingest, data.demo, data.info, data.thumb, pipeline.embed_cmd, pipeline.knn_cmd,
                 pipeline.project_cmd, pipeline.run_cmd, pipeline.report_cmd, pipeline.score_cmd,
-                serve.serve, curation.export_cmd, curation.history_cmd, tour.tour_cmd, learn.learn_cmd, audit.audit_cmd):
+                serve.serve, curation.export_cmd, curation.history_cmd,
+                curation.undo_cmd, curation.redo_cmd, tour.tour_cmd, learn.learn_cmd, audit.audit_cmd,
+                split.split_cmd):
         main.add_command(cmd)
 
 

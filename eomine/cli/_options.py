@@ -20,7 +20,7 @@ from mining.encoders import ENCODERS
 from mining.errors import ParameterError, show_value
 from mining.knn import KNNGraph
 
-__all__ = ["OptionError", "option_label", "Int", "Float", "Choice", "Union", "BandList", "NameList", "ScaleList", "Assignment", "Host",
+__all__ = ["OptionError", "option_label", "Int", "Float", "Choice", "Union", "BandList", "NameList", "ScaleList", "Ratios", "Assignment", "Host",
            "option_type", "range_type", "PORT", "BATCH_SIZE", "workspace_argument", "json_option", "force_option",
            "seed_option", "device_option", "ENCODER_CHOICES", "encoder_options", "with_options", "option_of_parameter"]
 
@@ -191,6 +191,27 @@ class ScaleList(click.ParamType):
         if not sizes or any(not (v > 0 and v < 1e7) for v in sizes) or len(set(sizes)) != len(sizes):
             _fail(param, ctx, self.description, value)
         return sizes
+
+
+class Ratios(click.ParamType):
+    """``0.5,0.25,0.25`` (train, validation, test) or ``0.8,0.2`` (train, test) -> tuple of float."""
+
+    name = "ratios"
+    description = "2 or 3 positive shares summing to 1 (train,test or train,validation,test), e.g. 0.5,0.25,0.25"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "TRAIN,[VAL,]TEST"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            r = tuple(float(v) for v in str(value).split(","))
+        except ValueError:
+            r = ()
+        if len(r) not in (2, 3) or any(not (v > 0) for v in r) or abs(sum(r) - 1) > 1e-3:
+            _fail(param, ctx, self.description, value)
+        return r
 
 
 class Assignment(click.ParamType):

@@ -1,4 +1,4 @@
-"""Commands of curation: ``export`` (labels after the edits) and ``history`` (the edit log)."""
+"""Commands of curation: ``export`` (labels after the edits), ``history`` (the edit log), ``undo`` / ``redo``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import click
 from mining._internal.validation import Interval
 from mining.export import FORMATS
 
-from ._options import Choice, Float, json_option, workspace_argument
+from ._options import Choice, Float, Int, json_option, workspace_argument
 
-__all__ = ["export_cmd", "history_cmd"]
+__all__ = ["export_cmd", "history_cmd", "undo_cmd", "redo_cmd"]
 
 
 @click.command("export")
@@ -94,3 +94,41 @@ def history_cmd(workspace, patch_id, as_json):
         state = ("active" if b.active else "undone") if b.kind == "edit" else ""
         click.echo(f"{b.id:>6}  {b.time[:19]:<19}  {b.author[:16]:<16} {kind:<10} {b.n_events:>8,}  {state:<7} "
                    f"{b.note}{f'  [{b.source}]' if b.source not in ('app', '') else ''}")
+
+
+def _undo_redo(kind: str, workspace, batch, author) -> None:
+    from mining.curation import EditLog, describe_ops
+
+    log = EditLog(workspace, create=False)
+    if not log.exists_:
+        raise click.UsageError(f"nothing to {kind}: {workspace} has no edits yet")
+    new = getattr(log, kind)(author=author, target=batch)
+    if new is None:
+        what = f"batch {batch}" if batch is not None else f"the latest {'active' if kind == 'undo' else 'undone'} batch"
+        raise click.UsageError(f"nothing to {kind}: {what} is not an {'active' if kind == 'undo' else 'undone'} "
+                               f"edit batch{f' of {author}' if author else ''} (see eomine history {workspace})")
+    info = log.batch_info(new)
+    rev = info.reverted
+    click.echo(f"batch {new}: {kind} of batch {rev.id} by {rev.author} ({describe_ops(rev.ops)}"
+               f"{'; ' + rev.note if rev.note else ''})")
+
+
+@click.command("undo")
+@workspace_argument()
+@click.option("--batch", type=Int(Interval(int, 1, None)), default=None,
+              help="The edit batch to undo (default: the latest active one).")
+@click.option("--author", default=None, help="Undo the latest active batch of this author.")
+def undo_cmd(workspace, batch, author):
+    """Undo an edit batch (a split, a relabelling, a labelling round...): it is recorded as an undo batch,
+    and `eomine redo` brings it back."""
+    _undo_redo("undo", workspace, batch, author)
+
+
+@click.command("redo")
+@workspace_argument()
+@click.option("--batch", type=Int(Interval(int, 1, None)), default=None,
+              help="The undone edit batch to redo (default: the latest undone one).")
+@click.option("--author", default=None, help="Redo the latest undone batch of this author.")
+def redo_cmd(workspace, batch, author):
+    """Redo an undone edit batch (unless edits were made since, for the latest one)."""
+    _undo_redo("redo", workspace, batch, author)

@@ -43,7 +43,7 @@ def learn_cmd(workspace, strategy, batch_size, rounds, oracle, author, check_siz
 
     With --oracle catalog each batch is answered from the catalog's true labels (the check set first), for
     --rounds rounds: the learning curve of a simulated curator. Every answer is an edit-log batch (source
-    learn:r<round>:<strategy>; undo with the app or `eomine history`). Writes WS/active/predictions.parquet.
+    learn:r<round>:<strategy>; undo with the app or `eomine undo`). Writes WS/active/predictions.parquet.
     """
     from mining.curation import EditLog
     from mining.labelling import LabellingSession, oracle_labels, write_predictions

@@ -32,6 +32,7 @@ from .events import (
     MAX_BATCH,
     OP_ALIASES,
     OPS,
+    SPLITS,
     BatchInfo,
     CurrentLabels,
     DuplicateRequest,
@@ -40,8 +41,10 @@ from .events import (
     OpCount,
     describe_ops,
     op_name,
+    split_name,
 )
 from .sqlite import EDITS_FORMAT_VERSION, EditLog
 
 __all__ = ["Edit", "EditLog", "CurrentLabels", "EditLogProtocol", "BatchInfo", "OpCount", "DuplicateRequest", "OPS",
-           "LABEL_OPS", "OP_ALIASES", "EDITS_FORMAT_VERSION", "MAX_BATCH", "op_name", "describe_ops"]
+           "LABEL_OPS", "OP_ALIASES", "EDITS_FORMAT_VERSION", "MAX_BATCH", "op_name", "describe_ops",
+           "SPLITS", "split_name"]

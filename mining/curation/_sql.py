@@ -83,7 +83,8 @@ def read_batch_info(con: sqlite3.Connection, batch: int, *, request_id: str = "r
     if row is None:
         return None
     ops = tuple(OpCount(op, int(n), lab if n_lab == 1 else None) for op, n, n_lab, lab in con.execute(
-        "SELECT op, COUNT(DISTINCT patch_id), COUNT(DISTINCT label), MIN(label) FROM events WHERE batch = ? "
+        "SELECT op, COUNT(DISTINCT patch_id), COUNT(DISTINCT COALESCE(label, '')), MIN(label) FROM events "
+        "WHERE batch = ? "
         "GROUP BY op ORDER BY MIN(id)", (int(batch),)))
     (n_patches,) = con.execute("SELECT COUNT(DISTINCT patch_id) FROM events WHERE batch = ?", (int(batch),)).fetchone()
     bid, time, author, kind, target, note, source, n_events, rid = row

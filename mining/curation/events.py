@@ -2,7 +2,8 @@
 
 A log stores *batches* (``id, author, kind, target``: ``kind`` is ``edit``, or ``undo`` / ``redo`` of the
 edit batch ``target``) and *events* (``id, batch, row, op, label``: ``row`` is the patch's catalog row,
-``label`` one class for ``add`` / ``remove``, the JSON list of the new labels for ``set``, None otherwise).
+``label`` one class for ``add`` / ``remove``, the JSON list of the new labels for ``set``, the split for ``split``
+(None: no split), None otherwise).
 Whatever stores them (:mod:`mining.curation.sqlite` today) reads them back as frames and folds them here:
 
 * :func:`active_batches`: the edit batches whose latest undo/redo is not an undo;
@@ -36,10 +37,11 @@ from ..nomenclature import Nomenclature
 
 __all__ = ["Edit", "CurrentLabels", "EditLogProtocol", "BatchInfo", "OpCount", "DuplicateRequest", "OPS",
            "LABEL_OPS", "OP_ALIASES", "MAX_BATCH", "MAX_REQUEST_ID", "check_author", "check_request_id", "as_batch",
-           "encode_edits", "apply_events", "undo_redo_stacks", "active_batches", "op_name", "describe_ops"]
+           "encode_edits", "apply_events", "undo_redo_stacks", "active_batches", "op_name", "describe_ops", "SPLITS",
+           "split_name"]
 
 #: every edit operation, as stored (``keep`` is what people call *confirm*: a reviewer confirmed the labels)
-OPS = ("add", "remove", "set", "flag", "unflag", "exclude", "restore", "keep")
+OPS = ("add", "remove", "set", "flag", "unflag", "exclude", "restore", "keep", "split")
 #: other names an edit may be given, and the stored op they mean
 OP_ALIASES = {"confirm": "keep"}
 #: the name people read for a stored op (history, exports, messages); the others read as stored
@@ -48,6 +50,10 @@ OP_NAMES = {"keep": "confirm"}
 LABEL_OPS = ("add", "remove", "set")
 #: longest request id accepted (a client-generated id: a UUID is 36 characters)
 MAX_REQUEST_ID = 200
+#: the splits a ``split`` edit may assign (its label; None: the patch leaves every split)
+SPLITS = ("train", "validation", "test")
+#: other names of the splits
+SPLIT_ALIASES = {"val": "validation", "valid": "validation", "training": "train", "testing": "test"}
 #: largest batch accepted (the whole of reBEN fits; anything bigger is refused with a message)
 MAX_BATCH = 2_000_000
 
@@ -65,9 +71,10 @@ class Edit:
     op : str
         ``add`` / ``remove`` (one ``label``), ``set`` (the new label set in ``labels``), ``flag`` /
         ``unflag`` (doubtful), ``exclude`` / ``restore`` (out of / back into its split), ``confirm`` (a
-        reviewer confirmed the current labels; stored as ``keep``, and ``keep`` is accepted too).
+        reviewer confirmed the current labels; stored as ``keep``, and ``keep`` is accepted too), ``split`` (assign
+        the patch to the split ``label``: one of :data:`SPLITS`; None: to no split).
     label : str or None
-        A class of the workspace nomenclature, for ``add`` / ``remove``.
+        A class of the workspace nomenclature, for ``add`` / ``remove``; the split, for ``split``.
     labels : tuple of str
         The new label set, for ``set`` (may be empty).
     """
@@ -103,6 +110,8 @@ class CurrentLabels:
     decided : ndarray of bool, shape (n,)
         A person decided the patch's labels in an active batch (any label op or a confirmation): in an
         unlabelled pool, the patches labelled so far.
+    split, split_original : ndarray of object, shape (n,)
+        The split of each patch after the active ``split`` edits, and the catalog's (None: no split).
     """
 
     classes: list[str]
@@ -113,6 +122,8 @@ class CurrentLabels:
     confirmed: np.ndarray
     version: int = 0
     decided: np.ndarray | None = None
+    split: np.ndarray | None = None
+    split_original: np.ndarray | None = None
     _ids: Callable[[], tuple[np.ndarray, pd.Index]] | None = field(default=None, repr=False)
 
     @property
@@ -146,9 +157,11 @@ class CurrentLabels:
         return label_lists(self.Y, self.classes)
 
     def to_frame(self) -> pd.DataFrame:
-        """``patch_id, labels, flagged, excluded, confirmed, changed`` (one row per patch)."""
-        return pd.DataFrame({"patch_id": self.patch_ids, "labels": self.lists(), "flagged": self.flagged,
-                             "excluded": self.excluded, "confirmed": self.confirmed, "changed": self.changed})
+        """``patch_id, labels, split, flagged, excluded, confirmed, changed`` (one row per patch)."""
+        split = self.split if self.split is not None else np.full(len(self.Y), None, object)
+        return pd.DataFrame({"patch_id": self.patch_ids, "labels": self.lists(), "split": split,
+                             "flagged": self.flagged, "excluded": self.excluded, "confirmed": self.confirmed,
+                             "changed": self.changed})
 
     def _index(self) -> pd.Index:
         return self._ids()[1]
@@ -299,6 +312,8 @@ def describe_ops(ops: Sequence[OpCount]) -> str:
                 except ValueError:
                     labs = [o.label]
                 what = f"Set labels to {', '.join(map(repr, labs)) or '(none)'} on {n}"
+        elif o.op == "split":
+            what = f"Assign {n} to the {o.label} split" if o.label else f"Assign the splits of {n}"
         else:
             what = f"{op_name(o.op).capitalize()} {n}"
         parts.append(what)
@@ -457,6 +472,10 @@ def encode_edits(edits: Sequence[Edit], index: pd.Index, nomenclature: Nomenclat
             labs = list(e.labels) if e.labels else ([] if e.label is None else [e.label])
             labs = [cls(e.patch_id, "set", lab) for lab in labs]
             rows.append((e.patch_id, r, "set", json.dumps(nom.validate(labs))))
+        elif op == "split":
+            if e.labels:
+                raise DataError(f"patch {e.patch_id}: op 'split' takes one split in label, not labels")
+            rows.append((e.patch_id, r, "split", split_name(e.label, where=f"patch {e.patch_id}: split")))
         else:
             if e.label is not None or e.labels:
                 raise DataError(f"patch {e.patch_id}: op {e.op!r} takes no label")
@@ -464,9 +483,32 @@ def encode_edits(edits: Sequence[Edit], index: pd.Index, nomenclature: Nomenclat
     return rows
 
 
+def split_name(name: object, *, where: str = "split") -> str | None:
+    """The stored name of a split: one of :data:`SPLITS` (any case, or an alias such as ``val``), or None for
+    no split (None, ``""`` or ``"none"``).
+
+    Raises
+    ------
+    DataError
+        Any other name, with ``where`` in the message.
+    """
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise DataError(f"{where} {name!r} is not a string (one of {', '.join(SPLITS)}, or none)")
+    key = name.strip().lower()
+    if key in ("", "none"):
+        return None
+    key = SPLIT_ALIASES.get(key, key)
+    if key not in SPLITS:
+        raise DataError(f"{where} {name!r} is not a split (one of {', '.join(SPLITS)}, or none)")
+    return key
+
+
 # ---------------------------------------------------------------------- the fold
 def apply_events(events: pd.DataFrame, Y: np.ndarray, flagged: np.ndarray, excluded: np.ndarray,
-                 confirmed: np.ndarray, classes: Sequence[str], *, decided: np.ndarray | None = None) -> None:
+                 confirmed: np.ndarray, classes: Sequence[str], *, decided: np.ndarray | None = None,
+                 split: np.ndarray | None = None) -> None:
     """Apply events to the label and state arrays, in place: the later event wins per patch and label.
 
     Vectorised over (patch, class) keys: no loop over events.
@@ -487,6 +529,8 @@ def apply_events(events: pd.DataFrame, Y: np.ndarray, flagged: np.ndarray, exclu
     decided : ndarray of bool, shape (n,), optional
         Set True (in place) where an event decides the patch's labels: a label op or a ``keep`` (a person
         gave, changed or confirmed its labels).
+    split : ndarray of object, shape (n,), optional
+        Splits before the events (modified): each patch's latest ``split`` event sets it (None: no split).
     """
     ev = events
     if not len(ev):
@@ -535,6 +579,10 @@ def apply_events(events: pd.DataFrame, Y: np.ndarray, flagged: np.ndarray, exclu
                          ("keep", None, confirmed)):
         sel = ok & np.isin(ops, [on] + ([off] if off else []) + (list(LABEL_OPS) if off is None else []))
         _last_state(rows[sel], eid[sel], ops[sel] == on, out)
+    if split is not None:
+        sel = ok & (ops == "split")
+        vals = np.array([v if isinstance(v, str) else None for v in labels[sel]], dtype=object)
+        _last_state(rows[sel], eid[sel], vals, split)
 
 
 def undo_redo_stacks(batches: pd.DataFrame, author: str | None) -> tuple[list[int], list[int]]:

@@ -123,6 +123,7 @@ class EditLog:
         self.card_path_ = self.workspace.files.edits_card
         self._local = threading.local()
         self._base = None
+        self._base_split_ = None
         self._id_index = None
         self._lock = threading.RLock()
         self._cache: CurrentLabels | None = None
@@ -221,16 +222,20 @@ class EditLog:
         if cached is not None and cached.version == ver:
             return cached
         Y0 = self._base_labels()
+        split0 = self._base_split()
         ev, ver, incremental = self._active_events(since=cached)
         if incremental:
             Y, flagged = cached.Y.copy(), cached.flagged.copy()
             excluded, confirmed, decided = cached.excluded.copy(), cached.confirmed.copy(), cached.decided.copy()
+            split = cached.split.copy()
         else:
             n = len(Y0)
             Y, flagged, excluded, confirmed, decided = Y0.copy(), *(np.zeros(n, bool) for _ in range(4))
-        apply_events(ev, Y, flagged, excluded, confirmed, self.workspace.nomenclature.classes, decided=decided)
+            split = split0.copy()
+        apply_events(ev, Y, flagged, excluded, confirmed, self.workspace.nomenclature.classes, decided=decided,
+                     split=split)
         cur = CurrentLabels(list(self.workspace.nomenclature.classes), Y, Y0, flagged, excluded, confirmed, ver,
-                            decided=decided, _ids=self._ids)
+                            decided=decided, split=split, split_original=split0, _ids=self._ids)
         with self._lock:
             if self._cache is None or self._cache.version <= ver:
                 self._cache = cur
@@ -591,6 +596,16 @@ class EditLog:
                 Y0.setflags(write=False)
                 self._base = Y0
             return self._base
+
+    def _base_split(self) -> np.ndarray:
+        """The catalog's splits, shape (n,), object (None: no split; read once; only the ``split`` column)."""
+        with self._lock:
+            if self._base_split_ is None:
+                col = pq.read_table(self.workspace.catalog_path, columns=["split"]).column(0).to_pylist()
+                s = np.array([v if isinstance(v, str) and v else None for v in col], dtype=object)
+                s.setflags(write=False)
+                self._base_split_ = s
+            return self._base_split_
 
     def _ids(self) -> tuple[np.ndarray, pd.Index]:
         """Patch ids in catalog order and their hash index: the workspace's one index (read on first use)."""

@@ -123,3 +123,27 @@ def test_load_reads_the_labels_after_the_edits(state):
     commit_edits(state, [Edit(pid, "set", labels=(data.classes[3],))], author="ana")
     again = AppData.load(data.ws.path)  # a server started after the edit
     assert again.labels.version == 1 and again.labels_of(1) == [data.classes[3]] and again.labels.changed[1]
+
+
+def test_the_split_is_an_edit_the_colours_filters_detail_and_leakage_follow(state):
+    from dashboard.data import Filters
+    from dashboard.panels.detail import metadata
+    from mining.audit import LEAKAGE_NAMES
+
+    data = state.current
+    was = data.cat["split"].iat[0]
+    to = "test" if was != "test" else "train"
+    sch = data.scheme("split")
+    assert sch.names[sch.codes[0]] == was
+    n_to = int(data.mask(Filters(splits=(to,))).sum())
+    leak = data.scheme("leakage")
+    assert leak.names == LEAKAGE_NAMES and len(leak.codes) == data.n
+    commit_edits(state, [Edit(str(data.ids[0]), "split", label=to)], author="ana")
+    new = state.current
+    sch = new.scheme("split")
+    assert sch.names[sch.codes[0]] == to and data.scheme("split").codes[0] != sch.codes[0]
+    assert int(new.mask(Filters(splits=(to,))).sum()) == n_to + 1 and new.mask(Filters(splits=(to,)))[0]
+    assert dict(metadata(new, 0))["Split"] == f"{to} (catalog: {was})"
+    # the leakage layer is recomputed for the new version: patch 0 is now audited (or a reference)
+    codes = new.scheme("leakage").codes
+    assert (codes[0] == 0) == (to == "train") and new.caches.leakage.peek(new.labels.version) is not None

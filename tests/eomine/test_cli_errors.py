@@ -151,6 +151,17 @@ CASES = [
     # audit
     ("audit {ws} --duplicate-distance -1", ["--duplicate-distance must be a float in [0, inf), got '-1'"]),
     ("audit {ws} --split-table {out}", ["split table not found"]),
+    # split
+    ("split {ws} --ratios 0.5,0.6", ["--ratios must be 2 or 3 positive shares summing to 1", "got '0.5,0.6'"]),
+    ("split {ws} --ratios a,b", ["--ratios must be 2 or 3 positive shares", "got 'a,b'"]),
+    ("split {ws} --block-widths 0", ["--block-widths must be a float in [1, inf), got '0'"]),
+    ("split {ws} --method kmeans", ["--method must be one of 'geographic', 'random'", "got 'kmeans'"]),
+    ("split {ws} --seed -1", ["--seed", "an int in [0, 4294967295]"]),
+    # undo / redo
+    ("undo {ws} --batch 0", ["--batch must be an int in [1, inf), got '0'"]),
+    ("undo {ws}", ["nothing to undo"]),
+    ("redo {ws} --batch -2", ["--batch must be an int in [1, inf), got '-2'"]),
+    ("redo {ws} --batch 7", ["nothing to redo", "has no edits yet"]),
     # history
     ("history", ["missing argument WORKSPACE"]),
     ("history {ws} --patches x", ["eomine history has no option --patches; did you mean --patch?"]),
@@ -232,7 +243,8 @@ def test_every_numeric_option_is_declared_with_a_range_and_tested():
             elif p.type is click.STRING:  # free text: ids, names, specs that are checked where they are used
                 assert (name, p.name) in {("tour", "start"), ("tour", "label"), ("history", "patch_id"),
                                           ("embed", "arch"), ("run", "arch"), ("serve", "auth"),
-                                          ("learn", "author"), ("learn", "target")}, (name, p.name)
+                                          ("learn", "author"), ("learn", "target"), ("split", "author"),
+                                          ("undo", "author"), ("redo", "author")}, (name, p.name)
 
 
 @pytest.mark.parametrize("case, words", [

@@ -159,3 +159,23 @@ def test_a_repeated_click_is_one_intent_until_something_else_happens(demo_ws, co
     undo_redo(state, "undo", author="ana")
     third = _act(app, "selection", "add", label=label, filters=f, rid="c")  # after an undo: a new edit
     assert third[0] == 3 and "Batch 3" in str(third[1])
+
+
+def test_assign_the_selection_to_a_split_and_undo_it(app):
+    state = app.server.extensions["eomine"]
+    data = state.current
+    sel = {"kind": "box", "range": [[float(np.nanmin(data.px)), float(np.nanmedian(data.px))],
+                                    [float(np.nanmin(data.py)), float(np.nanmax(data.py))]]}
+    rows = curate.target_rows(data, "selection", {}, sel, None)
+    before = data.labels.split[rows].copy()
+    res = curate.run_action(state, "selection", "split", author="ana", label=None, sel=sel, filters={})
+    assert res["version"] is None and "Choose the split" in res["message"]
+    res = curate.run_action(state, "selection", "split", author="ana", label="test", sel=sel, filters={})
+    n = int((before != "test").sum())
+    assert res["batch"] == 1 and f"assigned split test to {n:,} patches" in res["message"], res
+    new = state.sync()
+    assert (new.labels.split[rows] == "test").all() and new.mask(Filters(splits=("test",)))[rows].all()
+    res = curate.run_action(state, "selection", "split", author="ana", label="test", sel=sel, filters={})
+    assert res["version"] is None and "already in it" in res["message"]
+    curate.run_action(state, "log", "undo", author="ana")
+    assert (state.sync().labels.split[rows] == before).all()

@@ -46,7 +46,11 @@ def test_filters_without_values_are_left_out(state):
     data = state.current
     shown = by_id(filters.layout(data))
     assert shown[ids.FILTER_SPLITS].options == list(data.splits)
-    bare = dataclasses.replace(data, splits=(), countries=())  # EuroSAT: no split, no country
+    from dashboard.snapshots import Labels
+
+    # EuroSAT: no patch has a split (until a split edit gives some one), no country
+    bare = dataclasses.replace(data, labels=Labels.build(data.Y), countries=())
+    assert not bare.has_splits and data.has_splits
     tree = filters.layout(bare)
     hidden = [c for c in tree if getattr(c, "style", None) == {"display": "none"}]
     assert {c.id for h in hidden for c in h.children if getattr(c, "id", None)} == {ids.FILTER_SPLITS,
