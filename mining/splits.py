@@ -4,14 +4,15 @@ Neighbouring patches are alike (spatial autocorrelation): a test patch next to a
 and a random split over-states accuracy. :class:`SpatialSplitter` with ``method="geographic"``
 
 1. cuts the ground into square **blocks** of ``block_widths`` patch widths (on an equal-area sinusoidal grid, so
-   a block is the same area at every latitude); a multiscale tiling's patches go with their coarsest ancestor,
+   a block is the same area at every latitude; by default the largest of 32, 16, 8, 4, 2 widths that still
+   makes :data:`MIN_BLOCKS` blocks, since few blocks cannot balance the classes); a multiscale tiling's patches go with their coarsest ancestor,
    so a coarse patch and the finer patches inside it never fall in different splits;
 2. assigns whole blocks to the splits, largest first, each to the split that still **needs** most of what the
    block holds (its patches and their classes, each class weighted by its rarity), then improves the assignment
    by moving single blocks while that brings every split's class distribution closer to the whole;
-3. makes a **buffer**: a test patch within one patch width of a training patch (one of the 8 touching patches,
-   the audit's ``within_1w``) moves to validation (with two splits, to no split), so that no test patch touches
-   a training patch.
+3. makes a **buffer**: a test patch within ``buffer_widths`` patch widths of a training patch (1: one of the 8
+   touching patches, the audit's ``within_1w``) moves to validation (with two splits, to no split), so that no
+   test patch touches a training patch.
 
 ``method="random"`` draws patches independently, for comparison. Both report the share of each split, the
 largest deviation of a split's class distribution from the whole (percentage points of patches with the class),
@@ -30,9 +31,12 @@ from ._internal.validation import SEED, Instance, Interval, Options, validate_pa
 from .errors import DataError, ParameterError
 
 __all__ = ["SpatialSplitter", "split_workspace", "class_deviation", "touching_share", "regions", "patch_widths_km",
-           "METHODS", "EARTH_KM"]
+           "METHODS", "BLOCK_CHOICES", "MIN_BLOCKS", "EARTH_KM"]
 
 METHODS = ("geographic", "random")
+#: block sides tried by default (patch widths), largest first, and the fewest blocks a default split makes
+BLOCK_CHOICES = (32.0, 16.0, 8.0, 4.0, 2.0)
+MIN_BLOCKS = 100
 EARTH_KM = 6371.0088
 #: touching: centres at most one patch width apart on both axes (the diagonal neighbour: w * sqrt(2))
 _TOUCH = np.sqrt(2) * 1.001
@@ -74,8 +78,8 @@ def _unit(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return np.c_[np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)]
 
 
-def _touching(lon, lat, a: np.ndarray, b: np.ndarray, widths: np.ndarray) -> np.ndarray:
-    """Mask (n,) of the patches of ``a`` within one patch width of a patch of ``b`` (same width only)."""
+def _touching(lon, lat, a: np.ndarray, b: np.ndarray, widths: np.ndarray, k: float = 1.0) -> np.ndarray:
+    """Mask (n,) of the patches of ``a`` within ``k`` patch widths of a patch of ``b`` (same width only)."""
     from scipy.spatial import cKDTree
 
     out = np.zeros(len(lon), bool)
@@ -88,7 +92,7 @@ def _touching(lon, lat, a: np.ndarray, b: np.ndarray, widths: np.ndarray) -> np.
             continue
         chord, _ = cKDTree(_unit(lon[bb], lat[bb])).query(_unit(lon[aa], lat[aa]), k=1)
         km = 2 * EARTH_KM * np.arcsin(np.clip(chord / 2, 0, 1))
-        out[aa[km <= w * _TOUCH]] = True
+        out[aa[km <= k * w * _TOUCH]] = True
     return out
 
 
@@ -157,8 +161,11 @@ class SpatialSplitter:
     method : {"geographic", "random"}
     ratios : tuple of float
         Two (train, test) or three (train, validation, test) positive shares summing to 1.
-    block_widths : float
-        The side of a spatial block, in patch widths (``geographic``).
+    block_widths : float or None
+        The side of a spatial block, in patch widths (``geographic``); None: the largest of
+        :data:`BLOCK_CHOICES` that makes at least :data:`MIN_BLOCKS` blocks (the smallest otherwise).
+    buffer_widths : float
+        Test patches within this many patch widths of a training patch move out of test (1: the touching ones).
     refine : int
         Passes of single-block moves that improve the class balance (0: the greedy assignment only).
     seed : int
@@ -173,6 +180,8 @@ class SpatialSplitter:
     block_ : ndarray of int64, shape (n,)
         The block of each patch (-1: none; ``random``: -1 everywhere).
     n_blocks_ : int
+    block_widths_ : float
+        The block side used (patch widths; NaN for ``random``).
     buffer_ : ndarray of bool, shape (n,)
         Test patches moved out of test because they touched a training patch.
     report_ : DataFrame
@@ -186,16 +195,18 @@ class SpatialSplitter:
     _parameter_constraints = {
         "method": [Options(METHODS)],
         "ratios": [Instance(tuple, list, np.ndarray, name="a sequence of shares")],
-        "block_widths": [Interval(float, 1, None)],
+        "block_widths": [Interval(float, 1, None), None],
+        "buffer_widths": [Interval(float, 1, None)],
         "refine": [Interval(int, 0, None)],
         "seed": [SEED],
     }
 
-    def __init__(self, *, method: str = "geographic", ratios=(0.5, 0.25, 0.25), block_widths: float = 8.0,
-                 refine: int = 3, seed: int = 0):
+    def __init__(self, *, method: str = "geographic", ratios=(0.5, 0.25, 0.25), block_widths: float | None = None,
+                 buffer_widths: float = 1.0, refine: int = 3, seed: int = 0):
         self.method = method
         self.ratios = ratios
         self.block_widths = block_widths
+        self.buffer_widths = buffer_widths
         self.refine = refine
         self.seed = seed
 
@@ -259,6 +270,7 @@ class SpatialSplitter:
             for name, part in zip(self.names_, np.split(perm, cuts), strict=True):
                 split[part] = name
             self.n_blocks_ = 0
+            self.block_widths_ = float("nan")
         elif len(rows):
             block = self._blocks(lon, lat, widths, groups, ok)
             self.block_[ok] = block[ok]
@@ -280,6 +292,7 @@ class SpatialSplitter:
             _, split, self.buffer_ = best
         else:
             self.n_blocks_ = 0
+            self.block_widths_ = float("nan")
         self.split_ = split
         rep = class_deviation(Y, split, self.names_)
         rep["target"] = ratios
@@ -295,7 +308,7 @@ class SpatialSplitter:
         assign = self._assign(codes, Y[rows], asked, rng)
         split[rows] = np.asarray(self.names_, dtype=object)[assign]
         test = split == "test"
-        touch = _touching(lon, lat, test, split == "train", widths) & test
+        touch = _touching(lon, lat, test, split == "train", widths, self.buffer_widths) & test
         if groups is not None:  # a group moves whole
             g = np.asarray(groups)
             touch = np.isin(g, g[touch]) & test
@@ -303,18 +316,25 @@ class SpatialSplitter:
         return split, touch
 
     def _blocks(self, lon, lat, widths, groups, ok) -> np.ndarray:
-        """Block id of each patch (int64, shape (n,)): sinusoidal km, squares of ``block_widths`` widths."""
+        """Block id of each patch (int64, shape (n,)): sinusoidal km, squares of ``block_widths`` widths (sets
+        ``block_widths_``, the side used)."""
         w = float(np.nanmedian(widths[ok])) if np.isfinite(widths[ok]).any() else 1.0
-        size = self.block_widths * (w if w > 0 else 1.0)
+        w = w if w > 0 else 1.0
         la = np.radians(np.where(ok, lat, 0.0))
         x = EARTH_KM * np.radians(np.where(ok, lon, 0.0)) * np.cos(la)
         y = EARTH_KM * la
         if groups is not None:  # every patch at its group's first patch
             g = np.asarray(groups, np.int64)
             x, y = x[g], y[g]
-        bx = np.floor(x / size).astype(np.int64)
-        by = np.floor(y / size).astype(np.int64)
-        return bx * 1_000_003 + by
+        choices = BLOCK_CHOICES if self.block_widths is None else (float(self.block_widths),)
+        for side in choices:
+            bx = np.floor(x / (side * w)).astype(np.int64)
+            by = np.floor(y / (side * w)).astype(np.int64)
+            block = bx * 1_000_003 + by
+            if len(np.unique(block[ok])) >= MIN_BLOCKS:
+                break
+        self.block_widths_ = side
+        return block
 
     def _assign(self, codes: np.ndarray, Y: np.ndarray, ratios: np.ndarray, rng) -> np.ndarray:
         """Split index of each patch (shape (m,)) from its block code: greedy by need, then refined."""

@@ -20,14 +20,17 @@ __all__ = ["split_cmd"]
                    "patch; random: patch by patch (for comparison).")
 @click.option("--ratios", default="0.5,0.25,0.25", show_default=True, type=Ratios(),
               help="Shares of train,validation,test (or train,test).")
-@click.option("--block-widths", default=8.0, show_default=True,
-              type=option_type(SpatialSplitter, "block_widths"),
-              help="Side of a spatial block, in patch widths (geographic).")
+@click.option("--block-widths", default=None, type=option_type(SpatialSplitter, "block_widths"),
+              help="Side of a spatial block, in patch widths (geographic; default: the largest of 32, 16, 8, 4, 2 "
+                   "that makes at least 100 blocks).")
+@click.option("--buffer-widths", default=1.0, show_default=True, type=option_type(SpatialSplitter, "buffer_widths"),
+              help="Test patches within this many patch widths of a training patch move to validation "
+                   "(geographic; 1: the touching ones).")
 @click.option("--author", default="split", show_default=True, help="Who the edit log records.")
 @click.option("--dry-run", is_flag=True, help="Report the split without writing it.")
 @seed_option(SpatialSplitter)
 @json_option
-def split_cmd(workspace, method, ratios, block_widths, author, dry_run, seed, as_json):
+def split_cmd(workspace, method, ratios, block_widths, buffer_widths, author, dry_run, seed, as_json):
     """Assign every patch (not excluded) to a split and write it as one batch of the edit log (undo it with
     `eomine undo` or the app's History tab, like any edit). Reports each split's share, the largest deviation
     of a split's class distribution from the whole, and the share of test patches touching a training patch."""
@@ -37,18 +40,20 @@ def split_cmd(workspace, method, ratios, block_widths, author, dry_run, seed, as
 
     ws = Workspace(workspace)
     log = EditLog(ws, create=not dry_run)
-    sp, edits = split_workspace(ws, log, method=method, ratios=ratios, block_widths=block_widths, seed=seed)
+    sp, edits = split_workspace(ws, log, method=method, ratios=ratios, block_widths=block_widths,
+                                buffer_widths=buffer_widths, seed=seed)
     rep = sp.report_
     classes = ws.nomenclature.classes
     worst = rep.loc[rep["max_deviation"].idxmax()] if len(rep) else None
     note = (f"{method} split {','.join(f'{r:g}' for r in ratios)} (seed {seed}"
-            + (f", blocks of {block_widths:g} patch widths" if method == "geographic" else "") + ")")
+            + (f", blocks of {sp.block_widths_:g} patch widths, buffer {buffer_widths:g}" if method == "geographic"
+               else "") + ")")
     batch = None
     if edits and not dry_run:
         batch = log.commit(edits, author=author, note=note, source=f"split:{method}")
     if as_json:
         click.echo(json.dumps({"method": method, "ratios": list(ratios), "changed": len(edits), "batch": batch,
-                               "blocks": sp.n_blocks_, "buffer": int(sp.buffer_.sum()),
+                               "blocks": sp.n_blocks_, "block_widths": sp.block_widths_, "buffer": int(sp.buffer_.sum()),
                                "max_deviation": sp.max_deviation_, "test_touching_train": sp.touching_,
                                "splits": rep.assign(worst_class=[classes[i] if i >= 0 else None
                                                                  for i in rep["worst_class"]]).to_dict("records")},
@@ -56,7 +61,8 @@ def split_cmd(workspace, method, ratios, block_widths, author, dry_run, seed, as
         return
     click.echo(f"{note}: {int(rep['n'].sum()):,} patches"
                + (f" in {sp.n_blocks_:,} blocks; {int(sp.buffer_.sum()):,} test patches next to training patches "
-                  f"moved to {'validation' if 'validation' in sp.names_ else 'no split'}"
+                  f"moved to {'validation' if 'validation' in sp.names_ else 'no split'} "
+                  f"(within {buffer_widths:g} patch width{'s' if buffer_widths != 1 else ''})"
                   if method == "geographic" else ""))
     click.echo(f"{'split':<11} {'patches':>9} {'share':>7} {'asked':>7} {'max class dev.':>15}  worst class")
     for r in rep.itertuples():

@@ -155,6 +155,7 @@ CASES = [
     ("split {ws} --ratios 0.5,0.6", ["--ratios must be 2 or 3 positive shares summing to 1", "got '0.5,0.6'"]),
     ("split {ws} --ratios a,b", ["--ratios must be 2 or 3 positive shares", "got 'a,b'"]),
     ("split {ws} --block-widths 0", ["--block-widths must be a float in [1, inf), got '0'"]),
+    ("split {ws} --buffer-widths 0.5", ["--buffer-widths must be a float in [1, inf), got '0.5'"]),
     ("split {ws} --method kmeans", ["--method must be one of 'geographic', 'random'", "got 'kmeans'"]),
     ("split {ws} --seed -1", ["--seed", "an int in [0, 4294967295]"]),
     # undo / redo
