@@ -60,8 +60,10 @@ def reben_names(patch_ids, s1_ids, fallback: str) -> pd.DataFrame:
     s1_name[shared] = s1[shared] + "_" + suffix[shared].fillna(ids[shared])
     product = s1_name.str.extract(_S1_PRODUCT)[0]
     product = product.where(product.notna(), s1_name)
-    return pd.DataFrame({"tile": tile.to_numpy(object), "s1_name": s1_name.to_numpy(object),
-                         "s1_product": product.where(s1_name.notna(), None).to_numpy(object)})
+    none = s1_name.isna().to_numpy()
+    s1_name, product = s1_name.to_numpy(object, copy=True), product.to_numpy(object, copy=True)
+    s1_name[none] = product[none] = None
+    return pd.DataFrame({"tile": tile.to_numpy(object), "s1_name": s1_name, "s1_product": product}, dtype=object)
 
 
 def eurosat_names(patch_ids, labels) -> np.ndarray:
@@ -152,7 +154,7 @@ def write_reben(ws: Workspace, cat: pd.DataFrame, labels: np.ndarray, split: np.
             arr = _lossless(np.asarray(store.array(g.name)[p]), np.uint16, f"{pid}: group {g.name}")
             for j, band in enumerate(g.bands):
                 _write_tif(d / f"{pid}_{band}.tif", arr[j:j + 1], r, g.size, nodata=g.nodata)
-        if extra["s1"] and filled["s1"][p] and names["s1_name"].iat[i] is not None:
+        if extra["s1"] and filled["s1"][p] and isinstance(names["s1_name"].iat[i], str):
             s1n = names["s1_name"].iat[i]
             d1 = s1_root / names["s1_product"].iat[i] / s1n
             d1.mkdir(parents=True)
@@ -197,8 +199,9 @@ def _check_reben_grid(ws: Workspace, store) -> list:
     for name in ("s2_10m", "s2_20m", "s2_60m"):
         g = store.groups.get(name)
         if g is None:
-            raise DataError(f"reben-layout needs the band groups s2_10m, s2_20m, s2_60m; {ws.path} has "
-                            f"{', '.join(store.groups)}")
+            have = ", ".join(f"{h.name} ({h.size} px)" for h in store.groups.values())
+            raise DataError(f"reben-layout needs reBEN's band groups s2_10m, s2_20m, s2_60m (120, 60, 20 px); "
+                            f"{ws.path} has {have}")
         s2.append(g)
     for g in store.groups.values():
         want = REBEN_GRID.get(g.name)
