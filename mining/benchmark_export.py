@@ -25,8 +25,8 @@ columns (:data:`mining.export.REBEN_COLUMNS`; ``contains_*`` from the catalog's 
 hold reBEN's pixel grid (``s2_10m`` 120 px, ``s2_20m`` 60 px, ``s2_60m`` 20 px, ``s1`` 120 px) and its 12
 Sentinel-2 bands; Sentinel-2 values are written as uint16 (reBEN's type; a value that does not fit is an
 error, never clipped), Sentinel-1 as float32. A band reBEN does not have (B10 of an L1C scene) is written as
-one more file that the reben ingest does not read. ``s1_name`` is the catalog's ``s1_id`` when every exported
-patch has its own, else ``<s1_id>_<col>_<row>`` (a scene's one Sentinel-1 file, cut with the patches).
+one more file that the reben ingest does not read. ``s1_name`` is the catalog's ``s1_id`` where a patch has its
+own; patches that share one (a scene's one Sentinel-1 file, cut with the patches) get ``<s1_id>_<col>_<row>``.
 
 ``eurosat-layout`` (what :class:`~mining.datasets.EuroSATMS` reads)::
 
@@ -130,7 +130,7 @@ def export_benchmark(workspace, fmt: str, out, *, overwrite: bool = False,
             card.update(write_reben(ws, cat, labels, split, keep, partial, progress))
         else:
             card.update(write_eurosat(ws, cat, labels, split, keep, partial, progress))
-        card["file_count"] = sum(len(f) for _, _, f in os.walk(partial)) + 2
+        card["n_files"] = sum(len(f) for _, _, f in os.walk(partial)) + 2
         (partial / "README.md").write_text(dataset_readme(card))
         (partial / CARD_FILE).write_text(json.dumps(card, indent=1, default=str))
     except BaseException:
