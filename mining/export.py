@@ -221,7 +221,8 @@ def _reben_table(cat: pd.DataFrame) -> pa.Table:
     s2v1_name = (s2v1[0] + "_" + s2v1[1]).where(s2v1[0].notna(), None)
     df = pd.DataFrame({
         "patch_id": cat["patch_id"].astype(str),
-        "labels": [sorted(x) for x in cat["labels"]],  # the official file sorts labels by name
+        # the official file sorts labels by name (a Series: an empty frame keeps a column of lists)
+        "labels": pd.Series([sorted(x) for x in cat["labels"]], index=cat.index, dtype=object),
         "split": cat["split"], "country": cat["country"], "s1_name": cat["s1_id"], "s2v1_name": s2v1_name,
         "contains_seasonal_snow": cat["seasonal_snow"].fillna(False).astype(bool),
         "contains_cloud_or_shadow": cat["cloud_or_shadow"].fillna(False).astype(bool),

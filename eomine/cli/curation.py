@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from mining._internal.validation import Interval
+from mining.benchmark_export import LAYOUT_FORMATS
 from mining.export import FORMATS
 
 from ._options import Choice, Float, Int, json_option, workspace_argument
@@ -16,12 +17,16 @@ __all__ = ["export_cmd", "history_cmd", "undo_cmd", "redo_cmd"]
 
 @click.command("export")
 @workspace_argument()
-@click.option("--format", "fmt", required=True, type=Choice((*FORMATS, "labelmap")),
+@click.option("--format", "fmt", required=True, type=Choice((*FORMATS, "labelmap", *LAYOUT_FORMATS)),
               help="parquet/csv: curated catalog; reben: reBEN-compatible metadata.parquet; geoparquet: footprints; "
                    "predictions: every patch's given / predicted labels after active learning; "
-                   "labelmap: a GeoTIFF of the labels on the patches' grid (+ a CSV of the codes).")
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="File to write (history goes beside it).")
-@click.option("--drop-excluded", is_flag=True, help="Leave excluded patches out (default: keep them, marked).")
+                   "labelmap: a GeoTIFF of the labels on the patches' grid (+ a CSV of the codes); "
+                   "reben-layout / eurosat-layout: a new benchmark folder with the pixels, which "
+                   "`eomine ingest --format reben / eurosat` reads back.")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="File to write (history goes beside it); the folder to create for reben-layout / eurosat-layout.")
+@click.option("--drop-excluded", is_flag=True,
+              help="Leave excluded patches out (default: keep them, marked; the layouts always leave them out).")
 @click.option("--pixel", type=Float(Interval(float, 0, None, closed="neither")), default=None,
               help="labelmap: pixel size in metres (default: one pixel per patch).")
 @click.option("--predicted", is_flag=True,
@@ -36,11 +41,24 @@ def export_cmd(workspace, fmt, out, drop_excluded, pixel, predicted, overwrite):
     if fmt == "labelmap":
         _label_map(workspace, out, pixel, predicted, overwrite)
         return
+    if fmt in LAYOUT_FORMATS:
+        _benchmark(workspace, fmt, out, overwrite)
+        return
 
     card = export_workspace(workspace, fmt, out, drop_excluded=drop_excluded, overwrite=overwrite)
     click.echo(f"exported {card['n_rows']:,} patches to {out} ({card['n_changed']:,} relabelled, "
                f"{card['n_excluded']:,} excluded, {card['n_dropped']:,} dropped; edit log version "
                f"{card['edits_version']}); history: {card['n_events']:,} events in {card['history']}")
+
+
+def _benchmark(workspace, fmt, out, overwrite) -> None:
+    from mining.benchmark_export import export_benchmark
+
+    card = export_benchmark(workspace, fmt, out, overwrite=overwrite, progress=lambda p: click.echo(p, err=True))
+    back = card["ingest"]
+    back = f"read it back with: {back.replace('DIR', str(out))}" if back.startswith("eomine") else f"note: {back}"
+    click.echo(f"exported {card['n_exported']:,} patches to {out} ({fmt}; {card['n_changed']:,} relabelled, "
+               f"{card['n_excluded']:,} excluded patches left out; edit log version {card['edits_version']}); {back}")
 
 
 def _label_map(workspace, out, pixel, predicted, overwrite) -> None:

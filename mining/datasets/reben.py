@@ -87,6 +87,13 @@ class ReBEN(PatchDataset):
         Metadata files; default: the official ones found in ``root``.
     metadata_only : bool
         Ingest every metadata row without pixels; footprints come from the tile grid (see :mod:`mining.grid`).
+
+    Notes
+    -----
+    With pixels, every patch's footprint and CRS come from its B02 GeoTIFF, so a patch id need not end in
+    ``_T<tile>_<col>_<row>``: a benchmark cut from a scene and exported by ``eomine export --format
+    reben-layout`` (ids ``<scene>_<col>_<row>``) reads back with its ids (``tile`` is then null). Without pixels
+    (``metadata_only``) the footprint comes from the id, and such ids are skipped (``bad-id``).
     """
 
     format = "reben"
@@ -121,10 +128,12 @@ class ReBEN(PatchDataset):
         md = load_reben_metadata(self._metadata_paths())
         md = self._drop_duplicates(md, issues, "the reBEN metadata")
         md = self._validate_labels(md, issues)
-        bad_id = ~md["patch_id"].str.contains(r"_T\d{2}[C-X][A-Z]{2}_\d+_\d+$", regex=True)
-        for pid in md.loc[bad_id, "patch_id"]:
-            issues.append(Issue(pid, "bad-id", "patch_id does not end in _T<tile>_<col>_<row>"))
-        md = md[~bad_id].reset_index(drop=True)
+        on_grid = md["patch_id"].str.contains(r"_T\d{2}[C-X][A-Z]{2}_\d+_\d+$", regex=True).to_numpy(bool)
+        if self.metadata_only:  # the footprint can only come from the id
+            for pid in md.loc[~on_grid, "patch_id"]:
+                issues.append(Issue(pid, "bad-id", "patch_id does not end in _T<tile>_<col>_<row>"))
+            md = md[on_grid].reset_index(drop=True)
+            on_grid = np.ones(len(md), dtype=bool)
 
         df = pd.DataFrame({
             "patch_id": md["patch_id"], "dataset": self.dataset, "split": md["split"], "labels": md["labels"],
@@ -133,7 +142,10 @@ class ReBEN(PatchDataset):
             "seasonal_snow": md["contains_seasonal_snow"].astype(bool),
             "s1_id": md["s1_name"],
         })
-        geo = grid_geometry(df["patch_id"].to_numpy())
+        geo = grid_geometry(df["patch_id"].to_numpy()[on_grid]).set_axis(np.flatnonzero(on_grid))
+        geo = geo.reindex(range(len(df)))
+        for c in ("tile", "crs"):
+            geo[c] = geo[c].astype(object).where(geo[c].notna(), None)
         df = pd.concat([df, geo], axis=1)
         if self.metadata_only:
             df["source"] = md["tmp_metadata"]
@@ -149,9 +161,10 @@ class ReBEN(PatchDataset):
         for name in sorted(set(s2_dirs) - known):
             issues.append(Issue(name, "no-metadata", f"pixels in {s2_dirs[name]} have no row in the metadata"))
         have = df["patch_id"].isin(s2_dirs)
-        missing = df.loc[~have, "patch_id"]
-        for pid in missing:
-            issues.append(Issue(pid, "no-pixels", f"metadata row has no folder under {s2_root}"))
+        for pid, grid in zip(df.loc[~have, "patch_id"], on_grid[~have.to_numpy()], strict=True):
+            issues.append(Issue(pid, "no-pixels", f"metadata row has no folder under {s2_root}") if grid else
+                          Issue(pid, "bad-id", "patch_id does not end in _T<tile>_<col>_<row> and has no folder "
+                                               f"under {s2_root} to take its footprint from"))
         df = df[have].reset_index(drop=True)
         df["tmp_s2_dir"] = df["patch_id"].map(lambda p: str(s2_dirs[p]))
         df["tmp_s1_dir"] = df["s1_id"].map(lambda s: str(s1_dirs[s]) if s in s1_dirs else None)

@@ -138,6 +138,9 @@ CASES = [
     ("export {ws} --format labelmap --out {out} --pixel 0", ["--pixel must be a float in (0, inf), got '0'"]),
     ("export {ws} --format csv --out {out} --predicted", ["--predicted only applies to --format labelmap"]),
     ("export {ws} --out {out}", ["missing option --format", "parquet, csv, reben, geoparquet"]),
+    ("export {ws} --format reben-layout --out {out} --pixel 10", ["--pixel only applies to --format labelmap"]),
+    ("export {ws} --format reben-layout --out {out}", ["reben-layout needs reBEN's pixel grid", "s2_10m of 60 px"]),
+    ("export {ws} --format eurosat-layout --out {out}", ["eurosat-layout is single-label"]),
     # learn
     ("learn {ws} --batch 0", ["--batch must be an int in [1, inf), got '0'"]),
     ("learn {ws} --rounds 0", ["--rounds must be an int in [1, 10000], got '0'"]),
