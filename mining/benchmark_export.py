@@ -113,7 +113,7 @@ def export_benchmark(workspace, fmt: str, out, *, overwrite: bool = False,
         raise WorkspaceError(f"{ws.catalog_path} changed while exporting; run the export again")
     labels = np.empty(len(cat), dtype=object)
     labels[:] = cur.lists()
-    split = _current_split(ws, cur)
+    split = cur.split  # after the edit log's split edits (eomine split)
     has_pix = cat["pixel_row"].to_numpy(np.int64) >= 0
     keep = has_pix & ~cur.excluded
     card = {"format": f"eomine-benchmark-{fmt}", "eomine": __version__,
@@ -138,12 +138,6 @@ def export_benchmark(workspace, fmt: str, out, *, overwrite: bool = False,
         raise
     _publish(partial, out)
     return card
-
-
-def _current_split(ws: Workspace, cur) -> np.ndarray:
-    """The current split of every patch, object array of shape (n,) (catalog order; None where unknown)."""
-    # TODO(split-op): cur.split
-    return ws.catalog["split"].astype(object).where(ws.catalog["split"].notna(), None).to_numpy(object)
 
 
 # ---------------------------------------------------------------------- the output folder

@@ -56,17 +56,20 @@ def reben_root(shared_data):
 
 @pytest.fixture(scope="module")
 def reben_curated(reben_root, tmp_path_factory):
-    """The 24 real reBEN patches, one relabelled, one given one more label, one excluded."""
+    """The 24 real reBEN patches, one relabelled, one given one more label, one excluded, one moved to another
+    split."""
     ws_path = tmp_path_factory.mktemp("reben") / "ws"
     ingest(ReBEN(reben_root), ws_path, progress=False)
     ws = Workspace(ws_path)
     ids = list(ws.ids)
     refmap_pid = next(p for p in ids if p.endswith("_26_57"))
-    relabel, more, gone = [p for p in ids if p != refmap_pid][:3]
+    relabel, more, gone, moved = [p for p in ids if p != refmap_pid][:4]
     log = EditLog(ws)
     log.commit([Edit(relabel, "set", labels=("Urban fabric", "Marine waters"))], author="ana", note="coast")
     log.commit([Edit(more, "add", "Beaches, dunes, sands"), Edit(gone, "exclude")], author="bo")
-    return ws, {"relabel": relabel, "more": more, "gone": gone}
+    was = ws.catalog.set_index("patch_id").loc[moved, "split"]
+    log.commit([Edit(moved, "split", label="validation" if was != "validation" else "test")], author="bo")
+    return ws, {"relabel": relabel, "more": more, "gone": gone, "moved": moved}
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +96,9 @@ def test_reben_round_trip_labels_splits_and_state(reben_curated, reben_export):
     assert {p: list(back.loc[p, "labels"]) for p in back.index} == {p: list(cur.loc[p, "labels"]) for p in back.index}
     assert list(back.loc[who["relabel"], "labels"]) == ["Urban fabric", "Marine waters"]
     assert "Beaches, dunes, sands" in list(back.loc[who["more"], "labels"])
-    for col in ("split", "country", "s1_id", "cloud_or_shadow", "seasonal_snow", "tile", "crs", "x_min", "y_min",
+    assert back["split"].equals(cur.loc[back.index, "split"].astype(back["split"].dtype))  # the split edit too
+    assert back.loc[who["moved"], "split"] != src.loc[who["moved"], "split"]
+    for col in ("country", "s1_id", "cloud_or_shadow", "seasonal_snow", "tile", "crs", "x_min", "y_min",
                 "x_max", "y_max", "acquired"):
         assert back[col].equals(src.loc[back.index, col]), col
 
@@ -149,13 +154,14 @@ def test_reben_metadata_files_and_readme(reben_curated, reben_export):
     relabel = row.loc[who["relabel"]] if who["relabel"] in row.index else c.set_index("patch_id").loc[who["relabel"]]
     assert list(relabel["labels"]) == ["Marine waters", "Urban fabric"]  # sorted by name, as the official file
     card = json.loads((out / CARD_FILE).read_text())
-    assert card["edits_version"] == 2 and card["n_excluded"] == 1 and card["n_changed"] == 2
+    assert card["edits_version"] == 3 and card["n_excluded"] == 1 and card["n_changed"] == 2
     assert card["workspace"] == str(ws.path) and card["eomine"]
     readme = (out / "README.md").read_text()
-    splits = ws.catalog.set_index("patch_id").drop(who["gone"])["split"].value_counts()
+    cur = EditLog(ws, create=False).current_labels().to_frame().set_index("patch_id")
+    splits = cur.drop(who["gone"])["split"].value_counts()
     row = next(line for line in readme.splitlines() if line.startswith("| **patches**"))
     assert row == (f"| **patches** | {splits['test']} | {splits['train']} | {splits['validation']} | 23 |")
-    assert "Excluded patches are left out: 1" in readme and "edit log version: 2" in readme
+    assert "Excluded patches are left out: 1" in readme and "edit log version: 3" in readme
     assert "| Marine waters | " in readme and "| B8A | 60 | 20 | uint16 |" in readme
 
 
