@@ -128,6 +128,7 @@ class SceneDataset(PatchDataset):
         self._strip_cap = 64
         self._geom: dict = {}
         self._px: dict[float, int] = {}
+        self._ref: tuple | None = None           # (transform, crs, width, height) of the finest band, set by scan
         self._group_files: dict[str, list[tuple[Path, int]]] = {}
         if not 0 <= self.max_nodata <= 1:
             raise DataError(f"--max-nodata must be in [0, 1], got {max_nodata}")
