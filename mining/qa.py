@@ -19,7 +19,7 @@ __all__ = ["QA_COLUMNS", "QA_NAMES", "QA_COLORS", "QA_MIN_SHARE", "has_qa", "qa_
 QA_COLUMNS = ("qa_cloud", "qa_cirrus", "qa_shadow", "qa_snow", "qa_water", "qa_nodata")
 #: the classes: clear, then one per fraction, then "no QA"
 QA_NAMES = ("clear", "cloud", "cirrus", "shadow", "snow", "water", "nodata", "no QA")
-QA_COLORS = ("#9aa5b1", "#6a3d9a", "#cab2d6", "#3f3f3f", "#00bcd4", "#1f78b4", "#e31a1c", "#e4e7eb")
+QA_COLORS = ("#9aa5b1", "#6a3d9a", "#b07cd8", "#3f3f3f", "#00bcd4", "#1f78b4", "#e31a1c", "#e4e7eb")
 #: a condition names the patch when it covers at least this share of it
 QA_MIN_SHARE = 0.05
 
