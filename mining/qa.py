@@ -25,8 +25,9 @@ QA_MIN_SHARE = 0.05
 
 
 def has_qa(cat) -> bool:
-    """Whether the catalog has the SCL fractions (all of :data:`QA_COLUMNS`) with at least one value."""
-    return all(c in cat.columns for c in QA_COLUMNS) and bool(cat[list(QA_COLUMNS)].notna().any().any())
+    """Whether the catalog has the SCL fractions (all of :data:`QA_COLUMNS`, the cloud share known for at least one
+    patch: an L1C scene without SCL has only its nodata share)."""
+    return all(c in cat.columns for c in QA_COLUMNS) and bool(cat["qa_cloud"].notna().any())
 
 
 def qa_codes(cat, min_share: float = QA_MIN_SHARE) -> np.ndarray:

@@ -88,14 +88,17 @@ T_NEIGHBOURS, T_FOCUS = trace_index(TRACES, NEIGHBOURS), trace_index(TRACES, FOC
 
 # --------------------------------------------------------------------------- views
 def full_view(data: AppData, margin: float = 0.05) -> dict:
-    """lon/lat view of all patches with coordinates (plus a margin, widened to the panel's aspect); Europe if
-    none has coordinates."""
+    """lon/lat view of all patches with coordinates, footprints included (plus a margin, widened to the panel's
+    aspect); Europe if none has coordinates."""
     lon, y = map_xy(data)
     ok = np.isfinite(lon) & np.isfinite(y)
     if not ok.any():
         return {k: list(v) for k, v in EUROPE.items()}
-    x0, x1 = float(lon[ok].min()), float(lon[ok].max())
-    y0, y1 = float(y[ok].min()), float(y[ok].max())
+    b, has_b = footprint_bounds(data)
+    x0, x1 = float(np.min(lon[ok], initial=np.min(b[0, has_b], initial=np.inf))), float(
+        np.max(lon[ok], initial=np.max(b[2, has_b], initial=-np.inf)))
+    y0, y1 = float(np.min(y[ok], initial=np.min(b[1, has_b], initial=np.inf))), float(
+        np.max(y[ok], initial=np.max(b[3, has_b], initial=-np.inf)))
     span = max(x1 - x0, y1 - y0, 0.05)
     dx = (max(x1 - x0, 0.02 * span) + 2 * margin * span) / 2
     dy = (max(y1 - y0, 0.02 * span) + 2 * margin * span) / 2
