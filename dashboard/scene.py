@@ -32,7 +32,7 @@ __all__ = ["scene_corners", "can_show_scene", "is_scene", "quicklook_composite",
 
 #: opacity of the outlines over the imagery: a colour, and a grey (no label, clear, outside the selection...)
 OUTLINE_ALPHA = 235
-NEUTRAL_ALPHA = 110
+NEUTRAL_ALPHA = 80
 #: patches narrower than this on screen get outlines only in a colour (greys would hide the imagery under a grid)
 OUTLINE_MIN_PX = 10.0
 #: a colour whose channels differ by less than this is a grey
