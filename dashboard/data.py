@@ -34,7 +34,8 @@ from .snapshots import (
     predictions_stamp,
 )
 
-__all__ = ["AppData", "AppState", "Filters", "Scheme", "get_data", "get_state", "COLOR_BY", "NO_LABEL"]
+__all__ = ["AppData", "AppState", "Filters", "Scheme", "get_data", "get_state", "COLOR_BY", "NO_LABEL",
+           "color_options"]
 
 #: colour-by choices for the scatter and the map
 COLOR_BY = {
@@ -49,7 +50,10 @@ COLOR_BY = {
     "labelled": "Labelled (active learning)",
     "predicted": "Predicted class (active learning)",
     "uncertainty": "Model uncertainty (active learning)",
+    "qa": "Scene QA (SCL: clear, cloud, cirrus...)",
 }
+#: colour-by choices a workspace offers only when it has the data (see :func:`color_options`)
+OPTIONAL_COLOR_BY = {"qa": "has_qa", "leakage": "has_splits"}
 #: colour-by "labelled": what active learning knows of each patch (the first that applies, from the end)
 LABELLED_NAMES = ("not labelled", "labelled in the catalog", "labelled by a curator", "unsure",
                   "removed from training")
@@ -187,6 +191,7 @@ class AppData:
         from mining.curation import EditLog
         from mining.knn import has_knn, load_knn_catalog
         from mining.projection import load_layout_catalog
+        from mining.qa import QA_COLORS, QA_NAMES, has_qa, qa_codes
         from mining.quality import label_matrix
 
         t0 = time.perf_counter()
@@ -218,6 +223,8 @@ class AppData:
         flag[cat["cloud_or_shadow"].to_numpy(bool)] = 1
         flag[cat["seasonal_snow"].to_numpy(bool)] = 2
         schemes["flags"] = Scheme(_readonly(flag), tuple(FLAG_COLORS.values()), tuple(FLAG_COLORS))
+        if has_qa(cat):  # scenes: the SCL fractions' dominant condition (mining.qa)
+            schemes["qa"] = Scheme(_readonly(qa_codes(cat)), QA_COLORS, QA_NAMES)
         renderer = None
         if ws.has_pixels:
             from mining.composites import CompositeRenderer
@@ -245,6 +252,11 @@ class AppData:
             pixel_row=_readonly(cat["pixel_row"].to_numpy(np.int64)), edits=edits, labels=labels,
             scores=Scores.load(ws, classes), caches=Caches(), load_seconds=time.perf_counter() - t0,
             confirm_above=int(confirm_above))
+
+    @property
+    def has_qa(self) -> bool:
+        """Whether the patches have SCL QA fractions (cut from an L2A scene): colour-by "qa" is offered."""
+        return "qa" in self.schemes
 
     # ------------------------------------------------------------------ the snapshot's labels and scores
     @property
@@ -407,6 +419,13 @@ class AppState:
                 data = replace(data, labels=labels, scores=scores)
                 self._current = data
         return data
+
+
+def color_options(data: AppData) -> list[dict]:
+    """The colour-by dropdown's options for this workspace: :data:`COLOR_BY` less the optional ones it has no data
+    for (:data:`OPTIONAL_COLOR_BY`)."""
+    return [{"label": v, "value": k} for k, v in COLOR_BY.items()
+            if k not in OPTIONAL_COLOR_BY or getattr(data, OPTIONAL_COLOR_BY[k])]
 
 
 def get_state() -> AppState:

@@ -8,12 +8,14 @@ either axis has the same length on screen and shapes are right at every latitude
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .data import AppData
 
 __all__ = ["LAT_MAX", "merc_y", "lat_of", "to_plot", "from_plot", "has_coordinates", "map_xy", "footprint_bounds",
-           "basemap_image", "over", "WATER", "LAND", "BORDER"]
+           "basemap_image", "over", "axis_ticks", "WATER", "LAND", "BORDER"]
 
 LAT_MAX = 85.05112878  # Web Mercator's limit
 WATER = "#dbe9f4"
@@ -48,6 +50,33 @@ def map_xy(data: AppData) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(data.lon, np.float32), merc_y(data.lat).astype(np.float32)
 
     return data.caches.map_xy.get(None, build)
+
+
+_STEPS = [s * 10.0 ** e for e in range(-4, 3) for s in (1, 2, 5)]
+
+
+def _nice_step(span: float, n: int = 5) -> float:
+    raw = span / max(n, 1)
+    return next((s for s in _STEPS if s >= raw), _STEPS[-1])
+
+
+def _fmt_deg(v: float, step: float, pos: str, neg: str) -> str:
+    dec = max(0, math.ceil(-math.log10(step) - 1e-9))
+    s = f"{abs(v):.{dec}f}"
+    return f"{s}°" + ("" if abs(v) < 0.5 * step else pos if v > 0 else neg)
+
+
+def axis_ticks(pview: dict, n: int = 6) -> dict:
+    """Tick positions (plot coordinates) and degree labels for both axes of the plot-coordinate view ``pview``:
+    round longitudes, and round latitudes placed at their Mercator y."""
+    (x0, x1), (y0, y1) = pview["x"], pview["y"]
+    sx = _nice_step(x1 - x0, n)
+    xt = np.arange(math.ceil(x0 / sx - 1e-6), math.floor(x1 / sx + 1e-6) + 1) * sx
+    lat0, lat1 = (float(v) for v in lat_of([y0, y1]))
+    sy = _nice_step(lat1 - lat0, n)
+    yt = np.arange(math.ceil(lat0 / sy - 1e-6), math.floor(lat1 / sy + 1e-6) + 1) * sy
+    return {"xvals": xt.tolist(), "xtext": [_fmt_deg(((v + 180) % 360) - 180, sx, "E", "W") for v in xt],
+            "yvals": merc_y(yt).tolist(), "ytext": [_fmt_deg(v, sy, "N", "S") for v in yt]}
 
 
 def has_coordinates(data: AppData) -> bool:

@@ -36,6 +36,7 @@ MAP_INFO = "map-info"
 MAP_VIEW = "map-view-store"
 MAP_RELAYOUT = "map-relayout-store"  # dcc.Store: the map's relayoutData, only when the view moved
 MAP_SIZE = "map-size-store"          # dcc.Store: {"w", "h"}: the plot area in device pixels (assets/plots.js)
+MAP_SCENE = "map-scene"              # dcc.Checklist: ["on"] shows the scene view (patch imagery) on the map
 
 GRID = "grid"
 GRID_PAGE = "grid-page"

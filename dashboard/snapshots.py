@@ -399,6 +399,9 @@ class Caches:
     embedding_name: Memo = field(default_factory=lambda: Memo("embedding_name"))  # [None]
     selection: Memo = field(default_factory=lambda: Memo("selection", size=4))  # [the selection's JSON]
     basemap_image: Memo = field(default_factory=lambda: Memo("basemap_image", size=4))  # [(box, width, height)]
+    #: the map's scene view: footprint corners in plot coordinates, and the imagery of the latest views
+    scene_corners: Memo = field(default_factory=lambda: Memo("scene_corners"))  # [None]
+    scene_image: Memo = field(default_factory=lambda: Memo("scene_image", size=4))  # [(box, width, height, composite)]
     #: the curation toolbar's latest actions: a repeat of the same action by the same curator within a couple of
     #: seconds (a double click whose first request came back before the second click) is answered with the first
     #: result instead of a second batch or a "nothing to change"

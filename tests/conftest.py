@@ -40,6 +40,19 @@ def demo_ws(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def scene_ws(shared_data, tmp_path_factory) -> Path:
+    """The real Sentinel-2 L2A tile 29RKH (decimated 10x by its publisher) cut into its 8,281 patches of 1,200 m
+    (``eomine ingest --format scene``, about 6 s); not embedded. Skipped without the real data."""
+    from mining.datasets import SceneDataset
+    from mining.ingest import ingest
+
+    out = tmp_path_factory.mktemp("scene") / "ws"
+    item = shared_data / "scenes" / "s2-l2a-29RKH-20200219-100m" / "S2A_29RKH_20200219_0_L2A.json"
+    ingest(SceneDataset(item), out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
 def demo_scored(demo_ws, tmp_path_factory) -> Path:
     """A copy of :func:`demo_ws` with noise scores (``eomine score``)."""
     from mining.noise import score_workspace

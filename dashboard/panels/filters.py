@@ -11,7 +11,7 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html,
 from mining.composites import COMPOSITES
 
 from .. import ids
-from ..data import COLOR_BY, NO_LABEL, AppData, get_data
+from ..data import COLOR_BY, NO_LABEL, AppData, color_options, get_data
 from ..selection import combined_mask, describe_selection, selection_mask
 from ..urlstate import decode_state, encode_state, keep_other_keys
 
@@ -37,7 +37,7 @@ def layout(data: AppData) -> list:
     return [
         html.H3("View"),
         html.Label("Colour by", htmlFor=ids.COLOR_BY),
-        dcc.Dropdown(id=ids.COLOR_BY, options=[{"label": v, "value": k} for k, v in COLOR_BY.items()],
+        dcc.Dropdown(id=ids.COLOR_BY, options=color_options(data),
                      value="label", clearable=False),
         html.Label("Thumbnails", htmlFor=ids.COMPOSITE),
         dcc.Dropdown(id=ids.COMPOSITE, options=[{"label": COMPOSITES[c].title, "value": c} for c in comps],

@@ -13,6 +13,8 @@ Layers, bottom to top
     the traces of :mod:`dashboard.figures` (hover grid, box-select helper, then this figure's footprint
     rectangles: ``FOOTPRINT_SLOTS`` ``fill="toself"`` traces, one per colour; kNN neighbours, the patch in
     focus; the overlays passed in). The browser lays out no vector basemap: a zoom costs one image swap.
+    With *Scene view* on, the image is the basemap, the patches' own imagery and their outlines coloured by the
+    scheme (:mod:`dashboard.scene`); the footprint traces stay empty.
 
 Everything works offline: no tiles, no topojson, no fonts are fetched. Optional online tiles are not offered.
 """
@@ -45,6 +47,7 @@ from ..figures import (
 )
 from ..geo import (
     WATER,
+    axis_ticks,
     basemap_image,
     footprint_bounds,
     from_plot,
@@ -55,6 +58,7 @@ from ..geo import (
     over,
     to_plot,
 )
+from ..scene import can_show_scene, is_scene, quicklook_composite, scene_image, scene_view
 from ..selection import selection_mask
 from ..views import GREY, nearest, raster_size, scheme_for
 
@@ -84,14 +88,17 @@ T_NEIGHBOURS, T_FOCUS = trace_index(TRACES, NEIGHBOURS), trace_index(TRACES, FOC
 
 # --------------------------------------------------------------------------- views
 def full_view(data: AppData, margin: float = 0.05) -> dict:
-    """lon/lat view of all patches with coordinates (plus a margin, widened to the panel's aspect); Europe if
-    none has coordinates."""
+    """lon/lat view of all patches with coordinates, footprints included (plus a margin, widened to the panel's
+    aspect); Europe if none has coordinates."""
     lon, y = map_xy(data)
     ok = np.isfinite(lon) & np.isfinite(y)
     if not ok.any():
         return {k: list(v) for k, v in EUROPE.items()}
-    x0, x1 = float(lon[ok].min()), float(lon[ok].max())
-    y0, y1 = float(y[ok].min()), float(y[ok].max())
+    b, has_b = footprint_bounds(data)
+    x0, x1 = float(np.min(lon[ok], initial=np.min(b[0, has_b], initial=np.inf))), float(
+        np.max(lon[ok], initial=np.max(b[2, has_b], initial=-np.inf)))
+    y0, y1 = float(np.min(y[ok], initial=np.min(b[1, has_b], initial=np.inf))), float(
+        np.max(y[ok], initial=np.max(b[3, has_b], initial=-np.inf)))
     span = max(x1 - x0, y1 - y0, 0.05)
     dx = (max(x1 - x0, 0.02 * span) + 2 * margin * span) / 2
     dy = (max(y1 - y0, 0.02 * span) + 2 * margin * span) / 2
@@ -164,12 +171,14 @@ def _palette_codes(data: AppData, color: str, smask: np.ndarray | None):
 
 def render_map(data: AppData, view: dict, color: str = "label", filters: dict | None = None,
                sel: dict | None = None, *, long_side: int = IMG_LONG, aspect: float | None = None,
-               footprint_max: int = FOOTPRINT_MAX) -> dict:
+               footprint_max: int = FOOTPRINT_MAX, scene: bool = False, composite: str | None = None) -> dict:
     """Everything the map draws for a lon/lat ``view``.
 
     Filtered-out patches are hidden; patches outside the selection are grey. When fewer than
     ``footprint_max`` patches (passing the filters) touch the drawn box and a typical footprint is at least
-    ``FOOTPRINT_MIN_PX`` wide on screen, their footprints replace the raster.
+    ``FOOTPRINT_MIN_PX`` wide on screen, their footprints replace the raster. ``scene``: the scene view (the
+    patches' ``composite`` under their outlines, :func:`dashboard.scene.scene_view`) replaces both where it can
+    be drawn.
 
     Returns
     -------
@@ -178,7 +187,9 @@ def render_map(data: AppData, view: dict, color: str = "label", filters: dict | 
         the patches over it), ``layer`` (the patches alone, transparent elsewhere; None when no patch is in the
         raster), ``footprints`` (list of (hex colour, rows), empty in raster mode),
         ``in_view`` (patches passing the filters whose centre is in ``view``), ``selected`` (selected patches
-        passing the filters, or None), ``mode`` ("raster" | "footprints"), ``ms`` (render time).
+        passing the filters, or None), ``mode`` ("raster" | "footprints" | "scene"), ``scene`` (the scene view's
+        ``image``, ``scale``, ``tile``... when the mode is "scene"; ``False`` when it was asked for and cannot be
+        drawn here; None when not asked), ``ms`` (render time).
     """
     t0 = time.perf_counter()
     pview = to_plot(view)
@@ -200,7 +211,10 @@ def render_map(data: AppData, view: dict, color: str = "label", filters: dict | 
 
     b, has_b = footprint_bounds(data)
     footprints, rows_fp = [], None
-    if in_view <= footprint_max:  # only then can the footprints touching the (larger) box be few enough
+    sv = scene_view(data, vp, composite, codes, colors, fmask) if scene else None
+    if sv is not None:  # the scene view stands for its patches: only the others stay dots
+        has_b = sv["covers"]
+    elif in_view <= footprint_max:  # only then can the footprints touching the (larger) box be few enough
         touch = (b[2] >= bx0) & (b[0] <= bx1) & (b[3] >= by0) & (b[1] <= by1)
         if fmask is not None:
             touch &= fmask
@@ -211,27 +225,31 @@ def render_map(data: AppData, view: dict, color: str = "label", filters: dict | 
             width_px = float(np.median(b[2, rows_fp] - b[0, rows_fp])) / (vx1 - vx0) * PLOT_PX
             if not width_px >= FOOTPRINT_MIN_PX:
                 rows_fp = None
-    mode = "footprints" if rows_fp is not None else "raster"
+    mode = "scene" if sv is not None else "footprints" if rows_fp is not None else "raster"
 
     rgba = None
     # (an empty raster is skipped: rasterize_categorical cannot shade zero points)
     if len(idx) and (mode == "raster" or not has_b[idx].all()):
         rsel = fmask
-        if mode == "footprints":  # only the patches without a footprint stay in the raster
+        if mode != "raster":  # only the patches without a footprint (or pixels, in the scene view) stay dots
             rsel = ~has_b if fmask is None else (fmask & ~has_b)
         rgba, cnt = render_categorical(lon, y, codes, colors, vp, sel=rsel,
                                        density=color == "density" and mode == "raster")
         if not cnt.any():
             rgba = None
+    base = basemap_image(data, box, W, H)
+    if sv is not None:
+        base = over(sv["image"], base)
+        rgba = sv["outlines"] if rgba is None else np.where(rgba[..., 3:] > 0, rgba, sv["outlines"])
     layer = rgba
-    rgba = over(layer, basemap_image(data, box, W, H))
+    rgba = over(layer, base)
     if mode == "footprints" and len(rows_fp):
         footprints = _group_by_colour(codes[rows_fp], rows_fp, colors)
     selected = None
     if smask is not None:
         selected = int((smask & fmask).sum() if fmask is not None else smask.sum())
     return {"box": box, "rgba": rgba, "layer": layer, "footprints": footprints, "in_view": in_view,
-            "selected": selected,
+            "selected": selected, "scene": sv if sv is not None else (False if scene else None),
             "mode": mode, "ms": round((time.perf_counter() - t0) * 1e3, 1)}
 
 
@@ -268,33 +286,6 @@ def footprint_xy(data: AppData, rows: np.ndarray) -> tuple[list, list]:
 def _rgba(hex_color: str, alpha: float) -> str:
     r, g, b = hex_to_rgb([hex_color])[0]
     return f"rgba({r},{g},{b},{alpha})"
-
-
-# --------------------------------------------------------------------------- ticks
-_STEPS = [s * 10.0 ** e for e in range(-4, 3) for s in (1, 2, 5)]
-
-
-def _nice_step(span: float, n: int = 5) -> float:
-    raw = span / max(n, 1)
-    return next((s for s in _STEPS if s >= raw), _STEPS[-1])
-
-
-def _fmt_deg(v: float, step: float, pos: str, neg: str) -> str:
-    dec = max(0, math.ceil(-math.log10(step) - 1e-9))
-    s = f"{abs(v):.{dec}f}"
-    return f"{s}°" + ("" if abs(v) < 0.5 * step else pos if v > 0 else neg)
-
-
-def axis_ticks(pview: dict, n: int = 6) -> dict:
-    """Tick positions (plot coordinates) and degree labels for both axes."""
-    (x0, x1), (y0, y1) = pview["x"], pview["y"]
-    sx = _nice_step(x1 - x0, n)
-    xt = np.arange(math.ceil(x0 / sx - 1e-6), math.floor(x1 / sx + 1e-6) + 1) * sx
-    lat0, lat1 = (float(v) for v in lat_of([y0, y1]))
-    sy = _nice_step(lat1 - lat0, n)
-    yt = np.arange(math.ceil(lat0 / sy - 1e-6), math.floor(lat1 / sy + 1e-6) + 1) * sy
-    return {"xvals": xt.tolist(), "xtext": [_fmt_deg(((v + 180) % 360) - 180, sx, "E", "W") for v in xt],
-            "yvals": merc_y(yt).tolist(), "ytext": [_fmt_deg(v, sy, "N", "S") for v in yt]}
 
 
 # --------------------------------------------------------------------------- figure
@@ -371,6 +362,11 @@ def info_text(data: AppData, result: dict) -> str:
     text = f"{n:,} patch{'' if n == 1 else 'es'} in view"
     if result["mode"] == "footprints":
         text += " (footprints)"
+    sv = result.get("scene")
+    if sv:
+        text += " · scene" + (f" {sv['scale']:,.0f} m" if np.isfinite(sv["scale"]) else "")
+    elif sv is False:
+        text += " · zoom in for the scene view"
     if result["selected"] is not None:
         text += f" · {result['selected']:,} selected"
     missing = int((~(np.isfinite(data.lon) & np.isfinite(data.lat))).sum())
@@ -381,12 +377,12 @@ def info_text(data: AppData, result: dict) -> str:
 
 def map_update(data: AppData, from_relayout: bool, relayout, color, filters, sel, selected, view,
                size: dict | None = None, *, only_relayout: bool | None = None, geometry: bool = True,
-               focus: bool = True):
+               focus: bool = True, scene: bool = False, composite: str | None = None):
     """Body of the map callback: (figure Patch | no_update, new view | no_update, info text | no_update).
 
     ``from_relayout``: the relayout store is among the triggers (its view is applied); ``only_relayout`` (default:
     ``from_relayout``): it is the only one, so a relayout that does not move the view draws nothing.
-    ``geometry`` / ``focus``: see :func:`update_patch`."""
+    ``geometry`` / ``focus``: see :func:`update_patch`. ``scene`` / ``composite``: see :func:`render_map`."""
     if not has_coordinates(data):
         return no_update, no_update, "no patch has coordinates"
     full = full_view(data)
@@ -399,23 +395,26 @@ def map_update(data: AppData, from_relayout: bool, relayout, color, filters, sel
     try:
         area = raster_size(size, None, margin=MARGIN)  # the plot area in device pixels, when known
         result = render_map(data, view, color or "label", filters, sel, long_side=max(area or (IMG_LONG,)),
-                            aspect=area[0] / area[1] if area else None)
+                            aspect=area[0] / area[1] if area else None, scene=scene, composite=composite)
     except ValueError as exc:
         return no_update, no_update, f"Cannot draw this view: {exc}"
     return (update_patch(data, view, result, selected, sel, geometry=geometry or new_view is not None, focus=focus),
             (new_view or no_update), info_text(data, result))
 
 
-def nearest_patch(data: AppData, lon: float, y: float, view: dict, filters: dict | None = None) -> int | None:
+def nearest_patch(data: AppData, lon: float, y: float, view: dict, filters: dict | None = None, *,
+                  shown: np.ndarray | None = None) -> int | None:
     """Catalog row of the patch clicked at plot position (lon, Mercator y): the one whose footprint contains
-    the point (nearest centre first), else the nearest centre within ``CLICK_PX`` screen pixels
-    (:func:`dashboard.views.nearest` on lon/lat)."""
+    the point (nearest centre first; among the ``shown`` rows first, the scene view's scale), else the nearest
+    centre within ``CLICK_PX`` screen pixels (:func:`dashboard.views.nearest` on lon/lat)."""
     fmask = data.mask(Filters.from_dict(filters))
     b, _ = footprint_bounds(data)
     hit = (b[0] <= lon) & (b[2] >= lon) & (b[1] <= y) & (b[3] >= y)
     if fmask is not None:
         hit &= fmask
     rows = np.flatnonzero(hit)
+    if shown is not None and np.isin(rows, shown).any():
+        rows = rows[np.isin(rows, shown)]
     if len(rows):
         cx, cy = map_xy(data)
         return int(rows[np.argmin(np.hypot(cx[rows] - lon, cy[rows] - y))])
@@ -455,8 +454,11 @@ def layout(data: AppData, *, overlays=()) -> html.Section:
                 "there is nothing to put on the map."]),
             dcc.Graph(id=ids.MAP, figure=go.Figure(), style={"display": "none"}, config=config),
         ])
+    toggle = dcc.Checklist(id=ids.MAP_SCENE, options=[{"label": "Scene view", "value": "on"}],
+                           value=["on"] if is_scene(data) else [], inline=True, className="checklist scene-toggle",
+                           style=None if can_show_scene(data) else {"display": "none"})
     return html.Section(className="panel map-panel", children=[
-        html.Div(className="panel-head", children=[html.H2("Map"), html.Span(id=ids.MAP_INFO)]),
+        html.Div(className="panel-head", children=[html.H2("Map"), html.Span(id=ids.MAP_INFO), toggle]),
         dcc.Loading(body, id=ids.MAP_LOADING, type="dot", delay_show=400,
                     overlay_style={"visibility": "visible", "opacity": 0.6}),
         dcc.Store(id=ids.MAP_VIEW, data=view),
@@ -472,32 +474,46 @@ def layout(data: AppData, *, overlays=()) -> html.Section:
           Input(ids.MAP_RELAYOUT, "data"), Input(ids.COLOR_BY, "value"), Input(ids.FILTERS, "data"),
           Input(ids.SELECTION, "data"), Input(ids.SELECTED, "data"), Input(ids.MAP_VIEW, "data"),
           Input(ids.EDITS_VERSION, "data"), Input(ids.SCORES_VERSION, "data"), Input(ids.URL_READY, "data"),
-          Input(ids.MAP_SIZE, "data"), Input(ids.PREDICTIONS_VERSION, "data"), prevent_initial_call=True)
+          Input(ids.MAP_SIZE, "data"), Input(ids.PREDICTIONS_VERSION, "data"), Input(ids.MAP_SCENE, "value"),
+          Input(ids.COMPOSITE, "value"), prevent_initial_call=True)
 def update_map(relayout, color, filters, sel, selected, view, _edits_version=None, _scores_version=None,
-               ready=True, size=None, _predictions_version=None):
+               ready=True, size=None, _predictions_version=None, scene=None, composite=None):
     if not ready or not size:  # the first render waits for the URL's state and the plot's size: one per load
         return no_update, no_update, no_update
     # on page load Dash may list the (empty) relayout store among the triggers: the render must still happen
     trig = set(ctx.triggered_prop_ids or ())
+    if trig == {f"{ids.COMPOSITE}.value"} and not scene:  # the composite is drawn only in the scene view
+        return no_update, no_update, no_update
     key = f"{ids.MAP_RELAYOUT}.data"
-    # a change of colour, filters, selection, edits or scores keeps the view: only the image is sent again
+    # a change of colour, composite, filters, selection, edits or scores keeps the view: only the image is sent
+    # again (the scene toggle sends everything: it switches the footprint traces on or off)
     keeps_view = {f"{i}.data" for i in (ids.FILTERS, ids.SELECTION, ids.SELECTED, ids.EDITS_VERSION,
-                                        ids.SCORES_VERSION, ids.PREDICTIONS_VERSION)} | {f"{ids.COLOR_BY}.value"}
+                                        ids.SCORES_VERSION, ids.PREDICTIONS_VERSION)} | {
+        f"{i}.value" for i in (ids.COLOR_BY, ids.COMPOSITE)}
     return map_update(get_data(), key in trig and relayout is not None, relayout, color, filters, sel, selected,
                       view, size, only_relayout=trig == {key}, geometry=not trig or not trig <= keeps_view,
-                      focus=not trig or not trig <= keeps_view - {f"{ids.SELECTED}.data"})
+                      focus=not trig or not trig <= keeps_view - {f"{ids.SELECTED}.data"},
+                      scene=bool(scene), composite=composite)
 
 
 
 
 @callback(Output(ids.SELECTED, "data", allow_duplicate=True), Input(ids.MAP, "clickData"),
-          State(ids.MAP_VIEW, "data"), State(ids.FILTERS, "data"), prevent_initial_call=True)
-def map_click(click_data, view, filters):
+          State(ids.MAP_VIEW, "data"), State(ids.FILTERS, "data"), State(ids.MAP_SCENE, "value"),
+          State(ids.MAP_SIZE, "data"), State(ids.COMPOSITE, "value"), prevent_initial_call=True)
+def map_click(click_data, view, filters, scene=None, size=None, composite=None):
     if not click_data or not click_data.get("points"):
         return no_update
     pt = click_data["points"][0]
     data = get_data()
     if not has_coordinates(data) or pt.get("x") is None or pt.get("y") is None:
         return no_update
-    row = nearest_patch(data, float(pt["x"]), float(pt["y"]), view or full_view(data), filters)
+    view = view or full_view(data)
+    shown, comp = None, quicklook_composite(data, composite)
+    if scene and comp:  # the patches of the scale the scene view shows (its cached imagery of this view says which)
+        area = raster_size(size, None, margin=MARGIN)
+        box = render_box(to_plot(view), area[0] / area[1] if area else None)
+        img = scene_image(data, Viewport(box["x"], box["y"], *image_size(box, max(area or (IMG_LONG,)))), comp)
+        shown = img["rows"] if img else None
+    row = nearest_patch(data, float(pt["x"]), float(pt["y"]), view, filters, shown=shown)
     return data.ids[row] if row is not None else no_update

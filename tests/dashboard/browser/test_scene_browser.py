@@ -1,0 +1,50 @@
+"""The scene view in headless Chromium on the real 29RKH scene workspace: the imagery on load, a click on the
+scene focuses a patch, the toggle turns it off."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.realdata]
+
+
+@pytest.fixture(scope="module")
+def scene_server(scene_ws):
+    from _server import start_server
+
+    proc, url = start_server(scene_ws)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def scene_page(browser, scene_server):
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768})
+    pg = ctx.new_page()
+    pg.set_default_timeout(45000)
+    pg.console_errors = []
+    pg.on("console", lambda m: pg.console_errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: pg.console_errors.append(str(e)))
+    yield pg
+    ctx.close()
+
+
+def test_the_scene_view_in_the_browser(scene_page, scene_server):
+    page = scene_page
+    page.goto(scene_server + "/?color=qa")
+    page.wait_for_function("document.querySelector('#map-info') && "
+                           "/scene 1,200 m/.test(document.querySelector('#map-info').innerText)", timeout=60000)
+    assert page.is_checked("#map-scene input[type=checkbox]")
+    src = page.evaluate("document.querySelector('#map-graph .js-plotly-plot').layout.images[0].source")
+    assert src.startswith("data:image/webp;base64,")
+    # a click in the middle of the scene focuses the patch there
+    box = page.locator("#map-graph .nsewdrag").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    page.wait_for_function("document.querySelector('#detail') && "
+                           "/S2A_29RKH_20200219_0_L2A_\\d+_\\d+/.test(document.querySelector('#detail').innerText)",
+                           timeout=45000)
+    # the toggle turns the scene view off: the map draws its point raster again
+    page.click("#map-scene label")
+    page.wait_for_function("!/scene/.test(document.querySelector('#map-info').innerText)", timeout=45000)
+    assert page.console_errors == []
