@@ -297,8 +297,10 @@ class PostgresEditLog(LogCore):
 
     # ------------------------------------------------------------------ opening
     def _exists(self, con) -> bool:
-        return con.execute("SELECT to_regclass(%s) IS NOT NULL",
-                           (f'"{self.schema_}".meta',)).fetchone()[0]
+        # a scan of the catalog with this statement's snapshot (to_regclass would read the cache of this backend,
+        # which may not yet know the schema another creator committed while we waited for the lock)
+        return con.execute("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = %s "
+                           "AND tablename = 'meta')", (self.schema_,)).fetchone()[0]
 
     def _open_or_create(self) -> bool:
         with self._txn("BEGIN READ ONLY", "cannot open the edit log") as con:
