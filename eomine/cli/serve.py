@@ -41,10 +41,11 @@ def serve(workspace, host, port, read_only, auth, confirm_above, debug, log_url)
     import os
 
     from dashboard.app import serve as run_server
-    from mining.curation import LOG_ENV
+    from mining.curation import LOG_ENV, open_log
     from mining.curation import log_url as resolve_log
 
     where = resolve_log(log_url)
+    open_log(ws, where, create=False).close()  # an unreachable or foreign log: one error line before anything else
     if log_url is not None:  # the background jobs this server starts (re-scoring) read the same log
         os.environ[LOG_ENV] = log_url
     mode = " read-only," if read_only else ""

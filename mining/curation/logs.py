@@ -18,7 +18,7 @@ import os
 
 from ..errors import DataError
 from .events import EditLogProtocol
-from .postgres import is_postgres_url, mask_url
+from .postgres import is_postgres_url, mask_url, parse_url
 
 __all__ = ["open_log", "log_url", "LOG_ENV", "SQLITE"]
 
@@ -37,17 +37,21 @@ def log_url(url: str | None = None) -> str:
         Neither ``sqlite`` nor a ``postgresql://`` URL (the message names it, password masked, and where it
         came from).
     """
-    source = "--log"
+    source = ""
     if url is None or (isinstance(url, str) and not url.strip()):
-        url, source = os.environ.get(LOG_ENV, "").strip() or SQLITE, LOG_ENV
+        url, source = os.environ.get(LOG_ENV, "").strip() or SQLITE, f" (from {LOG_ENV})"
     if not isinstance(url, str):
         raise DataError(f"edit log location must be a string ('sqlite' or postgresql://...), got {url!r}")
     url = url.strip()
     if url.lower() == SQLITE:
         return SQLITE
     if not is_postgres_url(url):
-        raise DataError(f"edit log {mask_url(url)!r} ({source}) is neither 'sqlite' nor a postgresql:// URL "
+        raise DataError(f"edit log {mask_url(url)!r}{source} is neither 'sqlite' nor a postgresql:// URL "
                         "(postgresql://USER:PASSWORD@HOST:PORT/DATABASE)")
+    try:
+        parse_url(url)
+    except DataError as exc:
+        raise DataError(f"{exc}{source}") from None
     return url
 
 

@@ -86,7 +86,7 @@ def test_eomine_log_picks_the_storage_and_sqlite_overrides_it(ws, postgres_url, 
     monkeypatch.setenv("EOMINE_LOG", "sqlite")
     assert isinstance(open_log(ws), EditLog)
     monkeypatch.setenv("EOMINE_LOG", "/some/file.sqlite")
-    with pytest.raises(DataError, match=r"'/some/file.sqlite' \(EOMINE_LOG\)"):
+    with pytest.raises(DataError, match=r"'/some/file.sqlite' \(from EOMINE_LOG\) is neither"):
         log_url()
     monkeypatch.delenv("EOMINE_LOG")
     assert log_url() == "sqlite" and log_url("SQLite") == "sqlite"
