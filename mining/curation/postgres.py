@@ -49,6 +49,7 @@ from ..errors import DataError, WorkspaceError
 from ._core import STACK_SQL, LogCore, check_build, plan_read
 from ._sql import batch_frame, read_batch_info, refuse_duplicate, undo_rows_and_note, utc_now
 from .events import BatchInfo, CurrentLabels, EventRow, active_batches
+from .sqlite import EDITS_FORMAT_VERSION
 
 __all__ = ["PostgresEditLog", "PG_SCHEMA", "parse_url", "mask_url", "is_postgres_url", "schema_for"]
 
@@ -312,8 +313,6 @@ class PostgresEditLog(LogCore):
         return True
 
     def _check_meta(self, meta: dict) -> None:
-        from .sqlite import EDITS_FORMAT_VERSION
-
         if meta.get("format") != "eomine-edits":
             raise WorkspaceError(f"{self.where_} is not an eomine edit log (meta {meta})")
         if meta.get("version") != str(EDITS_FORMAT_VERSION):
@@ -329,8 +328,6 @@ class PostgresEditLog(LogCore):
         """Create the schema, its tables and its meta in one transaction (an advisory lock on the schema name
         makes concurrent creators wait; the later one finds the log and uses it)."""
         from psycopg import sql
-
-        from .sqlite import EDITS_FORMAT_VERSION
 
         made_for = check_build(self.workspace)
         with self._txn("BEGIN", "cannot create the edit log") as con:
