@@ -24,7 +24,7 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
 def create_app(workspace, *, read_only: bool = False, state: AppState | None = None,
-               credentials=None, confirm_above: int = 1000) -> dash.Dash:
+               credentials=None, confirm_above: int = 1000, log: str | None = None) -> dash.Dash:
     """Build the app for one workspace.
 
     Parameters
@@ -39,8 +39,10 @@ def create_app(workspace, *, read_only: bool = False, state: AppState | None = N
         When given, every request needs HTTP basic auth with them (``eomine serve --auth``).
     confirm_above : int
         Edits of more patches than this ask for confirmation first.
+    log : str, optional
+        The edit log: ``sqlite`` or a ``postgresql://`` URL (default: ``$EOMINE_LOG``, else ``WS/edits.sqlite``).
     """
-    state = state or AppState.load(workspace, read_only=read_only, confirm_above=confirm_above)
+    state = state or AppState.load(workspace, read_only=read_only, confirm_above=confirm_above, log=log)
     data = state.current
     app = dash.Dash(__name__, title=f"eomine: {data.ws.name}", assets_folder=str(ASSETS), update_title=None,
                     background_callback_manager=_job_manager())
@@ -150,13 +152,13 @@ def _exit_on_sigterm() -> None:
 
 
 def serve(workspace, *, host: str = "127.0.0.1", port: int = 8050, read_only: bool = False,
-          debug: bool = False, credentials=None, confirm_above: int = 1000) -> None:
+          debug: bool = False, credentials=None, confirm_above: int = 1000, log: str | None = None) -> None:
     """Serve the app for ``workspace`` until interrupted.
 
     A production WSGI server (waitress, 8 worker threads) serves the app; ``debug=True`` uses Dash's
     development server with its reloader and in-browser error overlay instead.
     """
-    app = create_app(workspace, read_only=read_only, credentials=credentials, confirm_above=confirm_above)
+    app = create_app(workspace, read_only=read_only, credentials=credentials, confirm_above=confirm_above, log=log)
     _exit_on_sigterm()
     if debug:
         app.run(host=host, port=port, debug=True)

@@ -142,7 +142,7 @@ class AppData:
     renderer : CompositeRenderer or None
         None without pixels.
     pixel_row : ndarray of int64, shape (n,)
-    edits : EditLog or None
+    edits : EditLog or PostgresEditLog or None
         The curation log (a handle shared by every snapshot; its reads are thread-safe).
     labels : Labels
         The labels after the edits, at ``labels.version``.
@@ -184,11 +184,12 @@ class AppData:
     confirm_above: int = 1000
 
     @classmethod
-    def load(cls, path, *, read_only: bool = False, confirm_above: int = 1000) -> AppData:
-        """Read everything the panels need from the workspace at ``path``."""
+    def load(cls, path, *, read_only: bool = False, confirm_above: int = 1000, log: str | None = None) -> AppData:
+        """Read everything the panels need from the workspace at ``path``; the edit log from ``log``
+        (``sqlite``, a ``postgresql://`` URL, or None: ``$EOMINE_LOG``, else ``WS/edits.sqlite``)."""
         from colorcet import glasbey_dark
 
-        from mining.curation import EditLog
+        from mining.curation import open_log
         from mining.knn import has_knn, load_knn_catalog
         from mining.projection import load_layout_catalog
         from mining.qa import QA_COLORS, QA_NAMES, has_qa, qa_codes
@@ -231,7 +232,7 @@ class AppData:
 
             renderer = CompositeRenderer().fit(ws.store)
         # the log is created on the first edit; a damaged or deleted log stops start-up with a clear error
-        edits = EditLog(ws, create=False if read_only else "on_write")
+        edits = open_log(ws, log, create=False if read_only else "on_write")
         if edits.version():
             labels = Labels.from_log(edits.current_labels())
         else:  # the labels straight from Arrow (offsets + codes): pandas' object column would cost a Python loop
@@ -379,8 +380,8 @@ class AppData:
 class AppState:
     """The one mutable object of a server: the current :class:`AppData` snapshot, replaced whole.
 
-    :meth:`sync` is cheap when nothing changed (one SQLite read of the log's version and one ``stat`` of the
-    scores); otherwise it builds the new labels / scores once, under a lock, and swaps the snapshot in one
+    :meth:`sync` is cheap when nothing changed (one read of the log's version, SQLite or PostgreSQL, and one
+    ``stat`` of the scores); otherwise it builds the new labels / scores once, under a lock, and swaps the snapshot in one
     assignment.
     """
 
@@ -391,8 +392,8 @@ class AppState:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, path, *, read_only: bool = False, confirm_above: int = 1000) -> AppState:
-        return cls(AppData.load(path, read_only=read_only, confirm_above=confirm_above))
+    def load(cls, path, *, read_only: bool = False, confirm_above: int = 1000, log: str | None = None) -> AppState:
+        return cls(AppData.load(path, read_only=read_only, confirm_above=confirm_above, log=log))
 
     @property
     def current(self) -> AppData:

@@ -199,9 +199,9 @@ def audit_workspace(workspace, *, split_table=None, duplicate_distance: float | 
     """
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     cat = ws.catalog
-    from .curation import EditLog
+    from .curation import open_log
 
-    split = EditLog(ws, create=False).current_labels().split
+    split = open_log(ws, create=False).current_labels().split
     if split_table is not None:
         t = split_table if isinstance(split_table, pd.DataFrame) else _read_table(Path(split_table))
         split = pd.Series(t["split"].astype(str).to_numpy(), index=t["patch_id"].astype(str)).reindex(

@@ -79,7 +79,7 @@ LAYOUT_FORMATS = ("reben-layout", "eurosat-layout")
 
 
 def export_benchmark(workspace, fmt: str, out, *, overwrite: bool = False,
-                     progress: ProgressCallback | None = None) -> dict:
+                     progress: ProgressCallback | None = None, log=None) -> dict:
     """Write the curated workspace as a new benchmark folder (see the module docstring).
 
     Parameters
@@ -92,13 +92,15 @@ def export_benchmark(workspace, fmt: str, out, *, overwrite: bool = False,
         Replace an earlier export at ``out``.
     progress : callable, optional
         Called with a :class:`~mining.progress.Progress` about every 5 % of the patches.
+    log : EditLog or PostgresEditLog, optional
+        The edit log the labels come from (default: :func:`~mining.curation.open_log`).
 
     Returns
     -------
     dict
         The provenance card (also ``out/eomine_export.json``): counts, the edit-log version, paths.
     """
-    from .curation import EditLog
+    from .curation import open_log
 
     if fmt not in LAYOUT_FORMATS:
         raise DataError(f"unknown benchmark layout {fmt!r} (one of {', '.join(LAYOUT_FORMATS)})")
@@ -107,7 +109,7 @@ def export_benchmark(workspace, fmt: str, out, *, overwrite: bool = False,
     _check_out(ws, out, overwrite)
     if not ws.has_pixels:
         raise DataError(f"{ws.path} was ingested without pixels (metadata-only): a {fmt} export writes pixels")
-    cur = EditLog(ws, create=False).current_labels()
+    cur = (log or open_log(ws, create=False)).current_labels()
     cat = ws.catalog
     if not np.array_equal(cat["patch_id"].to_numpy(object), cur.patch_ids):
         raise WorkspaceError(f"{ws.catalog_path} changed while exporting; run the export again")

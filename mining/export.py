@@ -44,7 +44,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__
-from .curation import EditLog, op_name
+from .curation import EditLog, op_name, open_log
 from .errors import DataError, WorkspaceError
 from .workspace import Workspace, atomic_write
 
@@ -68,7 +68,7 @@ def curated_catalog(ws: Workspace, *, log: EditLog | None = None) -> pd.DataFram
         edits), ``original_split``, ``flagged``, ``excluded``, ``confirmed``, ``changed``;
         ``attrs["edits_version"]`` is the log version these labels make up.
     """
-    log = log or EditLog(ws, create=False)
+    log = log or open_log(ws, create=False)
     cur = log.current_labels()
     cat = ws.catalog.copy()
     if not np.array_equal(cat["patch_id"].to_numpy(object), cur.patch_ids):
@@ -106,7 +106,8 @@ def history_table(log: EditLog, *, up_to: int | None = None) -> pd.DataFrame:
     return out[cols]
 
 
-def export_workspace(workspace, fmt: str, out, *, drop_excluded: bool = False, overwrite: bool = False) -> dict:
+def export_workspace(workspace, fmt: str, out, *, drop_excluded: bool = False, overwrite: bool = False,
+                     log: EditLog | None = None) -> dict:
     """Write the curated workspace in ``fmt`` to ``out`` (+ the history beside it).
 
     Parameters
@@ -120,6 +121,9 @@ def export_workspace(workspace, fmt: str, out, *, drop_excluded: bool = False, o
         column, so excluded patches are only told apart in the history there).
     overwrite : bool
         Replace an existing file.
+    log : EditLog or PostgresEditLog, optional
+        The edit log to read (default: :func:`~mining.curation.open_log`: ``$EOMINE_LOG``, else
+        ``WS/edits.sqlite``).
 
     Returns
     -------
@@ -140,7 +144,7 @@ def export_workspace(workspace, fmt: str, out, *, drop_excluded: bool = False, o
             raise DataError(f"{p} already exists; pass --overwrite to replace it")
     if out.resolve().is_relative_to(ws.path.resolve()):
         raise DataError(f"refusing to write {out} inside the workspace {ws.path} (choose another --out)")
-    log = EditLog(ws, create=False)
+    log = log or open_log(ws, create=False)
     cat = curated_catalog(ws, log=log)
     version = cat.attrs["edits_version"]  # a commit during the export is in neither the labels nor the history
     n_all = len(cat)

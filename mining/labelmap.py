@@ -58,7 +58,7 @@ def _grid(cat: pd.DataFrame, pixel: float | None) -> tuple:
 
 
 def write_label_map(workspace, out, *, pixel: float | None = None, overwrite: bool = False,
-                    labels: pd.Series | None = None) -> dict:
+                    labels: pd.Series | None = None, log=None) -> dict:
     """Write the label map GeoTIFF ``out`` and its ``.csv`` of codes.
 
     Parameters
@@ -72,6 +72,8 @@ def write_label_map(workspace, out, *, pixel: float | None = None, overwrite: bo
     labels : Series of lists, optional
         The labels to map, indexed by patch id (default: the current labels after the edit log; patches without
         labels are nodata).
+    log : EditLog or PostgresEditLog, optional
+        The edit log the current labels come from (default: :func:`~mining.curation.open_log`).
 
     Returns
     -------
@@ -81,7 +83,7 @@ def write_label_map(workspace, out, *, pixel: float | None = None, overwrite: bo
     import rasterio
     from rasterio.transform import from_origin
 
-    from .curation import EditLog
+    from .curation import open_log
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     out = Path(out)
@@ -96,7 +98,7 @@ def write_label_map(workspace, out, *, pixel: float | None = None, overwrite: bo
         cat = cat[cat["scale_m"] == cat["scale_m"].min()]
     classes = list(ws.nomenclature.classes)
     if labels is None:
-        cur = EditLog(ws, create=False).current_labels()
+        cur = (log or open_log(ws, create=False)).current_labels()
         lists = pd.Series(cur.lists(), index=ws.ids)
     else:
         lists = labels

@@ -420,9 +420,9 @@ def _current_labels(ws: Workspace, catalog_hash: str):
     """
     import hashlib
 
-    from .curation import EditLog
+    from .curation import open_log
 
-    log = EditLog(ws, create=False)
+    log = open_log(ws, create=False)
     try:
         cur = log.current_labels()
     finally:

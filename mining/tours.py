@@ -161,14 +161,14 @@ def _suspicion(ws) -> np.ndarray | None:
 
 
 def _current_labels(ws, cat, classes) -> np.ndarray:
-    if ws.files.edits.is_file():
-        from .curation import EditLog
+    from .curation import open_log
 
-        log = EditLog(ws, create=False)
-        try:
+    log = open_log(ws, create=False)  # $EOMINE_LOG, else WS/edits.sqlite
+    try:
+        if log.exists_:
             return log.current_labels().Y
-        finally:
-            log.close()
+    finally:
+        log.close()
     from .quality import label_matrix
 
     return label_matrix(cat["labels"], classes)

@@ -4,6 +4,7 @@ app, the workspace and the command line run in a clone without any real data."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,29 @@ def shared_data():
         pytest.skip("real data not available: ../shared/data is absent beside this checkout and its origin "
                     "(set EOMINE_SHARED_DATA)")
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The URL of a real PostgreSQL server (``$EOMINE_TEST_POSTGRES``, else a temporary cluster started and
+    stopped here); skips the test with the reason when neither is possible."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _postgres import server_url
+
+    url, cluster, why = server_url()
+    if url is None:
+        pytest.skip(why)
+    yield url
+    if cluster is not None:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A PostgreSQL edit-log URL with a schema of this test's own."""
+    from _postgres import with_schema
+
+    return with_schema(postgres_server)
 
 
 @pytest.fixture(scope="session")

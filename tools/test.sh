@@ -4,6 +4,8 @@
 source "$(dirname "$0")/_env.sh"
 cd "$ROOT"
 ensure_chromium
+source "$ROOT/tools/services/postgres.sh"  # a real PostgreSQL for the shared edit log; stopped on exit
+start_postgres
 echo "== ruff"
 ruff check eomine mining dashboard tests bench tools
 echo "== import contracts (lint-imports)"

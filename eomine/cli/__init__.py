@@ -119,7 +119,7 @@ def _register() -> None:
                 pipeline.project_cmd, pipeline.run_cmd, pipeline.report_cmd, pipeline.score_cmd,
                 serve.serve, curation.export_cmd, curation.history_cmd,
                 curation.undo_cmd, curation.redo_cmd, tour.tour_cmd, learn.learn_cmd, audit.audit_cmd,
-                split.split_cmd):
+                split.split_cmd, curation.log_group):
         main.add_command(cmd)
 
 

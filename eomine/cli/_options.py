@@ -20,7 +20,7 @@ from mining.encoders import ENCODERS
 from mining.errors import ParameterError, show_value
 from mining.knn import KNNGraph
 
-__all__ = ["OptionError", "option_label", "Int", "Float", "Choice", "Union", "BandList", "NameList", "ScaleList", "Ratios", "Assignment", "Host",
+__all__ = ["OptionError", "option_label", "Int", "Float", "Choice", "Union", "BandList", "NameList", "ScaleList", "Ratios", "Assignment", "Host", "LogLocation", "log_option",
            "option_type", "range_type", "PORT", "BATCH_SIZE", "workspace_argument", "json_option", "force_option",
            "seed_option", "device_option", "ENCODER_CHOICES", "encoder_options", "with_options", "option_of_parameter"]
 
@@ -254,6 +254,30 @@ class Host(click.ParamType):
         return value
 
 
+class LogLocation(click.ParamType):
+    """Where the edit log is: ``sqlite`` (``WS/edits.sqlite``) or a ``postgresql://`` URL (checked here, reached
+    when the command opens the log); the password never appears in a message."""
+
+    name = "log"
+    description = "'sqlite' or a postgresql:// URL (postgresql://USER:PASSWORD@HOST:PORT/DATABASE[?schema=NAME])"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "sqlite|postgresql://..."
+
+    def convert(self, value, param, ctx):
+        from mining.curation.postgres import mask_url, parse_url
+        from mining.errors import DataError
+
+        text = str(value).strip()
+        if text.lower() == "sqlite":
+            return "sqlite"
+        try:
+            parse_url(text)
+        except DataError:
+            _fail(param, ctx, self.description, mask_url(text))
+        return text
+
+
 PORT = Int(Interval(int, 1, 65535))
 BATCH_SIZE = Union(("auto",), Int(Interval(int, 1, None)))
 
@@ -262,6 +286,11 @@ BATCH_SIZE = Union(("auto",), Int(Interval(int, 1, None)))
 def workspace_argument(*, required: bool = True) -> Callable:
     return click.argument("workspace", type=click.Path(path_type=Path), required=required)
 
+
+#: ``--log``: the edit log this command reads and writes (None: ``$EOMINE_LOG``, else ``WS/edits.sqlite``)
+log_option = click.option("--log", "log_url", type=LogLocation(), default=None,
+                          help="The edit log: sqlite (WS/edits.sqlite) or postgresql://USER:PASSWORD@HOST:PORT/DB "
+                               "shared by several servers (default: $EOMINE_LOG, else sqlite).")
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 

@@ -9,7 +9,7 @@ import click
 from mining._internal.validation import Interval
 from mining.active import STRATEGIES, ActiveLearner
 
-from ._options import Choice, Int, json_option, option_type, seed_option, workspace_argument
+from ._options import Choice, Int, json_option, log_option, option_type, seed_option, workspace_argument
 
 __all__ = ["learn_cmd"]
 
@@ -36,16 +36,17 @@ def _fmt(v, spec: str = ".3f") -> str:
 @click.option("--class-balance", is_flag=True, help="Cap each predicted class's share of a batch.")
 @click.option("--target", default=None, help="cascade: the class of interest.")
 @seed_option(ActiveLearner)
+@log_option
 @json_option
 def learn_cmd(workspace, strategy, batch_size, rounds, oracle, author, check_size, min_distance_km, class_balance,
-              target, seed, as_json):
+              target, seed, log_url, as_json):
     """Refit the model on the labels given so far and propose the next batch to label.
 
     With --oracle catalog each batch is answered from the catalog's true labels (the check set first), for
     --rounds rounds: the learning curve of a simulated curator. Every answer is an edit-log batch (source
     learn:r<round>:<strategy>; undo with the app or `eomine undo`). Writes WS/active/predictions.parquet.
     """
-    from mining.curation import EditLog
+    from mining.curation import open_log
     from mining.labelling import LabellingSession, oracle_labels, write_predictions
     from mining.workspace import Workspace
 
@@ -56,7 +57,7 @@ def learn_cmd(workspace, strategy, batch_size, rounds, oracle, author, check_siz
     if oracle is None and rounds > 1:
         raise click.UsageError("--rounds > 1 needs --oracle (without one, label the proposed batch first)")
     session = LabellingSession(ws, check_size=check_size, seed=seed)
-    log = EditLog(ws)
+    log = open_log(ws, log_url)
     params = {"min_distance_km": min_distance_km, "class_balance": class_balance, "target": target}
     out = []
     if oracle:

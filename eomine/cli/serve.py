@@ -7,7 +7,7 @@ import click
 from mining._internal.validation import Interval
 from mining.resources import default_workspace_dir
 
-from ._options import PORT, Host, Int, workspace_argument
+from ._options import PORT, Host, Int, log_option, workspace_argument
 
 __all__ = ["serve"]
 
@@ -23,9 +23,14 @@ __all__ = ["serve"]
 @click.option("--confirm-above", type=Int(Interval(int, 0, None)), default=1000, show_default=True,
               help="An edit of more patches than this asks for confirmation first (0: always ask).")
 @click.option("--debug", is_flag=True, help="Dash's development server with reloader and error overlay (development only).")
-def serve(workspace, host, port, read_only, auth, confirm_above, debug):
-    """Serve the dashboard for WORKSPACE (default: the demo workspace) on http://HOST:PORT."""
+@log_option
+def serve(workspace, host, port, read_only, auth, confirm_above, debug, log_url):
+    """Serve the dashboard for WORKSPACE (default: the demo workspace) on http://HOST:PORT.
+
+    With --log postgresql://... several servers, on several hosts, share one edit history: each sees the
+    others' edits within the app's poll interval (4 s)."""
     from dashboard.access import is_loopback, load_credentials
+    from mining.curation.postgres import mask_url
     from mining.workspace import Workspace
 
     ws = Workspace(workspace or default_workspace_dir() / "demo")
@@ -33,15 +38,24 @@ def serve(workspace, host, port, read_only, auth, confirm_above, debug):
     if not is_loopback(host) and credentials is None:
         raise click.UsageError(f"refusing to bind {host} without authentication: pass --auth env:VAR or "
                                "--auth file:PATH (user:password), or serve on 127.0.0.1")
-    from dashboard.app import serve as run_server
+    import os
 
+    from dashboard.app import serve as run_server
+    from mining.curation import LOG_ENV, open_log
+    from mining.curation import log_url as resolve_log
+
+    where = resolve_log(log_url)
+    open_log(ws, where, create=False).close()  # an unreachable or foreign log: one error line before anything else
+    if log_url is not None:  # the background jobs this server starts (re-scoring) read the same log
+        os.environ[LOG_ENV] = log_url
     mode = " read-only," if read_only else ""
     login = f" login {credentials.user}," if credentials else ""
-    click.echo(f"eomine: {ws.name}, {ws.meta['n_patches']:,} patches,{mode}{login} -> http://{host}:{port}/  "
+    shared = "" if where == "sqlite" else f" edit log {mask_url(where)},"
+    click.echo(f"eomine: {ws.name}, {ws.meta['n_patches']:,} patches,{mode}{login}{shared} -> http://{host}:{port}/  "
                "(Ctrl-C stops)")
     try:
         run_server(ws.path, host=host, port=port, read_only=read_only, debug=debug, credentials=credentials,
-                   confirm_above=confirm_above)
+                   confirm_above=confirm_above, log=where)
     except OSError as exc:  # the address is in use, or not one of this machine's, or the port is privileged
         raise click.ClickException(f"cannot serve on {host}:{port} (--host / --port): "
                                    f"{exc.strerror or exc}") from None

@@ -8,7 +8,7 @@ import click
 
 from mining.splits import METHODS, SpatialSplitter
 
-from ._options import Choice, Ratios, json_option, option_type, seed_option, workspace_argument
+from ._options import Choice, Ratios, json_option, log_option, option_type, seed_option, workspace_argument
 
 __all__ = ["split_cmd"]
 
@@ -29,17 +29,18 @@ __all__ = ["split_cmd"]
 @click.option("--author", default="split", show_default=True, help="Who the edit log records.")
 @click.option("--dry-run", is_flag=True, help="Report the split without writing it.")
 @seed_option(SpatialSplitter)
+@log_option
 @json_option
-def split_cmd(workspace, method, ratios, block_widths, buffer_widths, author, dry_run, seed, as_json):
+def split_cmd(workspace, method, ratios, block_widths, buffer_widths, author, dry_run, seed, log_url, as_json):
     """Assign every patch (not excluded) to a split and write it as one batch of the edit log (undo it with
     `eomine undo` or the app's History tab, like any edit). Reports each split's share, the largest deviation
     of a split's class distribution from the whole, and the share of test patches touching a training patch."""
-    from mining.curation import EditLog
+    from mining.curation import open_log
     from mining.splits import split_workspace
     from mining.workspace import Workspace
 
     ws = Workspace(workspace)
-    log = EditLog(ws, create=not dry_run)
+    log = open_log(ws, log_url, create=not dry_run)
     sp, edits = split_workspace(ws, log, method=method, ratios=ratios, block_widths=block_widths,
                                 buffer_widths=buffer_widths, seed=seed)
     rep = sp.report_

@@ -18,7 +18,11 @@ Two parts:
   pure fold of events into labels, active batches and undo / redo stacks (numpy / pandas in and out, no
   I/O); and :class:`EditLogProtocol`, the contract of a log's storage;
 * :mod:`mining.curation.sqlite`: :class:`EditLog`, that storage on ``WS/edits.sqlite`` (schema, WAL,
-  transactions, crash and replacement checks).
+  transactions, crash and replacement checks), the default;
+* :mod:`mining.curation.postgres`: :class:`PostgresEditLog`, the same contract in a PostgreSQL database that
+  several app servers on several hosts share;
+* :func:`open_log` opens either (``--log URL`` / ``$EOMINE_LOG``), :func:`migrate_log` copies a log from one to
+  the other.
 
 Examples
 --------
@@ -43,8 +47,11 @@ from .events import (
     op_name,
     split_name,
 )
+from .logs import LOG_ENV, log_url, open_log
+from .migrate import migrate_log
+from .postgres import PostgresEditLog
 from .sqlite import EDITS_FORMAT_VERSION, EditLog
 
 __all__ = ["Edit", "EditLog", "CurrentLabels", "EditLogProtocol", "BatchInfo", "OpCount", "DuplicateRequest", "OPS",
            "LABEL_OPS", "OP_ALIASES", "EDITS_FORMAT_VERSION", "MAX_BATCH", "op_name", "describe_ops",
-           "SPLITS", "split_name"]
+           "SPLITS", "split_name", "PostgresEditLog", "open_log", "log_url", "migrate_log", "LOG_ENV"]

@@ -1,5 +1,9 @@
-"""The SQL of the curation log (:mod:`mining.curation.sqlite`): its schema, the additive upgrades of older logs,
-and the statements run inside a write transaction. Private to the storage; it owns no file.
+"""The SQL of the curation log (:mod:`mining.curation.sqlite`, :mod:`mining.curation.postgres`): the schemas,
+the additive upgrades of older SQLite logs, and the statements run inside a transaction. Private to the
+storages; it owns no file and no server.
+
+The statements shared by both databases take ``ph``, the driver's placeholder (``?`` for :mod:`sqlite3`, ``%s``
+for psycopg); both drivers' connections offer ``execute(...).fetchall()`` / ``fetchone()``.
 """
 
 from __future__ import annotations
@@ -68,28 +72,41 @@ def add_request_id_column(con: sqlite3.Connection) -> None:
     con.execute(REQUEST_ID_UPGRADE[1])
 
 
-def refuse_duplicate(con: sqlite3.Connection, request_id: str) -> None:
+def refuse_duplicate(con, request_id: str, *, ph: str = "?") -> None:
     """Inside the write transaction: :class:`DuplicateRequest` when ``request_id`` already wrote a batch."""
-    hit = con.execute("SELECT id FROM batches WHERE request_id = ?", (request_id,)).fetchone()
+    hit = con.execute(f"SELECT id FROM batches WHERE request_id = {ph}", (request_id,)).fetchone()
     if hit is not None:
         raise DuplicateRequest(request_id, hit[0])
 
 
-def read_batch_info(con: sqlite3.Connection, batch: int, *, request_id: str = "request_id") -> BatchInfo | None:
+def read_batch_info(con, batch: int, *, request_id: str = "request_id", ph: str = "?") -> BatchInfo | None:
     """One batch and the summary of its events by op, read on ``con`` (None when there is no such batch).
     ``request_id``: the column's SQL (``NULL`` for a log without it)."""
     row = con.execute(f"SELECT id, time, author, kind, target, note, source, n_events, {request_id} "
-                      "FROM batches WHERE id = ?", (int(batch),)).fetchone()
+                      f"FROM batches WHERE id = {ph}", (int(batch),)).fetchone()
     if row is None:
         return None
     ops = tuple(OpCount(op, int(n), lab if n_lab == 1 else None) for op, n, n_lab, lab in con.execute(
         "SELECT op, COUNT(DISTINCT patch_id), COUNT(DISTINCT COALESCE(label, '')), MIN(label) FROM events "
-        "WHERE batch = ? "
+        f"WHERE batch = {ph} "
         "GROUP BY op ORDER BY MIN(id)", (int(batch),)))
-    (n_patches,) = con.execute("SELECT COUNT(DISTINCT patch_id) FROM events WHERE batch = ?", (int(batch),)).fetchone()
+    (n_patches,) = con.execute(f"SELECT COUNT(DISTINCT patch_id) FROM events WHERE batch = {ph}",
+                               (int(batch),)).fetchone()
     bid, time, author, kind, target, note, source, n_events, rid = row
     return BatchInfo(int(bid), time, author, kind, None if target is None else int(target), note or "",
                      source or "", int(n_events), rid, int(n_patches), ops)
+
+
+def undo_rows_and_note(con, kind: str, target: int, note: str, *, ph: str = "?") -> tuple[list, str]:
+    """Inside the write transaction of an undo / redo of ``target``: its event rows (one per patch the target
+    touched: ``(patch_id, row, kind, None)``) and its note (``note``, or by default what the target did and who
+    made it: ``undo of batch 3 (Add label ... to 120 patches, ana)``)."""
+    if not note:
+        info = read_batch_info(con, target, request_id="NULL", ph=ph)
+        note = f"{kind} of batch {target} ({info.summary() if info else '?'}, {info.author if info else '?'})"
+    rows = [(p, r, kind, None) for p, r in
+            con.execute(f"SELECT DISTINCT patch_id, row FROM events WHERE batch = {ph}", (target,)).fetchall()]
+    return rows, note
 
 
 def utc_now() -> str:

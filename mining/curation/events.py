@@ -4,7 +4,7 @@ A log stores *batches* (``id, author, kind, target``: ``kind`` is ``edit``, or `
 edit batch ``target``) and *events* (``id, batch, row, op, label``: ``row`` is the patch's catalog row,
 ``label`` one class for ``add`` / ``remove``, the JSON list of the new labels for ``set``, the split for ``split``
 (None: no split), None otherwise).
-Whatever stores them (:mod:`mining.curation.sqlite` today) reads them back as frames and folds them here:
+Whatever stores them (:mod:`mining.curation.sqlite`, :mod:`mining.curation.postgres`) reads them back as frames and folds them here:
 
 * :func:`active_batches`: the edit batches whose latest undo/redo is not an undo;
 * :func:`undo_redo_stacks`: what an undo or a redo (of one author, or anyone's) would target;
@@ -322,7 +322,8 @@ def describe_ops(ops: Sequence[OpCount]) -> str:
 
 @runtime_checkable
 class EditLogProtocol(Protocol):
-    """What every storage of the curation log offers (:class:`mining.curation.EditLog` on SQLite).
+    """What every storage of the curation log offers (:class:`mining.curation.EditLog` on SQLite,
+    :class:`mining.curation.PostgresEditLog` on PostgreSQL).
 
     A storage keeps batches and events append-only, serialises writers so that event ids give one total
     order, makes each batch all-or-nothing, and rebuilds the labels with :func:`apply_events` over the events

@@ -39,22 +39,18 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from .._internal.artifacts import read_card, write_card
 from ..errors import DataError, WorkspaceError
 from ..layout import EDIT_LOG_FILES
-from ..workspace import Workspace
+from ._core import STACK_SQL, LogCore, check_build, plan_read
 from ._sql import (
     NO_ROW,
     SCHEMA,
@@ -62,21 +58,10 @@ from ._sql import (
     batch_frame,
     read_batch_info,
     refuse_duplicate,
+    undo_rows_and_note,
     utc_now,
 )
-from .events import (
-    BatchInfo,
-    CurrentLabels,
-    Edit,
-    EventRow,
-    active_batches,
-    apply_events,
-    as_batch,
-    check_author,
-    check_request_id,
-    encode_edits,
-    undo_redo_stacks,
-)
+from .events import BatchInfo, CurrentLabels, EventRow, active_batches
 
 __all__ = ["EditLog", "EDITS_FORMAT_VERSION", "LOG_FILE", "CARD_FILE"]
 
@@ -84,7 +69,7 @@ EDITS_FORMAT_VERSION = 1
 LOG_FILE = EDIT_LOG_FILES[0]   # edits.sqlite (mining.layout names the files)
 CARD_FILE = EDIT_LOG_FILES[3]  # edits.json
 
-class EditLog:
+class EditLog(LogCore):
     """The edit log of a workspace (``WS/edits.sqlite``).
 
     Parameters
@@ -116,131 +101,18 @@ class EditLog:
     """
 
     def __init__(self, workspace, *, create: bool | str = True, busy_timeout: float = 60.0):
-        self.workspace = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+        self._init_core(workspace)
         self.create = create
         self.busy_timeout = busy_timeout
         self.path_ = self.workspace.files.edits
         self.card_path_ = self.workspace.files.edits_card
         self._local = threading.local()
-        self._base = None
-        self._base_split_ = None
-        self._id_index = None
-        self._lock = threading.RLock()
-        self._cache: CurrentLabels | None = None
         self._file_id: tuple[int, int] | None = None  # (device, inode) of the edits.sqlite this log works on
         self._has_request_id = False  # batches.request_id exists (False: not seen yet; looked up again when needed)
         self.exists_ = False
         self.exists_ = self._open_or_create()
 
-    # ------------------------------------------------------------------ public API
-    def commit(self, edits: Sequence[Edit], *, author: str, note: str = "", source: str = "app",
-               request_id: str | None = None) -> int:
-        """Append one batch of edits in one transaction.
-
-        Parameters
-        ----------
-        edits : sequence of Edit, length m (1 <= m <= MAX_BATCH)
-        author : str
-            Who made the batch (required, non-blank).
-        note : str
-            Why (stored with the batch and each event).
-        source : str
-            Where it came from: ``app``, ``review``, ``tour``, ``cli``, ...
-        request_id : str or None
-            A client-generated id of this request (at most 200 characters). A batch is written once per id:
-            committing an id already in the log writes nothing and raises :class:`DuplicateRequest`.
-
-        Returns
-        -------
-        int
-            The batch id.
-
-        Raises
-        ------
-        DuplicateRequest
-            ``request_id`` already wrote a batch (its id is the error's ``batch``). Nothing is written.
-        DataError
-            An unknown patch id or class, an unknown op, a blank author, an empty or oversized batch, a blank
-            or too long request id. Nothing is written then.
-        """
-        author = check_author(author)
-        request_id = check_request_id(request_id)
-        rows = self._validate(edits)
-        now = utc_now()
-        note = str(note or "")
-        return self._write("edit", None, author, note, source, rows, now, request_id=request_id)
-
-    def undo(self, *, author: str | None = None, request_id: str | None = None,
-             target: int | None = None) -> int | None:
-        """Undo the latest active edit batch (of ``author`` when given), or the active edit batch ``target``.
-
-        Returns the id of the new ``undo`` batch, or None when there is nothing to undo (``target`` is not an
-        active edit batch of ``author``: nothing is written then, and ``request_id`` is not recorded).
-        :meth:`batch_info` of the new batch says which batch it undid (``reverted``). A ``request_id`` already
-        in the log raises :class:`DuplicateRequest`, as for :meth:`commit`: the same request undoes once.
-        Undoing a batch that is not the latest leaves the later batches' events as they are (later events win).
-        """
-        return self._undo_redo("undo", author, request_id, target)
-
-    def redo(self, *, author: str | None = None, request_id: str | None = None,
-             target: int | None = None) -> int | None:
-        """Redo the latest undone batch (of ``author`` when given), or the undone batch ``target``, unless an
-        edit was made since.
-
-        Returns the id of the new ``redo`` batch, or None when there is nothing to redo; ``request_id`` as for
-        :meth:`undo`.
-        """
-        return self._undo_redo("redo", author, request_id, target)
-
-    def batch_info(self, batch: int) -> BatchInfo:
-        """One batch: its stored fields, what its events do (by op), and for an undo / redo the edit batch it
-        reverted (``reverted``, itself a :class:`BatchInfo`).
-
-        Batches never change once written, so this may be asked at any time after the commit.
-
-        Raises
-        ------
-        DataError
-            No batch ``batch`` in the log.
-        """
-        info = self._batch_info(int(batch))
-        if info.kind in ("undo", "redo") and info.target is not None:
-            info = dataclasses.replace(info, reverted=self._batch_info(info.target))
-        return info
-
-    def current_labels(self) -> CurrentLabels:
-        """Labels after the active edits for every patch (see :class:`CurrentLabels`).
-
-        Vectorised: one SQL read of the events, then numpy over (patch, label) keys. The catalog's labels are
-        read once per :class:`EditLog`; the result is cached until the log changes. When only new edit batches
-        were committed since the cached result (no undo / redo), just their events are applied on top of it:
-        they are later than every cached event, so this equals a full replay.
-        """
-        ver = self.version()
-        with self._lock:
-            cached = self._cache
-        if cached is not None and cached.version == ver:
-            return cached
-        Y0 = self._base_labels()
-        split0 = self._base_split()
-        ev, ver, incremental = self._active_events(since=cached)
-        if incremental:
-            Y, flagged = cached.Y.copy(), cached.flagged.copy()
-            excluded, confirmed, decided = cached.excluded.copy(), cached.confirmed.copy(), cached.decided.copy()
-            split = cached.split.copy()
-        else:
-            n = len(Y0)
-            Y, flagged, excluded, confirmed, decided = Y0.copy(), *(np.zeros(n, bool) for _ in range(4))
-            split = split0.copy()
-        apply_events(ev, Y, flagged, excluded, confirmed, self.workspace.nomenclature.classes, decided=decided,
-                     split=split)
-        cur = CurrentLabels(list(self.workspace.nomenclature.classes), Y, Y0, flagged, excluded, confirmed, ver,
-                            decided=decided, split=split, split_original=split0, _ids=self._ids)
-        with self._lock:
-            if self._cache is None or self._cache.version <= ver:
-                self._cache = cur
-        return cur
-
+    # ------------------------------------------------------------------ public API (the rest: LogCore)
     def version(self) -> int:
         """The last batch id (0 when there are no edits): cheap; changes on every commit, undo and redo."""
         if not self.exists_:
@@ -354,15 +226,7 @@ class EditLog:
         import os
 
         now = utc_now()
-        made_for = str(self.workspace.meta.get("created", ""))
-        try:
-            on_disk = str(json.loads(self.workspace.files.workspace_card.read_text()).get("created", ""))
-        except (OSError, ValueError):
-            on_disk = None
-        if on_disk != made_for:
-            raise WorkspaceError(f"{self.workspace.path} was rebuilt while in use (workspace.json now says created "
-                                 f"{on_disk}, this process opened the build of {made_for}): restart eomine; "
-                                 "nothing was written")
+        check_build(self.workspace)
         tmp = self.path_.with_name(f".{LOG_FILE}.tmp-{os.getpid()}-{threading.get_ident()}")
         try:
             con = sqlite3.connect(tmp, isolation_level=None)
@@ -500,12 +364,7 @@ class EditLog:
                 if target is None:  # nothing to undo / redo
                     con.execute("ROLLBACK")
                     return None
-                if not note:
-                    info = read_batch_info(con, target, request_id="NULL")
-                    note = f"{kind} of batch {target} ({info.summary() if info else '?'}, " \
-                           f"{info.author if info else '?'})"
-                rows = [(p, r, kind, None) for p, r in
-                        con.execute("SELECT DISTINCT patch_id, row FROM events WHERE batch = ?", (target,))]
+                rows, note = undo_rows_and_note(con, kind, target, note)
             cols, vals = "time, author, kind, target, note, source, n_events", [now, author, kind, target, note,
                                                                                  source, len(rows)]
             if request_id is not None:
@@ -545,23 +404,6 @@ class EditLog:
         except sqlite3.DatabaseError as exc:
             raise WorkspaceError(f"{failure} {self.path_}: {exc}") from None
 
-    def _undo_redo(self, kind: str, author: str | None, request_id: str | None = None,
-                   target: int | None = None) -> int | None:
-        who = check_author(author) if author is not None else None
-        request_id = check_request_id(request_id)
-
-        def pick(con):
-            df = batch_frame(con.execute("SELECT id, author, kind, target FROM batches ORDER BY id").fetchall(),
-                              ["id", "author", "kind", "target"])
-            undo_stack, redo_stack = undo_redo_stacks(df, who)
-            stack = undo_stack if kind == "undo" else redo_stack
-            if target is not None:
-                return int(target) if int(target) in stack else None
-            return stack[-1] if stack else None
-
-        return self._write(kind, None, who or "(anonymous)", "", "app", [], utc_now(), precheck=pick,
-                           request_id=request_id)
-
     def _batch_info(self, batch: int) -> BatchInfo:
         if not self.exists_ and not self._recheck():
             raise DataError(f"no batch {batch} in {self.path_} (the workspace has no edits)")
@@ -579,38 +421,7 @@ class EditLog:
             raise DataError(f"no batch {batch} in {self.path_}")
         return info
 
-    def _validate(self, edits: Sequence[Edit]) -> list[EventRow]:
-        edits = as_batch(edits)
-        _, index = self._ids()
-        return encode_edits(edits, index, self.workspace.nomenclature, workspace=str(self.workspace.path))
-
     # ------------------------------------------------------------------ reading
-    def _base_labels(self) -> np.ndarray:
-        """The catalog's labels, multi-hot, shape (n, n_classes) (read once; only the ``labels`` column)."""
-        with self._lock:
-            if self._base is None:
-                from ..quality import label_matrix
-
-                col = pq.read_table(self.workspace.catalog_path, columns=["labels"]).column(0)
-                Y0 = label_matrix(col.to_pandas(types_mapper=pd.ArrowDtype), self.workspace.nomenclature.classes)
-                Y0.setflags(write=False)
-                self._base = Y0
-            return self._base
-
-    def _base_split(self) -> np.ndarray:
-        """The catalog's splits, shape (n,), object (None: no split; read once; only the ``split`` column)."""
-        with self._lock:
-            if self._base_split_ is None:
-                col = pq.read_table(self.workspace.catalog_path, columns=["split"]).column(0).to_pylist()
-                s = np.array([v if isinstance(v, str) and v else None for v in col], dtype=object)
-                s.setflags(write=False)
-                self._base_split_ = s
-            return self._base_split_
-
-    def _ids(self) -> tuple[np.ndarray, pd.Index]:
-        """Patch ids in catalog order and their hash index: the workspace's one index (read on first use)."""
-        return self.workspace.ids, self.workspace.index
-
     def _active_events(self, since: CurrentLabels | None = None) -> tuple[pd.DataFrame, int, bool]:
         """(events to apply ordered by id, the log version they make up, whether they are only the events after
         ``since``). Incremental when every batch after ``since.version`` is a new edit batch."""
@@ -635,20 +446,17 @@ class EditLog:
         try:
             con.execute("BEGIN")  # one snapshot for every read below
             try:
-                b = batch_frame(con.execute("SELECT id, author, kind, target FROM batches ORDER BY id").fetchall(),
-                                 ["id", "author", "kind", "target"])
-                ver = int(b["id"].max()) if len(b) else 0
-                newer = b[b["id"] > since.version] if since is not None else b.iloc[:0]
-                if since is not None and 0 < since.version <= ver and (newer["kind"] == "edit").all():
-                    rows = con.execute(f"{sel} WHERE batch > ? ORDER BY id", (NO_ROW, since.version)).fetchall()
+                b = batch_frame(con.execute(STACK_SQL).fetchall(), ["id", "author", "kind", "target"])
+                ver, mode, arg = plan_read(b, since)
+                if mode == "since":
+                    rows = con.execute(f"{sel} WHERE batch > ? ORDER BY id", (NO_ROW, arg)).fetchall()
                     return pd.DataFrame(rows, columns=cols), ver, True
-                active = sorted(active_batches(b))
-                if len(active) == len(b[b["kind"] == "edit"]):
+                if mode == "all":
                     rows = con.execute(f"{sel} WHERE op NOT IN ('undo', 'redo') ORDER BY id", (NO_ROW,)).fetchall()
                 else:
                     con.execute("CREATE TEMP TABLE IF NOT EXISTS _active (id INTEGER PRIMARY KEY)")
                     con.execute("DELETE FROM _active")
-                    con.executemany("INSERT INTO _active VALUES (?)", ((int(i),) for i in active))
+                    con.executemany("INSERT INTO _active VALUES (?)", ((int(i),) for i in arg))
                     rows = con.execute(f"{sel} WHERE batch IN (SELECT id FROM _active) ORDER BY id",
                                        (NO_ROW,)).fetchall()
             finally:
@@ -656,3 +464,45 @@ class EditLog:
         except sqlite3.DatabaseError as exc:
             raise WorkspaceError(f"{self.path_} is corrupt or unreadable: {exc}") from None
         return pd.DataFrame(rows, columns=cols), ver, False
+
+    # ------------------------------------------------------------------ migration (mining.curation.migrate)
+    def _dump(self) -> tuple[list[tuple], list[tuple]]:
+        """Every batch and event as stored (``id, time, author, kind, target, note, source, n_events,
+        request_id`` and ``id, time, author, batch, patch_id, row, op, label, note``), in one snapshot; a
+        missing ``row`` (an older log) reads as None."""
+        if not self.exists_ and not self._recheck():
+            return [], []
+        rid = self._request_id_column()
+        row = "row" if getattr(self, "_has_row", True) else "NULL"
+        con = self._connect()
+        try:
+            con.execute("BEGIN")
+            try:
+                b = con.execute("SELECT id, time, author, kind, target, note, source, n_events, "
+                                f"{rid} FROM batches ORDER BY id").fetchall()
+                e = con.execute(f"SELECT id, time, author, batch, patch_id, {row}, op, label, note FROM events "
+                                "ORDER BY id").fetchall()
+            finally:
+                con.execute("ROLLBACK")
+        except sqlite3.DatabaseError as exc:
+            raise WorkspaceError(f"{self.path_} is corrupt or unreadable: {exc}") from None
+        return b, e
+
+    def _load(self, batches: list[tuple], events: list[tuple], *, overwrite: bool) -> None:
+        """Write ``batches`` and ``events`` (as :meth:`_dump` gives them) with their ids in one transaction; the
+        log must be empty unless ``overwrite`` (then its batches and events are replaced)."""
+        if not self.exists_ and not self._recheck():
+            self.exists_ = self._create()
+        with self._transaction("could not write to") as con:
+            (n,) = con.execute("SELECT COUNT(*) FROM batches").fetchone()
+            if n and not overwrite:
+                raise DataError(f"{self.path_} already holds {n:,} batches; pass --overwrite to replace them")
+            con.execute("DELETE FROM events")
+            con.execute("DELETE FROM batches")
+            con.execute("UPDATE sqlite_sequence SET seq = 0 WHERE name IN ('batches', 'events')")
+            con.executemany("INSERT INTO batches (id, time, author, kind, target, note, source, n_events, "
+                            "request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", batches)
+            con.executemany("INSERT INTO events (id, time, author, batch, patch_id, row, op, label, note) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", events)
+        with self._lock:
+            self._cache = None

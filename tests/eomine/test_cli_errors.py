@@ -126,6 +126,8 @@ CASES = [
     ("score {ws} --seed -1", ["--seed", "[0, 4294967295]"]),
     # serve (never starts a server)
     ("serve {ws} --port 99999", ["--port must be an int in [1, 65535], got '99999'"]),
+    ("serve {ws} --log postgresql://ana:s3cret@127.0.0.1:1/db", ["cannot reach the edit log",
+                                                                 "postgresql://ana:***@127.0.0.1:1/db"]),
     ("serve {ws} --port 0", ["--port", "[1, 65535]"]),
     ("serve {ws} --port http", ["--port", "[1, 65535]"]),
     (["serve", "{ws}", "--host", "bad host"], ["--host must be an IP address or a host name, got 'bad host'"]),
@@ -141,6 +143,15 @@ CASES = [
     ("export {ws} --format reben-layout --out {out} --pixel 10", ["--pixel only applies to --format labelmap"]),
     ("export {ws} --format reben-layout --out {out}", ["reben-layout needs reBEN's pixel grid", "s2_10m of 60 px"]),
     ("export {ws} --format eurosat-layout --out {out}", ["eurosat-layout is single-label"]),
+    ("export {ws} --format parquet --out {out} --log file.sqlite", ["--log must be 'sqlite'", "got 'file.sqlite'"]),
+    # log migrate
+    ("log migrate {ws}", ["missing option --to"]),
+    ("log migrate {ws} --to sqlite", ["--to sqlite needs --from postgresql://... (or $EOMINE_LOG)"]),
+    ("log migrate {ws} --to mysql://h/db", ["--to must be 'sqlite' or a postgresql:// URL", "got 'mysql://h/db'"]),
+    ("log migrate {ws} --to postgresql://h/db --from sqlite:x", ["--from must be 'sqlite' or a postgresql://"]),
+    ("log migrate {ws} --to postgresql://u:pw@127.0.0.1:1/db", ["has no edit log in sqlite to migrate"]),
+    ("log migrate {ws} --to sqlite --from postgresql://u:pw@127.0.0.1:1/db", ["cannot reach the edit log",
+                                                                              "postgresql://u:***@127.0.0.1:1/db"]),
     # learn
     ("learn {ws} --batch 0", ["--batch must be an int in [1, inf), got '0'"]),
     ("learn {ws} --rounds 0", ["--rounds must be an int in [1, 10000], got '0'"]),
@@ -151,10 +162,12 @@ CASES = [
     ("learn {ws} --oracle person", ["--oracle must be 'catalog', got 'person'"]),
     ("learn {ws} --target Nowhere", ["--target 'Nowhere' is not a class of"]),
     ("learn {ws} --rounds 2", ["--rounds > 1 needs --oracle"]),
+    ("learn {ws} --log postgres://", ["--log must be 'sqlite' or a postgresql:// URL"]),
     # audit
     ("audit {ws} --duplicate-distance -1", ["--duplicate-distance must be a float in [0, inf), got '-1'"]),
     ("audit {ws} --split-table {out}", ["split table not found"]),
     # split
+    ("split {ws} --log sqlite3", ["--log must be 'sqlite' or a postgresql:// URL", "got 'sqlite3'"]),
     ("split {ws} --ratios 0.5,0.6", ["--ratios must be 2 or 3 positive shares summing to 1", "got '0.5,0.6'"]),
     ("split {ws} --ratios a,b", ["--ratios must be 2 or 3 positive shares", "got 'a,b'"]),
     ("split {ws} --block-widths 0", ["--block-widths must be a float in [1, inf), got '0'"]),
@@ -163,11 +176,17 @@ CASES = [
     ("split {ws} --seed -1", ["--seed", "an int in [0, 4294967295]"]),
     # undo / redo
     ("undo {ws} --batch 0", ["--batch must be an int in [1, inf), got '0'"]),
+    ("undo {ws} --log postgresql://h", ["--log must be 'sqlite' or a postgresql:// URL", "got 'postgresql://h'"]),
+    ("redo {ws} --log postgresql://h/db?schema=A-B", ["--log must be", "got 'postgresql://h/db?schema=A-B'"]),
     ("undo {ws}", ["nothing to undo"]),
     ("redo {ws} --batch -2", ["--batch must be an int in [1, inf), got '-2'"]),
     ("redo {ws} --batch 7", ["nothing to redo", "has no edits yet"]),
     # history
     ("history", ["missing argument WORKSPACE"]),
+    ("history {ws} --log mysql://ana:pw@h/db", ["--log must be 'sqlite' or a postgresql:// URL",
+                                                 "got 'mysql://ana:***@h/db'"]),
+    ("history {ws} --log postgresql://ana:pw@127.0.0.1:1/db", ["cannot reach the edit log",
+                                                               "postgresql://ana:***@127.0.0.1:1/db"]),
     ("history {ws} --patches x", ["eomine history has no option --patches; did you mean --patch?"]),
     ("history {ws} --patch", ["option '--patch' requires an argument"]),
     # tour
@@ -251,11 +270,26 @@ def test_every_numeric_option_is_declared_with_a_range_and_tested():
                                           ("undo", "author"), ("redo", "author")}, (name, p.name)
 
 
+def test_a_bad_edit_log_never_shows_its_password(places, monkeypatch):
+    for args in (["history", places["ws"], "--log", "postgresql://ana:s3cret@127.0.0.1:1/db"],
+                 ["history", places["ws"], "--log", "mysql://ana:s3cret@h/db"],
+                 ["log", "migrate", places["ws"], "--to", "sqlite", "--from", "postgresql://ana:s3cret@127.0.0.1:1/d"]):
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 2 and "s3cret" not in res.output and "***" in res.stderr, res.output
+    monkeypatch.setenv("EOMINE_LOG", "postgresql://ana:s3cret@h")  # the environment's default, checked alike
+    res = CliRunner().invoke(main, ["history", places["ws"]])
+    assert res.exit_code == 2 and res.stderr.startswith("error: edit log URL 'postgresql://ana:***@h' must name")
+    assert res.stderr.strip().endswith("(from EOMINE_LOG)")
+    assert "s3cret" not in res.output
+
+
 @pytest.mark.parametrize("case, words", [
     ("knn {ws} --k 0", ["--k must be an int in [1, inf), got '0'"]),
     ("knn {ws} --k 60", ["--k must be an int in [1, 59]"]),
     ("project {ws} --min-dist -1", ["--min-dist must be a float in [0, 1], got '-1'"]),
     ("serve {ws} --port 99999", ["--port must be an int in [1, 65535], got '99999'"]),
+    ("serve {ws} --log postgresql://ana:s3cret@127.0.0.1:1/db", ["cannot reach the edit log",
+                                                                 "postgresql://ana:***@127.0.0.1:1/db"]),
     ("score {ws} --nope", ["eomine score has no option --nope"]),
     ("tour {ws} --export {out} --strategy class", ["--label"]),
 ])
