@@ -150,9 +150,14 @@ def load_quality_report(ws: Workspace) -> dict | None:
 
 
 def format_report(rep: dict) -> str:
-    lines = [f"embedding quality ({rep.get('encoder')}, {rep['n']:,} patches, k={rep['k']}):",
-             f"  kNN label agreement (Jaccard)  {rep['knn_label_agreement']:.3f}   "
-             f"(random neighbours: {rep['chance_label_agreement']:.3f})"]
+    lines = [f"embedding quality ({rep.get('encoder')}, {rep['n']:,} patches, k={rep['k']}):"]
+    if rep.get("knn_label_agreement") is None:
+        lines.append("  kNN label agreement (Jaccard)  -       (no labelled patches: an unlabelled pool)")
+    else:
+        labelled = rep.get("n_labelled", rep["n"])
+        lines.append(f"  kNN label agreement (Jaccard)  {rep['knn_label_agreement']:.3f}   "
+                     f"(random neighbours: {rep['chance_label_agreement']:.3f}"
+                     + (f"; {labelled:,} labelled patches" if labelled < rep["n"] else "") + ")")
     if "trustworthiness" in rep:
         lines.append(f"  2-D trustworthiness            {rep['trustworthiness']:.3f}   "
                      f"(sample of {rep['trustworthiness_sample']:,}; 1 = perfect)")

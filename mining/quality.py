@@ -77,22 +77,33 @@ def label_lists(Y: np.ndarray, classes) -> list[list[str]]:
 
 
 def knn_label_agreement(Y: np.ndarray, indices: np.ndarray, k: int | None = None) -> float:
-    """Mean Jaccard between each row's labels and its first ``k`` neighbours' labels.
+    """Mean Jaccard between each labelled row's labels and its first ``k`` labelled neighbours' labels.
+
+    Pairs where either patch has no label are left out (an unlabelled pool has nothing to agree on).
 
     Parameters
     ----------
     Y : ndarray of bool, shape (n, c)
     indices : ndarray of int, shape (n, >= k)
+
+    Returns
+    -------
+    float
+        NaN when no pair of labelled patches is left.
     """
     k = k or indices.shape[1]
     Yi = Y.astype(np.uint8)
-    total = 0.0
+    has = Y.any(1)
+    total, count = 0.0, 0
     for j in range(k):
-        nb = Yi[indices[:, j]]
-        inter = (Yi & nb).sum(1)
-        union = (Yi | nb).sum(1)
-        total += np.where(union > 0, inter / np.maximum(union, 1), 1.0).mean()
-    return float(total / k)
+        col = indices[:, j]
+        ok = has & (col >= 0) & has[np.clip(col, 0, None)]
+        if not ok.any():
+            continue
+        a, nb = Yi[ok], Yi[col[ok]]
+        total += float(((a & nb).sum(1) / (a | nb).sum(1)).sum())
+        count += int(ok.sum())
+    return total / count if count else float("nan")
 
 
 def quality_report(X: np.ndarray, Y: np.ndarray, indices: np.ndarray, layout: np.ndarray | None = None, *,
@@ -116,9 +127,10 @@ def quality_report(X: np.ndarray, Y: np.ndarray, indices: np.ndarray, layout: np
     k = min(k, indices.shape[1])
     n = len(X)
     rand = rng.integers(0, n, size=(n, k))
-    out = {"n": int(n), "k": int(k),
-           "knn_label_agreement": round(knn_label_agreement(Y, indices, k), 4),
-           "chance_label_agreement": round(knn_label_agreement(Y, rand, k), 4)}
+    agree, chance = knn_label_agreement(Y, indices, k), knn_label_agreement(Y, rand, k)
+    out = {"n": int(n), "k": int(k), "n_labelled": int(Y.any(1).sum()),
+           "knn_label_agreement": None if agree != agree else round(agree, 4),
+           "chance_label_agreement": None if chance != chance else round(chance, 4)}
     if layout is not None:
         s = rng.choice(n, size=min(sample, n), replace=False)
         out["trustworthiness"] = round(float(trustworthiness(X[s], layout[s], n_neighbors=min(10, len(s) // 2 - 1))), 4)

@@ -280,3 +280,18 @@ def test_umap_is_reproducible_by_default_and_parallel_above_the_large_threshold(
     assert forced.reproducible_ and forced.init_ == "pca"
     with pytest.raises(ValueError, match="init"):
         Projection("umap", init="random").fit(X, (ind, dist))
+
+
+def test_label_agreement_leaves_unlabelled_patches_out():
+    import numpy as np
+
+    from mining.quality import knn_label_agreement, quality_report
+
+    Y = np.array([[1, 0], [1, 0], [0, 1], [0, 0]], bool)
+    ind = np.array([[1, 3], [0, 3], [3, 0], [0, 1]])
+    # pairs of labelled patches: 0-1 (1.0), 1-0 (1.0), 2-0 (0.0); patch 3 has no label and counts nowhere
+    assert knn_label_agreement(Y, ind) == pytest.approx(2 / 3)
+    empty = np.zeros((4, 2), bool)
+    assert np.isnan(knn_label_agreement(empty, ind))
+    rep = quality_report(np.eye(4, dtype=np.float32), empty, ind, k=2)
+    assert rep["knn_label_agreement"] is None and rep["n_labelled"] == 0
