@@ -4,6 +4,7 @@
 source "$(dirname "$0")/_env.sh"
 cd "$ROOT"
 ensure_chromium
+source "$ROOT/tools/services/ray.sh"  # a local Ray cluster for the --backend ray tests, stopped on exit
 echo "== ruff"
 ruff check eomine mining dashboard tests bench tools
 echo "== import contracts (lint-imports)"
