@@ -22,7 +22,7 @@ from .store import read_rows
 from .workspace import Workspace, atomic_write, save_npy
 
 __all__ = ["embed", "load_embeddings", "load_embedding_ids", "load_embeddings_card", "embeddings_key",
-           "write_embeddings", "EMBEDDINGS_FORMAT_VERSION", "resolve_device"]
+           "write_embeddings", "write_embedding_parts", "embed_key", "EMBEDDINGS_FORMAT_VERSION", "resolve_device"]
 
 EMBEDDINGS_FORMAT_VERSION = 1
 
@@ -81,12 +81,8 @@ def embed(ws: Workspace, encoder, *, device: str = "auto", batch_size: int | str
     if bs < 1:
         raise ValueError(f"batch_size must be >= 1, got {bs}")
     store = ws.store
-    cat = ws.catalog
-    rows = cat["pixel_row"].to_numpy()
-    have = rows >= 0
     n = store.n_rows
-    key = params_hash({"card": encoder.card(), "state": _state_hash(encoder), "n": n,
-                       "catalog": file_hash(ws.catalog_path)})
+    key = embed_key(ws, encoder)
     part = ws.files.embeddings_partial
     meta = read_card(ws.files.embeddings_partial_card)
     if meta is None or meta.get("key") != key:
@@ -119,23 +115,8 @@ def embed(ws: Workspace, encoder, *, device: str = "auto", batch_size: int | str
                 save_npy(ws.files.embeddings_chunk(start), out)
         finally:
             batches.close()
-    # assemble in catalog order, one row group per chunk (bounded memory)
-    order = np.argsort(rows[have], kind="stable")  # catalog rows with pixels, sorted by pixel row
-    ids = cat["patch_id"].to_numpy()[have][order]
     dim = int(encoder.dim_)
-    schema = pa.schema([("patch_id", pa.string()), ("embedding", pa.list_(pa.float32(), dim))])
-    final = ws.files.embeddings
-
-    def write(tmp):
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
-            for start in range(0, n, chunk_size):
-                arr = np.load(ws.files.embeddings_chunk(start))
-                flat = pa.array(arr.ravel(), type=pa.float32())
-                emb = pa.FixedSizeListArray.from_arrays(flat, dim)
-                w.write_table(pa.table({"patch_id": pa.array(ids[start:start + len(arr)]), "embedding": emb},
-                                       schema=schema))
-
-    atomic_write(final, write)
+    write_embedding_parts(ws, dim, (np.load(ws.files.embeddings_chunk(start)) for start in range(0, n, chunk_size)))
     card = {"format": "eomine-embeddings", "version": EMBEDDINGS_FORMAT_VERSION, **encoder.card(),
             "device": dev, "batch_size": bs, "n": int(n), "dim": dim, "seconds": round(time.perf_counter() - t0, 2),
             "patches_per_s": round(n / max(time.perf_counter() - t0, 1e-9), 1), "eomine": __version__,
@@ -143,6 +124,47 @@ def embed(ws: Workspace, encoder, *, device: str = "auto", batch_size: int | str
     write_card(ws.files.embeddings_card, card)
     shutil.rmtree(part, ignore_errors=True)
     return card
+
+
+def embed_key(ws: Workspace, encoder) -> str:
+    """Identity of an embedding run: the fitted encoder (card and state), the store's row count, the catalog."""
+    return params_hash({"card": encoder.card(), "state": _state_hash(encoder), "n": ws.store.n_rows,
+                        "catalog": file_hash(ws.catalog_path)})
+
+
+def write_embedding_parts(ws: Workspace, dim: int, parts) -> None:
+    """Write ``embeddings.parquet`` (atomically) from the embeddings of pixel rows 0, 1, ... in consecutive parts.
+
+    The patch ids are the catalog's patches with pixels in pixel-row order (the catalog order of an ingest); one
+    row group per part, so memory is bounded by a part.
+
+    Parameters
+    ----------
+    ws : Workspace
+    dim : int
+    parts : iterable of ndarray of float32, shape (rows of the part, dim)
+        Consecutive pixel rows, all ``store.n_rows`` of them in all.
+    """
+    cat = ws.catalog
+    rows = cat["pixel_row"].to_numpy()
+    have = rows >= 0
+    order = np.argsort(rows[have], kind="stable")  # catalog rows with pixels, sorted by pixel row
+    ids = cat["patch_id"].to_numpy()[have][order]
+    schema = pa.schema([("patch_id", pa.string()), ("embedding", pa.list_(pa.float32(), dim))])
+
+    def write(tmp):
+        start = 0
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
+            for arr in parts:
+                flat = pa.array(np.ascontiguousarray(arr, dtype=np.float32).ravel(), type=pa.float32())
+                emb = pa.FixedSizeListArray.from_arrays(flat, dim)
+                w.write_table(pa.table({"patch_id": pa.array(ids[start:start + len(arr)]), "embedding": emb},
+                                       schema=schema))
+                start += len(arr)
+        if start != len(ids):
+            raise DataError(f"{ws.path}: embeddings of {start} pixel rows for {len(ids)} patches with pixels")
+
+    atomic_write(ws.files.embeddings, write)
 
 
 def prefetch_rows(store, spans, groups, *, pinned: bool = False, depth: int = 2):

@@ -14,19 +14,19 @@ import numpy as np
 
 from ._internal.artifacts import load_card, params_hash, write_card
 from ._internal.validation import SEED, Interval, Options, validate_params
-from .errors import ParameterError, WorkspaceError
+from .errors import DataError, ParameterError, WorkspaceError
 from .workspace import Workspace, save_npy
 
-__all__ = ["KNNGraph", "exact_knn", "load_knn", "load_knn_catalog", "load_knn_card", "has_knn", "save_knn",
+__all__ = ["KNNGraph", "exact_knn", "exact_knn_rows", "faiss_index", "faiss_search", "knn_recall", "load_knn", "load_knn_catalog", "load_knn_card", "has_knn", "save_knn",
            "KNN_FORMAT_VERSION"]
 
 KNN_FORMAT_VERSION = 1
 METRICS = ("cosine", "euclidean")
-METHODS = ("auto", "exact", "nndescent")
+METHODS = ("auto", "exact", "nndescent", "faiss")
 
 
 def exact_knn(X: np.ndarray, k: int, *, metric: str = "cosine", device: str = "cpu",
-              chunk_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+              chunk_size: int = 4096, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Exact kNN by chunked matrix products in torch (self excluded).
 
     Parameters
@@ -35,16 +35,23 @@ def exact_knn(X: np.ndarray, k: int, *, metric: str = "cosine", device: str = "c
     k : int
     metric : {"cosine", "euclidean"}
     device : {"cpu", "cuda"}
+    chunk_size : int
+        Query rows per matrix product.
+    start, stop : int
+        Only the query rows ``start:stop`` (against all of ``X``); a block that starts at a multiple of
+        ``chunk_size`` gives exactly the rows of the whole search (the same products), which is how the Ray
+        backend shards the search (:mod:`mining.distributed.knn`).
 
     Returns
     -------
-    indices : ndarray of int32, shape (n, k)
-    distances : ndarray of float32, shape (n, k)
+    indices : ndarray of int32, shape (stop - start, k)
+    distances : ndarray of float32, shape (stop - start, k)
         Cosine distance (1 - cos) or Euclidean distance.
     """
     import torch
 
     n = len(X)
+    stop = n if stop is None else stop
     kk = min(k + 1, n)
     cuda = device == "cuda"
     xt = torch.from_numpy(np.require(X, dtype=np.float32, requirements=["C", "W"])).to(device)
@@ -57,41 +64,145 @@ def exact_knn(X: np.ndarray, k: int, *, metric: str = "cosine", device: str = "c
     half = cuda and X.shape[1] >= 64
     xm = xt.to(torch.float16) if half else xt
     cand = min(n, kk + 16) if half else kk
-    idx_out = torch.empty((n, kk), dtype=torch.int64, device=device)
-    d_out = torch.empty((n, kk), dtype=torch.float32, device=device)
+    idx_out = torch.empty((stop - start, kk), dtype=torch.int64, device=device)
+    d_out = torch.empty((stop - start, kk), dtype=torch.float32, device=device)
     with torch.inference_mode():
-        for s in range(0, n, chunk_size):
-            q = xm[s:s + chunk_size]
+        for s in range(start, stop, chunk_size):
+            e = min(s + chunk_size, stop)
+            q = xm[s:e]
             sim = q @ xm.T
             if metric == "euclidean":  # rank by -|x-y|^2 = 2 x.y - |y|^2 (the |x|^2 term is constant per row)
                 sim = 2 * sim - sq[None, :].to(sim.dtype)
             _, ind = sim.topk(cand, dim=1, sorted=False)
             del sim
-            qf, cf = xt[s:s + chunk_size], xt[ind]                  # (b, d), (b, cand, d)
+            qf, cf = xt[s:e], xt[ind]                  # (b, d), (b, cand, d)
             dots = torch.einsum("bd,bcd->bc", qf, cf)
             if metric == "cosine":
                 dist = (1.0 - dots).clamp_min(0)
             else:
-                dist = (sq[s:s + chunk_size, None] + sq[ind] - 2 * dots).clamp_min(0).sqrt()
+                dist = (sq[s:e, None] + sq[ind] - 2 * dots).clamp_min(0).sqrt()
             dist, order = dist.topk(kk, dim=1, largest=False, sorted=True)
-            idx_out[s:s + len(q)] = ind.gather(1, order)
-            d_out[s:s + len(q)] = dist
-    return _drop_self(idx_out.cpu().numpy(), d_out.cpu().numpy(), k)
+            idx_out[s - start:e - start] = ind.gather(1, order)
+            d_out[s - start:e - start] = dist
+    return _drop_self(idx_out.cpu().numpy(), d_out.cpu().numpy(), k, start=start)
 
 
-def _drop_self(ind: np.ndarray, dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Remove each row's own index (wherever ties put it) and keep the first k others."""
+def _drop_self(ind: np.ndarray, dist: np.ndarray, k: int, *, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Remove each row's own index (wherever ties put it) and keep the first k others; row i of ``ind`` is
+    point ``start + i``."""
     n = len(ind)
-    self_mask = ind == np.arange(n)[:, None]
+    self_mask = ind == np.arange(start, start + n)[:, None]
     has_self = self_mask.any(axis=1)
     # rows without self in the list (exact duplicates crowding it out): drop the last column instead
     self_mask[~has_self, -1] = True
     keep = ~self_mask
     if ind.shape[1] - 1 < k:
-        raise ValueError(f"k={k} needs at least {k + 1} points, got {n}")
+        raise ValueError(f"k={k} needs at least {k + 1} points, got {ind.shape[1]}")
     ind = ind[keep].reshape(n, -1)[:, :k]
     dist = dist[keep].reshape(n, -1)[:, :k]
     return ind.astype(np.int32), dist.astype(np.float32)
+
+
+def exact_knn_rows(X: np.ndarray, rows: np.ndarray, k: int, *, metric: str = "cosine") -> np.ndarray:
+    """Exact neighbours (self excluded) of some rows of ``X`` against all of it, float32 on the CPU: the
+    reference of :func:`knn_recall`.
+
+    Returns
+    -------
+    ndarray of int64, shape (len(rows), k)
+    """
+    import torch
+
+    xt = torch.from_numpy(np.require(X, dtype=np.float32, requirements=["C", "W"]))
+    if metric == "cosine":
+        xt = torch.nn.functional.normalize(xt, dim=1)
+    rows = np.asarray(rows, dtype=np.int64)
+    out = np.empty((len(rows), k), np.int64)
+    with torch.inference_mode():
+        for s in range(0, len(rows), 1024):
+            r = torch.from_numpy(rows[s:s + 1024])
+            sim = xt[r] @ xt.T
+            if metric == "euclidean":
+                sim = 2 * sim - (xt * xt).sum(1)[None, :]
+            sim[torch.arange(len(r)), r] = -torch.inf  # self
+            out[s:s + len(r)] = sim.topk(k, dim=1).indices.numpy()
+    return out
+
+
+def knn_recall(X: np.ndarray, indices: np.ndarray, *, metric: str = "cosine", sample: int = 1000,
+               seed: int = 0) -> tuple[float, int]:
+    """recall@k of a graph against exact search on ``sample`` random rows: the mean share of each row's exact
+    k neighbours that the graph has.
+
+    Returns
+    -------
+    recall : float
+    n_rows : int
+        Rows checked.
+    """
+    n, k = indices.shape
+    rows = np.sort(np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False))
+    exact = exact_knn_rows(X, rows, k, metric=metric)
+    hits = [len(np.intersect1d(indices[r], e, assume_unique=True)) for r, e in zip(rows, exact, strict=True)]
+    return float(np.sum(hits) / (len(rows) * k)), int(len(rows))
+
+
+def _faiss_prepared(X: np.ndarray, metric: str) -> np.ndarray:
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if metric == "cosine":
+        X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), np.float32(1e-12))
+    return np.ascontiguousarray(X, dtype=np.float32)
+
+
+def faiss_index(X: np.ndarray, *, metric: str = "cosine", nlist: int | None = None, seed: int = 0):
+    """A FAISS inverted-file index (``IndexIVFFlat``) of ``X``: ``nlist`` k-means cells (default ``4 sqrt(n)``)
+    trained on a seeded sample of at most 64 points per cell; inner product of normalised vectors for cosine.
+
+    Returns
+    -------
+    faiss.IndexIVFFlat
+    """
+    try:
+        import faiss
+    except ImportError:
+        raise DataError("--method faiss needs FAISS: pip install 'eomine[ray]' (or faiss-cpu)") from None
+
+    Xp = _faiss_prepared(X, metric)
+    n, d = Xp.shape
+    nlist = nlist or max(1, min(int(4 * np.sqrt(n)), n // 39 or 1))
+    ip = metric == "cosine"
+    quantizer = faiss.IndexFlatIP(d) if ip else faiss.IndexFlatL2(d)
+    index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT if ip else faiss.METRIC_L2)
+    index.cp.seed = seed
+    train = Xp if n <= 64 * nlist else Xp[np.sort(np.random.default_rng(seed).choice(n, 64 * nlist, replace=False))]
+    index.train(train)
+    index.add(Xp)
+    return index
+
+
+def faiss_search(index, X: np.ndarray, k: int, *, metric: str = "cosine", nprobe: int = 16, start: int = 0,
+                 stop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbours of rows ``start:stop`` of ``X`` (self excluded) in a :func:`faiss_index` of all of ``X``.
+
+    Rows for which the probed cells hold fewer than ``k + 1`` points are searched exactly instead.
+
+    Returns
+    -------
+    indices : ndarray of int32, shape (stop - start, k)
+    distances : ndarray of float32, shape (stop - start, k)
+    """
+    stop = len(X) if stop is None else stop
+    index.nprobe = nprobe
+    Q = _faiss_prepared(X[start:stop], metric)
+    D, ind = index.search(Q, k + 1)
+    dist = (1.0 - D).clip(0, None) if metric == "cosine" else np.sqrt(np.maximum(D, 0))
+    short = np.flatnonzero((ind < 0).any(1))
+    if len(short):  # too few points in the probed cells: exact for those rows
+        for r in short:
+            i, d = exact_knn(X, k, metric=metric, start=start + int(r), stop=start + int(r) + 1)
+            ind[r, :k], dist[r, :k] = i[0], d[0]
+            ind[r, k], dist[r, k] = start + r, 0.0  # the row itself, dropped below
+    return _drop_self(ind, dist.astype(np.float32), k, start=start)
 
 
 class KNNGraph:
@@ -102,13 +213,19 @@ class KNNGraph:
     k : int
         Neighbours per point (self excluded).
     metric : {"cosine", "euclidean"}
-    method : {"auto", "exact", "nndescent"}
-        ``auto``: exact torch on CUDA or when n <= ``exact_max_n``, else pynndescent.
+    method : {"auto", "exact", "nndescent", "faiss"}
+        ``auto``: exact torch on CUDA or when n <= ``exact_max_n``, else pynndescent. ``faiss``: an approximate
+        FAISS inverted-file index (:func:`faiss_index`), its recall measured against exact search on
+        ``recall_sample`` rows.
     device : {"auto", "cpu", "cuda"}
     seed : int
         Seed of pynndescent.
     exact_max_n : int
         Largest n searched exactly on the CPU with ``auto``.
+    nprobe : int
+        ``faiss``: inverted lists searched per query.
+    recall_sample : int
+        ``faiss``: rows whose exact neighbours measure the recall (0: not measured).
 
     Attributes
     ----------
@@ -118,6 +235,8 @@ class KNNGraph:
         The method actually used.
     device_ : str
     seconds_ : float
+    recall_ : float or None
+        ``faiss``: recall@k against exact search on ``recall_rows_`` sampled rows (None for the others).
     """
 
     _parameter_constraints = {
@@ -127,19 +246,36 @@ class KNNGraph:
         "device": [Options(("auto", "cpu", "cuda"))],
         "seed": [SEED],
         "exact_max_n": [Interval(int, 0, None)],
+        "nprobe": [Interval(int, 1, None)],
+        "recall_sample": [Interval(int, 0, None)],
     }
 
     def __init__(self, k: int = 30, *, metric: str = "cosine", method: str = "auto", device: str = "auto",
-                 seed: int = 0, exact_max_n: int = 20000):
+                 seed: int = 0, exact_max_n: int = 20000, nprobe: int = 16, recall_sample: int = 1000):
         self.k = k
         self.metric = metric
         self.method = method
         self.device = device
         self.seed = seed
         self.exact_max_n = exact_max_n
+        self.nprobe = nprobe
+        self.recall_sample = recall_sample
 
     def get_params(self) -> dict:
-        return {"k": self.k, "metric": self.metric, "method": self.method, "seed": self.seed}
+        """The parameters that decide the graph (the stored graph's key); ``nprobe`` only for ``faiss``."""
+        params = {"k": self.k, "metric": self.metric, "method": self.method, "seed": self.seed}
+        if self.method == "faiss":
+            params["nprobe"] = self.nprobe
+        return params
+
+    def _exact(self, X: np.ndarray, device: str) -> tuple[np.ndarray, np.ndarray]:
+        """The exact search (the Ray backend shards it over actors)."""
+        return exact_knn(X, self.k, metric=self.metric, device=device)
+
+    def _faiss(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The FAISS search: index built here, all rows queried (the Ray backend shards the queries)."""
+        index = faiss_index(X, metric=self.metric, seed=self.seed)
+        return faiss_search(index, X, self.k, metric=self.metric, nprobe=self.nprobe)
 
     def fit(self, X: np.ndarray) -> KNNGraph:
         from .embeddings import resolve_device
@@ -158,8 +294,15 @@ class KNNGraph:
         if method == "auto":
             method = "exact" if dev == "cuda" or len(X) <= self.exact_max_n else "nndescent"
         t0 = time.perf_counter()
+        self.recall_ = self.recall_rows_ = None
         if method == "exact":
-            self.indices_, self.distances_ = exact_knn(X, self.k, metric=self.metric, device=dev)
+            self.indices_, self.distances_ = self._exact(X, dev)
+        elif method == "faiss":
+            self.indices_, self.distances_ = self._faiss(X)
+            dev = "cpu"
+            if self.recall_sample:
+                self.recall_, self.recall_rows_ = knn_recall(X, self.indices_, metric=self.metric,
+                                                             sample=self.recall_sample, seed=self.seed)
         else:
             from pynndescent import NNDescent
 
@@ -183,7 +326,10 @@ def save_knn(ws: Workspace, graph: KNNGraph, *, embeddings_key: str) -> dict:
     save_npy(ws.files.knn_distances, graph.distances_)
     card = {"format": "eomine-knn", "version": KNN_FORMAT_VERSION, "params": graph.get_params(),
             "method": graph.method_, "device": graph.device_, "seconds": round(graph.seconds_, 3),
-            "n": int(len(graph.indices_)), "embeddings_key": embeddings_key}
+            "n": int(len(graph.indices_)), "embeddings_key": embeddings_key,
+            **({"recall": round(graph.recall_, 4), "recall_rows": graph.recall_rows_}
+               if getattr(graph, "recall_", None) is not None else {}),
+            **getattr(graph, "backend_card_", {})}
     card["key"] = params_hash({"params": card["params"], "embeddings_key": embeddings_key})
     write_card(ws.files.knn_card, card)
     return card

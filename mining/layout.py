@@ -9,6 +9,7 @@ and every reader goes through that owner's ``load_*`` function. Only the paths a
       ingest_report.parquet   ingest
       pixels/                 PixelStore (mining.store)           store.json, stats.json, <group>.npy
       embeddings.parquet      mining.embeddings                   + embeddings.json, embeddings.partial/
+      embeddings.shards/      mining.distributed.embed            a running `embed --backend ray`: shard-*.parquet
       encoders/               encoders that train on the workspace (ssl checkpoints)
       knn/                    mining.knn                          indices.npy, distances.npy, knn.json
       projection.parquet      mining.projection                   + projection.json
@@ -92,6 +93,18 @@ class WorkspaceFiles:
 
     def embeddings_chunk(self, start: int) -> Path:
         return self.embeddings_partial / f"part-{start:09d}.npy"
+
+    @property
+    def embeddings_shards(self) -> Path:
+        """Finished shards of a running ``embed --backend ray`` (``shard-<start>.parquet`` + ``shards.json``)."""
+        return self.root / "embeddings.shards"
+
+    @property
+    def embeddings_shards_card(self) -> Path:
+        return self.embeddings_shards / "shards.json"
+
+    def embeddings_shard(self, start: int) -> Path:
+        return self.embeddings_shards / f"shard-{start:09d}.parquet"
 
     @property
     def encoders(self) -> Path:

@@ -240,22 +240,20 @@ class NoiseScorer:
         -------
         self
         """
-        from ._internal.noise_kernels import cooccurrence_prior, neighbour_evidence
-        from ._internal.noise_model import oof_probabilities
+        from ._internal.noise_kernels import cooccurrence_prior
 
         validate_params(self)
         X, Y, indices, distances, proba = self._validate(X, Y, indices, distances, proba)
         self.single_label_ = bool((Y.sum(1) == 1).all())
         t0 = time.perf_counter()
         w = np.clip(1.0 - distances, 1e-3, None).astype(np.float32)
-        raw, wsum, cdist = neighbour_evidence(indices, distances, w, Y)
+        raw, wsum, cdist = self._evidence(indices, distances, w, Y)
         self.class_distance_ = cdist
         # the suggestion's neighbour evidence: the given labels, the nearest neighbours weighing most
-        s_raw, s_wsum, _ = neighbour_evidence(indices, distances, neighbour_weights(distances, indices), Y)
+        s_raw, s_wsum, _ = self._evidence(indices, distances, neighbour_weights(distances, indices), Y)
         t1 = time.perf_counter()
         if proba is None:
-            proba = oof_probabilities(X, Y, n_folds=self.n_folds, C=self.C, max_train=self.max_train,
-                                      seed=self.seed)
+            proba = self._oof(X, Y)
         self.proba_ = proba
         t2 = time.perf_counter()
         self.suggest_support_ = self._smooth(Y, s_raw, s_wsum)
@@ -273,12 +271,24 @@ class NoiseScorer:
             # suggested labels, so a few wrong labels in a neighbourhood do not hide each other
             t3 = time.perf_counter()
             voted = np.where(self.flagged_[:, None], self._votes, Y)
-            raw, wsum, _ = neighbour_evidence(indices, distances, w, voted)
+            raw, wsum, _ = self._evidence(indices, distances, w, voted)
             t_nb += time.perf_counter() - t3
             self._combine(Y, raw, wsum)
         self.seconds_ = {"neighbours": round(t_nb, 3), "model": round(t2 - t1, 3),
                          "combine": round(time.perf_counter() - t2 - (t_nb - (t1 - t0)), 3)}
         return self
+
+    def _evidence(self, indices, distances, w, Y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Neighbour support, weight sums and class distances of every row (the Ray backend: per shard)."""
+        from ._internal.noise_kernels import neighbour_evidence
+
+        return neighbour_evidence(indices, distances, w, Y)
+
+    def _oof(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """Out-of-fold model probabilities (the Ray backend: one task per fold)."""
+        from ._internal.noise_model import oof_probabilities
+
+        return oof_probabilities(X, Y, n_folds=self.n_folds, C=self.C, max_train=self.max_train, seed=self.seed)
 
     def _combine(self, Y: np.ndarray, raw: np.ndarray, wsum: np.ndarray) -> None:
         """Support, ``q``, thresholds, evidence, scores, ranks, kinds, flags and suggestions of one pass."""
@@ -444,7 +454,7 @@ def _scored_labels(cur, ids: np.ndarray, ws: Workspace) -> np.ndarray:
 
 
 def score_workspace(ws: Workspace, *, force: bool = False, progress: ProgressCallback | None = None,
-                    **params) -> tuple[dict, bool]:
+                    cluster=None, **params) -> tuple[dict, bool]:
     """Score a workspace and write ``scores.parquet`` + ``scores.json``; skipped when up to date.
 
     Parameters
@@ -455,6 +465,9 @@ def score_workspace(ws: Workspace, *, force: bool = False, progress: ProgressCal
         Recompute even when the card's key matches.
     progress : callable, optional
         Called with a :class:`mining.progress.Progress` after each part (load, fit, write).
+    cluster : mining.distributed.RayCluster, optional
+        Entered: score on Ray (:class:`mining.distributed.score.RayNoiseScorer`; the same scores, so the same
+        key: scores made by either backend are up to date for the other).
     **params
         :class:`NoiseScorer` parameters.
 
@@ -471,7 +484,7 @@ def score_workspace(ws: Workspace, *, force: bool = False, progress: ProgressCal
         Another scoring of the same workspace is running, or an input artifact is missing or stale.
     """
     with _score_lock(ws):
-        return _score_workspace(ws, force=force, progress=progress, **params)
+        return _score_workspace(ws, force=force, progress=progress, cluster=cluster, **params)
 
 
 @contextmanager
@@ -492,12 +505,17 @@ def _score_lock(ws: Workspace):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _score_workspace(ws: Workspace, *, force: bool, progress: ProgressCallback | None,
+def _score_workspace(ws: Workspace, *, force: bool, progress: ProgressCallback | None, cluster=None,
                      **params) -> tuple[dict, bool]:
     from .embeddings import embeddings_key, load_embeddings
     from .knn import load_knn
 
-    scorer = NoiseScorer(**params)
+    if cluster is None:
+        scorer = NoiseScorer(**params)
+    else:
+        from .distributed.score import RayNoiseScorer
+
+        scorer = RayNoiseScorer(cluster=cluster, **params)
     ind, dist, kcard = load_knn(ws)
     metric = kcard.get("params", {}).get("metric", "cosine")
     if metric != "cosine":  # neighbour weights are 1 - cosine distance
@@ -532,7 +550,7 @@ def _score_workspace(ws: Workspace, *, force: bool, progress: ProgressCallback |
             "single_label": scorer.single_label_,
             "thresholds": {c: round(float(v), 4) for c, v in zip(classes, scorer.thresholds_, strict=True)},
             "seconds": {"load": round(t_load, 3), **scorer.seconds_, "write": round(time.perf_counter() - t1, 3)},
-            "key": key}
+            "key": key, **getattr(scorer, "backend_card_", {})}
     write_card(ws.files.scores_card, card)
     report(progress, "write", f"wrote {ws.files.scores.name}", 1.0)
     return card, False

@@ -31,13 +31,22 @@ class StepResult:
 
 
 def _describe(step: str, c: dict) -> str:
+    on_ray = _on_ray(c)
     if step == "embed":
-        return f"{c.get('encoder')} dim {c.get('dim')} on {c.get('device')}, {c.get('n', 0):,} patches"
+        return f"{c.get('encoder')} dim {c.get('dim')} on {c.get('device')}{on_ray}, {c.get('n', 0):,} patches"
     if step == "knn":
-        return f"k={c['params']['k']} {c['params']['metric']}, {c.get('method')} on {c.get('device')}"
+        recall = f", recall {c['recall']:.3f}" if "recall" in c else ""
+        return f"k={c['params']['k']} {c['params']['metric']}, {c.get('method')} on {c.get('device')}{on_ray}{recall}"
     if step == "project":
         return f"{c['params']['method']} seed {c['params']['seed']}"
     return ""
+
+
+def _on_ray(c: dict) -> str:
+    if c.get("backend") != "ray":
+        return ""
+    cl = c.get("cluster", {})
+    return f" (Ray {cl.get('address')}: {cl.get('actors')} actors, {cl.get('nodes')} node(s))"
 
 
 def _embed_run_key(ws: Workspace, name: str, params: dict) -> str:
@@ -52,7 +61,11 @@ def _embed_run_key(ws: Workspace, name: str, params: dict) -> str:
 
 
 def step_embed(ws: Workspace, name: str = "spectral", params: dict | None = None, *, device: str = "auto",
-               batch_size="auto", force: bool = False, progress: bool = True) -> StepResult:
+               batch_size="auto", force: bool = False, progress: bool = True, cluster=None,
+               shard_rows: int | None = None, store_url: str | None = None) -> StepResult:
+    """Embed (skipped when up to date). With ``cluster`` (an entered :class:`mining.distributed.RayCluster`) the
+    pixels are embedded on Ray (:func:`mining.distributed.embed.embed_ray`, ``shard_rows`` rows per shard, the
+    workers reading the store at ``store_url``); the result, and so the run key, is the local backend's."""
     from .embeddings import embed, load_embeddings_card, write_embeddings
     from .encoders import make_encoder
 
@@ -62,7 +75,12 @@ def step_embed(ws: Workspace, name: str = "spectral", params: dict | None = None
     if not force and card and card.get("run_key") == run_key and ws.files.embeddings.is_file():
         return StepResult("embed", True, card)
     enc = make_encoder(name, **params)
-    if enc.needs_pixels:
+    if enc.needs_pixels and cluster is not None:
+        from .distributed.embed import DEFAULT_SHARD_ROWS, embed_ray
+
+        card = embed_ray(ws, enc, cluster, device=device, batch_size=batch_size, progress=progress,
+                         shard_rows=shard_rows or DEFAULT_SHARD_ROWS, store_url=store_url)
+    elif enc.needs_pixels:
         card = embed(ws, enc, device=device, batch_size=batch_size, progress=progress)
     else:
         import time
@@ -76,12 +94,20 @@ def step_embed(ws: Workspace, name: str = "spectral", params: dict | None = None
 
 
 def step_knn(ws: Workspace, *, k: int = 30, metric: str = "cosine", method: str = "auto", device: str = "auto",
-             seed: int = 0, force: bool = False) -> StepResult:
+             seed: int = 0, force: bool = False, cluster=None, nprobe: int = 16) -> StepResult:
+    """Build the kNN graph (skipped when up to date); on Ray with ``cluster``
+    (:class:`mining.distributed.knn.RayKNNGraph`)."""
     from .embeddings import embeddings_key, load_embeddings
     from .knn import KNNGraph, load_knn_card, save_knn
 
     ekey = embeddings_key(ws)
-    graph = KNNGraph(k, metric=metric, method=method, device=device, seed=seed)
+    if cluster is None:
+        graph = KNNGraph(k, metric=metric, method=method, device=device, seed=seed, nprobe=nprobe)
+    else:
+        from .distributed.knn import RayKNNGraph
+
+        graph = RayKNNGraph(k, cluster=cluster, metric=metric, method=method, device=device, seed=seed,
+                            nprobe=nprobe)
     key = params_hash({"params": graph.get_params(), "embeddings_key": ekey})
     card = load_knn_card(ws)
     if not force and card and card.get("key") == key:
@@ -166,11 +192,13 @@ def format_report(rep: dict) -> str:
 
 def run_pipeline(ws: Workspace, *, encoder: str = "spectral", encoder_params: dict | None = None, k: int = 30,
                  method: str = "umap", seed: int = 0, device: str = "auto", force: bool = False,
-                 progress: bool = True, echo=print) -> dict:
-    """embed -> knn -> project -> report, skipping up-to-date steps. Returns the quality report."""
-    for res in (step_embed(ws, encoder, encoder_params, device=device, force=force, progress=progress),):
+                 progress: bool = True, echo=print, cluster=None) -> dict:
+    """embed -> knn -> project -> report, skipping up-to-date steps (embed and knn on Ray with ``cluster``).
+    Returns the quality report."""
+    for res in (step_embed(ws, encoder, encoder_params, device=device, force=force, progress=progress,
+                           cluster=cluster),):
         echo(res.line())
-    echo(step_knn(ws, k=k, device=device, seed=seed, force=force).line())
+    echo(step_knn(ws, k=k, device=device, seed=seed, force=force, cluster=cluster).line())
     echo(step_project(ws, method=method, seed=seed, force=force).line())
     rep = step_report(ws)
     echo(format_report(rep))

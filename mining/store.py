@@ -185,6 +185,15 @@ class PixelStore:
         self._filled: dict[str, np.ndarray] = {}
         self.band_group = {b: g.name for g in self.groups.values() for b in g.bands}
 
+    def __getstate__(self) -> dict:
+        """Pickled without its memory maps (pickling a memmap would copy the whole array): an encoder shipped to
+        a Ray worker carries the store's description, and the worker reads rows through its own store."""
+        return {**self.__dict__, "_arrays": {}, "_filled": {}}
+
+    def rows(self, start: int, stop: int, groups=None) -> dict[str, np.ndarray]:
+        """Raw arrays of the contiguous rows ``start:stop`` (:func:`read_rows`)."""
+        return {g: np.asarray(self.array(g)[start:stop]) for g in (groups or self.groups)}
+
     def array(self, group: str) -> np.ndarray:
         """Memory-mapped array of a group, shape (n_rows, n_bands, size, size)."""
         if group not in self._arrays:
@@ -248,8 +257,11 @@ def read_rows(store: PixelStore, start: int, stop: int, groups=None) -> dict[str
     Returns
     -------
     dict of group name -> ndarray, shape (stop - start, n_bands, size, size)
+
+    ``store`` is a :class:`PixelStore` (memory-mapped files) or a :class:`mining.store_fs.FsPixelStore` (byte
+    ranges through fsspec): both read only the rows asked for.
     """
-    return {g: np.asarray(store.array(g)[start:stop]) for g in (groups or store.groups)}
+    return store.rows(start, stop, groups)
 
 
 def stack_bands(store: PixelStore, batch: dict[str, np.ndarray], bands, size: int) -> np.ndarray:

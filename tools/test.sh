@@ -6,6 +6,7 @@ cd "$ROOT"
 ensure_chromium
 source "$ROOT/tools/services/postgres.sh"  # a real PostgreSQL for the shared edit log; stopped on exit
 start_postgres
+source "$ROOT/tools/services/ray.sh"  # a local Ray cluster for the --backend ray tests, stopped on exit
 echo "== ruff"
 ruff check eomine mining dashboard tests bench tools
 echo "== import contracts (lint-imports)"

@@ -15,14 +15,16 @@ from pathlib import Path
 
 import click
 
-from mining._internal.validation import Interval, Options, describe
+from mining._internal.validation import Constraint, Interval, Options, describe
+from mining.distributed.cluster import BACKENDS, RayCluster
 from mining.encoders import ENCODERS
 from mining.errors import ParameterError, show_value
 from mining.knn import KNNGraph
 
 __all__ = ["OptionError", "option_label", "Int", "Float", "Choice", "Union", "BandList", "NameList", "ScaleList", "Ratios", "Assignment", "Host", "LogLocation", "log_option",
            "option_type", "range_type", "PORT", "BATCH_SIZE", "workspace_argument", "json_option", "force_option",
-           "seed_option", "device_option", "ENCODER_CHOICES", "encoder_options", "with_options", "option_of_parameter"]
+           "seed_option", "device_option", "ENCODER_CHOICES", "encoder_options", "with_options", "option_of_parameter",
+           "Checked", "StoreUrl", "backend_options", "ray_cluster"]
 
 
 class OptionError(click.BadParameter):
@@ -118,6 +120,34 @@ class Union(click.ParamType):
             _fail(param, ctx, self.description, value)
 
 
+class Checked(click.ParamType):
+    """A text value that must satisfy one :class:`~mining._internal.validation.Constraint` (a Ray address)."""
+
+    def __init__(self, constraint: Constraint, name: str = "text"):
+        self.constraint = constraint
+        self.name = name
+        self.description = str(constraint)
+
+    def convert(self, value, param, ctx):
+        if not self.constraint.is_satisfied_by(value):
+            _fail(param, ctx, self.description, value)
+        return value
+
+
+class StoreUrl(click.ParamType):
+    """An fsspec URL (``s3://bucket/ws/pixels``, ``file:///shared/ws/pixels``) or an absolute path."""
+
+    name = "url"
+    description = "an fsspec URL (PROTOCOL://...) or an absolute path of a pixels/ folder"
+
+    def convert(self, value, param, ctx):
+        value = str(value)
+        proto, sep, rest = value.partition("://")
+        if not ((sep and re.fullmatch(r"[a-z][a-z0-9+.-]*", proto) and rest) or value.startswith("/")):
+            _fail(param, ctx, self.description, value)
+        return value
+
+
 def range_type(interval: Interval) -> Int | Float:
     """The click type of an :class:`~mining._internal.validation.Interval`."""
     return Int(interval) if interval.type is int else Float(interval)
@@ -137,6 +167,8 @@ def option_type(cls: type, name: str) -> click.ParamType:
     constraints = [c for c in cls._parameter_constraints[name] if c is not None]
     intervals = [c for c in constraints if isinstance(c, Interval)]
     options = [c for c in constraints if isinstance(c, Options)]
+    if len(constraints) == 1 and not intervals and not options:
+        return Checked(constraints[0], name.upper())
     if len(intervals) + len(options) != len(constraints) or len(intervals) > 1 or len(options) > 1:
         raise TypeError(f"{cls.__name__}.{name}: no command-line type for {describe(constraints)}")
     if intervals and options:
@@ -326,6 +358,34 @@ encoder_options = [
 ]
 
 
+#: ``--backend`` / ``--address`` / ``--actors`` of ``embed``, ``knn``, ``score`` and ``run``
+backend_options = [
+    click.option("--backend", default="local", show_default=True, type=Choice(BACKENDS),
+                 help="local: this process. ray: a Ray cluster (--address; a local one started for the command "
+                      "otherwise)."),
+    click.option("--address", default=None, type=option_type(RayCluster, "address"),
+                 help="Ray cluster to join (HOST:PORT of `ray start --head`, ray://HOST:PORT or auto); "
+                      "with --backend ray."),
+    click.option("--actors", default=None, type=option_type(RayCluster, "actors"),
+                 help="Ray actors (default auto: one per GPU, else one per CPU but one); with --backend ray."),
+]
+
+
+def ray_cluster(backend: str, address: str | None, actors, **only_ray):
+    """The context of a command's backend: ``nullcontext(None)`` for local, an unentered
+    :class:`mining.distributed.RayCluster` for ray. Options given without ``--backend ray`` are usage errors
+    (``only_ray``: option name -> value, None when not given)."""
+    from contextlib import nullcontext
+
+    if backend != "ray":
+        given = {"--address": address, "--actors": actors, **only_ray}
+        for option, value in given.items():
+            if value is not None:
+                raise click.UsageError(f"{option} only applies to --backend ray")
+        return nullcontext(None)
+    return RayCluster(address, actors=actors if actors is not None else "auto")
+
+
 def with_options(options: list[Callable]) -> Callable:
     """Apply a list of click decorators in order (the first is the first in ``--help``)."""
     def deco(f):
@@ -338,13 +398,21 @@ def with_options(options: list[Callable]) -> Callable:
 # ------------------------------------------------------------------- estimator parameters -> options
 #: the option that sets each estimator parameter the command line exposes
 _OPTIONS = {
-    "KNNGraph": {"k": "--k", "metric": "--metric", "method": "--method", "device": "--device", "seed": "--seed"},
+    "KNNGraph": {"k": "--k", "metric": "--metric", "method": "--method", "device": "--device", "seed": "--seed",
+                 "nprobe": "--nprobe"},
+    "RayKNNGraph": {"k": "--k", "metric": "--metric", "method": "--method", "device": "--device", "seed": "--seed",
+                    "nprobe": "--nprobe"},
+    "RayCluster": {"address": "--address", "actors": "--actors"},
     "Projection": {"method": "--method", "seed": "--seed", "min_dist": "--min-dist", "n_epochs": "--epochs",
                    "init": "--init", "reproducible": "--reproducible/--parallel"},
     "NoiseScorer": {"model_weight": "--model-weight", "prior_weight": "--prior-weight", "n_folds": "--folds",
                     "flag_threshold": "--flag-threshold", "outlier_weight": "--outlier-weight",
                     "missing_start": "--missing-start", "missing_gain": "--missing-gain", "refine": "--refine",
                     "seed": "--seed"},
+    "RayNoiseScorer": {"model_weight": "--model-weight", "prior_weight": "--prior-weight", "n_folds": "--folds",
+                       "flag_threshold": "--flag-threshold", "outlier_weight": "--outlier-weight",
+                       "missing_start": "--missing-start", "missing_gain": "--missing-gain", "refine": "--refine",
+                       "seed": "--seed"},
     "Tour": {"strategy": "--strategy", "steps": "--steps", "start": "--start", "label": "--label", "seed": "--seed",
              "by": "--by", "max_run": "--max-run"},
     "ActiveLearner": {"strategy": "--strategy", "batch_size": "--batch", "min_distance_km": "--min-distance-km",

@@ -57,6 +57,29 @@ class Encoder:
         """
         raise NotImplementedError
 
+    def to_device(self, device: str) -> Encoder:
+        """Move a fitted encoder's torch state (modules and tensors among its attributes) to ``device``.
+
+        A Ray actor on a GPU gets the encoder fitted by the command's process, which may have no GPU. Encoders
+        without torch state (``spectral``, ``random``) run where they are and are returned unchanged.
+        """
+        if getattr(self, "device_", "cpu") == device:
+            return self
+        import torch
+
+        moved = False
+        for key, value in list(vars(self).items()):
+            if isinstance(value, torch.nn.Module | torch.Tensor):
+                setattr(self, key, value.to(device))
+                moved = True
+        if moved:
+            self.device_ = device
+            if hasattr(self, "_threads") and hasattr(self, "threads"):
+                from ._torch_common import resolve_threads
+
+                self._threads = resolve_threads(self.threads, device)
+        return self
+
     def card(self) -> dict:
         """Description stored beside the embeddings."""
         return {"encoder": self.name, "params": self.get_params(), "bands": list(getattr(self, "bands_", [])),

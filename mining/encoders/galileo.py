@@ -382,6 +382,11 @@ class GalileoEncoder(Encoder):
                     self._warned_empty = True
         return z.cpu().numpy().astype(np.float32, copy=False)
 
+    def to_device(self, device: str) -> GalileoEncoder:
+        super().to_device(device)
+        self._token_budget = 1 << 20 if self.device_ == "cuda" else 1 << 15
+        return self
+
     def state_hash(self) -> str:
         """The weights' sha256 and the months (used by :func:`mining.embeddings.embed` to resume safely)."""
         h = hashlib.sha256(getattr(self, "weights_", {}).get("sha256", "").encode())
