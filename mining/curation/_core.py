@@ -100,6 +100,8 @@ class LogCore:
 
     workspace: Workspace
     exists_: bool
+    #: the driver's query placeholder (``?`` for sqlite3, ``%s`` for psycopg)
+    _PH = "?"
 
     def _init_core(self, workspace) -> None:
         self.workspace = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
@@ -216,6 +218,18 @@ class LogCore:
         return cur
 
     # ------------------------------------------------------------------ hooks (each storage)
+    def events(self, *, patch_id: str | None = None) -> pd.DataFrame:
+        """Every event (or one patch's): ``id, time, author, batch, patch_id, op, label, note`` (oldest first)."""
+        cols = ["id", "time", "author", "batch", "patch_id", "op", "label", "note"]
+        if not self.exists_ and not self._recheck():
+            return pd.DataFrame(columns=cols)
+        if patch_id is None:
+            rows = self._query(f"SELECT {', '.join(cols)} FROM events ORDER BY id")
+        else:
+            rows = self._query(f"SELECT {', '.join(cols)} FROM events WHERE patch_id = {self._PH} ORDER BY id",
+                               (patch_id,))
+        return pd.DataFrame(rows, columns=cols)
+
     def version(self) -> int:  # pragma: no cover - every storage defines it
         raise NotImplementedError
 

@@ -187,6 +187,8 @@ class PostgresEditLog(LogCore):
     (the same methods, results and errors).
     """
 
+    _PH = "%s"
+
     def __init__(self, workspace, url: str, *, create: bool | str = True, connect_timeout: int = 10):
         if create not in (True, False, "on_write"):
             raise DataError(f"create must be True, False or 'on_write', got {create!r}")
@@ -227,17 +229,6 @@ class PostgresEditLog(LogCore):
                          BATCH_COLS)
         df["active"] = df["id"].isin(active_batches(df)) & (df["kind"] == "edit")
         return df
-
-    def events(self, *, patch_id: str | None = None) -> pd.DataFrame:
-        """Every event (or one patch's): ``id, time, author, batch, patch_id, op, label, note`` (oldest first)."""
-        cols = ["id", "time", "author", "batch", "patch_id", "op", "label", "note"]
-        if not self.exists_ and not self._recheck():
-            return pd.DataFrame(columns=cols)
-        if patch_id is None:
-            rows = self._query(f"SELECT {', '.join(cols)} FROM events ORDER BY id")
-        else:
-            rows = self._query(f"SELECT {', '.join(cols)} FROM events WHERE patch_id = %s ORDER BY id", (patch_id,))
-        return pd.DataFrame(rows, columns=cols)
 
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""

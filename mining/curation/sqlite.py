@@ -136,17 +136,6 @@ class EditLog(LogCore):
         df["active"] = df["id"].isin(active) & (df["kind"] == "edit")
         return df
 
-    def events(self, *, patch_id: str | None = None) -> pd.DataFrame:
-        """Every event (or one patch's): ``id, time, author, batch, patch_id, op, label, note`` (oldest first)."""
-        cols = ["id", "time", "author", "batch", "patch_id", "op", "label", "note"]
-        if not self.exists_ and not self._recheck():
-            return pd.DataFrame(columns=cols)
-        if patch_id is None:
-            rows = self._query(f"SELECT {', '.join(cols)} FROM events ORDER BY id")
-        else:
-            rows = self._query(f"SELECT {', '.join(cols)} FROM events WHERE patch_id = ? ORDER BY id", (patch_id,))
-        return pd.DataFrame(rows, columns=cols)
-
     def check(self) -> None:
         """Full integrity check of the SQLite file (``PRAGMA integrity_check``); raises WorkspaceError."""
         if not self.exists_ and not self._recheck():
