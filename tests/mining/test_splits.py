@@ -177,3 +177,28 @@ def test_cli_split_dry_run_write_undo_redo(demo_ws, copy_ws):
     assert r.exit_code == 0 and "redo of batch 1" in r.output, r.output
     r = run.invoke(main, ["undo", str(ws), "--batch", "9"])
     assert r.exit_code == 2 and "nothing to undo: batch 9 is not an active edit batch" in r.output
+
+
+@pytest.mark.realdata
+def test_a_multiscale_scene_splits_by_region_and_no_test_patch_touches_train(shared_data, tmp_path):
+    """The real 29RKH tile cut at 4,800 and 2,400 m: a coarse patch and the finer ones inside it share a split,
+    and at every scale no test patch touches a training patch of that scale."""
+    from mining.datasets import SceneDataset
+    from mining.ingest import ingest
+    from mining.splits import patch_widths_km
+
+    item = shared_data / "scenes" / "s2-l2a-29RKH-20200219-100m" / "S2A_29RKH_20200219_0_L2A.json"
+    ingest(SceneDataset(item, scales=(4800, 2400)), tmp_path / "ws", progress=False)
+    ws = Workspace(tmp_path / "ws")
+    sp, edits = split_workspace(ws, EditLog(ws), ratios=(0.6, 0.2, 0.2))
+    cat = ws.catalog
+    root = regions(cat)
+    assert (cat["scale_m"] == 2400).sum() > 0 and (root != np.arange(len(cat))).any()
+    df = pd.DataFrame({"root": root, "split": sp.split_})
+    assert (df.groupby("root")["split"].nunique() == 1).all()  # a region never straddles two splits
+    widths = patch_widths_km(cat)
+    lon, lat = cat["lon"].to_numpy(float), cat["lat"].to_numpy(float)
+    for scale in (4800, 2400):
+        m = (cat["scale_m"] == scale).to_numpy()
+        assert touching_share(lon[m], lat[m], sp.split_[m], widths[m]) == 0.0, scale
+    assert len(edits) == len(cat) and sp.report_["n"].sum() == len(cat)
