@@ -73,6 +73,12 @@ def split_cmd(workspace, method, ratios, block_widths, buffer_widths, author, dr
         click.echo(f"largest class deviation: {sp.max_deviation_ * 100:.1f} percentage points ({worst['split']})")
     touch = sp.touching_
     click.echo(f"test patches touching a training patch: {'-' if touch != touch else f'{touch:.1%}'}")
+    empty = [r.split for r in rep.itertuples() if r.n == 0]
+    if empty:
+        click.echo(f"warning: split {', '.join(empty)} is empty: {sp.n_blocks_:,} block(s) of "
+                   f"{sp.block_widths_:g} patch widths are too few (try a smaller --block-widths, or "
+                   f"--method random)" if method == "geographic" else
+                   f"warning: split {', '.join(empty)} is empty: too few patches", err=True)
     if dry_run:
         click.echo(f"dry run: {len(edits):,} patches would change split; nothing written")
     elif batch is None:

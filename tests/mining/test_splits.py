@@ -202,3 +202,10 @@ def test_a_multiscale_scene_splits_by_region_and_no_test_patch_touches_train(sha
         m = (cat["scale_m"] == scale).to_numpy()
         assert touching_share(lon[m], lat[m], sp.split_[m], widths[m]) == 0.0, scale
     assert len(edits) == len(cat) and sp.report_["n"].sum() == len(cat)
+
+
+def test_cli_warns_when_a_split_is_empty(demo_ws, copy_ws):
+    ws = copy_ws(demo_ws)
+    r = CliRunner().invoke(main, ["split", str(ws), "--block-widths", "1000000", "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert "is empty" in r.stderr and "smaller --block-widths" in r.stderr
