@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlencode
 
-__all__ = ["encode_state", "decode_state", "keep_other_keys", "encode_selection", "decode_selection"]
+__all__ = ["encode_state", "decode_state", "keep_other_keys", "encode_selection", "decode_selection",
+           "search_with_scene", "scene_from_search", "SCENE_KEY"]
 
 _LIST_SEP = "|"
 
@@ -126,3 +127,25 @@ def keep_other_keys(search: str, current: str | None) -> str:
         return search
     mine = parse_qsl((search or "").lstrip("?"), keep_blank_values=True)
     return "?" + urlencode(mine + other)
+
+
+#: the map's scene view in the link: ``scene=1`` / ``scene=0``, written only when it differs from the workspace's
+#: default (on for scenes), so a link made before the toggle existed keeps meaning the default
+SCENE_KEY = "scene"
+
+
+def search_with_scene(search: str | None, on: bool, default: bool) -> str:
+    """``search`` with its ``scene`` key set to ``on`` (removed when ``on`` is the default); other keys kept."""
+    from urllib.parse import parse_qsl
+
+    qs = [(k, v) for k, v in parse_qsl((search or "").lstrip("?"), keep_blank_values=True) if k != SCENE_KEY]
+    if bool(on) != bool(default):
+        qs.append((SCENE_KEY, "1" if on else "0"))
+    return "?" + urlencode(qs) if qs else ""
+
+
+def scene_from_search(search: str | None, default: bool) -> bool:
+    """The scene view a link asks for (``scene=1`` / ``0``; anything else: ``default``)."""
+    v = parse_qs((search or "").lstrip("?")).get(SCENE_KEY, [None])[0]
+    return {"1": True, "0": False}.get(v, bool(default))
+

@@ -60,6 +60,7 @@ from ..geo import (
 )
 from ..scene import can_show_scene, is_scene, quicklook_composite, scene_image, scene_view
 from ..selection import selection_mask
+from ..urlstate import scene_from_search, search_with_scene
 from ..views import GREY, nearest, raster_size, scheme_for
 
 DENSITY_COLOR = "#d9480f"
@@ -517,3 +518,27 @@ def map_click(click_data, view, filters, scene=None, size=None, composite=None):
         shown = img["rows"] if img else None
     row = nearest_patch(data, float(pt["x"]), float(pt["y"]), view, filters, shown=shown)
     return data.ids[row] if row is not None else no_update
+
+
+# --------------------------------------------------------------------------- the scene view in the link
+@callback(Output(ids.MAP_SCENE, "value", allow_duplicate=True), Input(ids.URL, "pathname"),
+          State(ids.URL, "search"), prevent_initial_call="initial_duplicate")
+def scene_from_url(_path, search):
+    """A link's ``scene=0`` / ``scene=1`` switches the scene view when the page loads."""
+    data = get_data()
+    if not can_show_scene(data):
+        return no_update
+    default = is_scene(data)
+    on = scene_from_search(search, default)
+    return no_update if on == default else (["on"] if on else [])
+
+
+@callback(Output(ids.URL, "search", allow_duplicate=True), Input(ids.MAP_SCENE, "value"),
+          State(ids.URL, "search"), State(ids.URL_READY, "data"), prevent_initial_call=True)
+def scene_to_url(value, search, ready):
+    """The scene view's state in the link (only when it differs from the workspace's default)."""
+    if not ready:
+        return no_update
+    new = search_with_scene(search, bool(value), is_scene(get_data()))
+    return new if new != (search or "") else no_update
+

@@ -47,4 +47,12 @@ def test_the_scene_view_in_the_browser(scene_page, scene_server):
     # the toggle turns the scene view off: the map draws its point raster again
     page.click("#map-scene label")
     page.wait_for_function("!/scene/.test(document.querySelector('#map-info').innerText)", timeout=45000)
+    # ... and the link keeps it: opened again, the page starts with the scene view off
+    page.wait_for_function("/[?&]scene=0/.test(location.search)", timeout=45000)
+    page.goto(page.url)
+    page.wait_for_function("document.querySelector('#map-info') && /in view/.test("
+                           "document.querySelector('#map-info').innerText)", timeout=60000)
+    page.wait_for_timeout(1500)
+    assert not page.is_checked("#map-scene input[type=checkbox]")
+    assert "scene" not in page.inner_text("#map-info")
     assert page.console_errors == []

@@ -162,3 +162,20 @@ def test_a_workspace_without_scenes(data):
     and pixels) but off."""
     assert "qa" not in [o["value"] for o in color_options(data)]
     assert by_id(M.layout(data))[ids.MAP_SCENE].value == []
+
+
+def test_the_scene_view_goes_into_the_link_only_when_it_differs_from_the_default(sapp):
+    from dash import no_update
+
+    from dashboard.urlstate import scene_from_search, search_with_scene
+
+    # a scene workspace starts with the view on: switching it off writes scene=0, on again removes the key
+    off = run_callback(sapp, M.scene_to_url, [], "?color=qa", True)
+    assert off == "?color=qa&scene=0"
+    assert run_callback(sapp, M.scene_to_url, ["on"], off, True) == "?color=qa"
+    assert run_callback(sapp, M.scene_to_url, [], "", False) is no_update  # before the URL is applied: nothing
+    # a link with scene=0 switches it off on load; one without leaves the default
+    assert run_callback(sapp, M.scene_from_url, "/", "?scene=0") == []
+    assert run_callback(sapp, M.scene_from_url, "/", "?color=qa") is no_update
+    assert scene_from_search("?scene=1", False) and not scene_from_search("?scene=0", True)
+    assert scene_from_search("?scene=x", True) and search_with_scene("?a=1&scene=0", True, True) == "?a=1"
