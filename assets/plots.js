@@ -39,10 +39,14 @@
       if (ev.range) { return {kind: "box", range: [ev.range.x.map(Number), ev.range.y.map(Number)]}; }
       return null;
     },
-    "map-graph": function (ev) {  // Mercator y back to latitude
+    "map-graph": function (ev, gd) {  // Mercator y back to latitude
       if (!ev.range) return null;
-      return {kind: "map", range: [ev.range.x.map(Number).sort(num).map(r7),
-                                   ev.range.y.map(Number).map(lat).sort(num).map(r7)]};
+      var sel = {kind: "map", range: [ev.range.x.map(Number).sort(num).map(r7),
+                                      ev.range.y.map(Number).map(lat).sort(num).map(r7)]};
+      // the scene view of a multiscale workspace shows one scale: the box selects that scale's patches
+      var scale = gd.layout && gd.layout.meta && gd.layout.meta.scene_scale;
+      if (scale) sel.scale = Number(scale);
+      return sel;
     },
   };
   var RELAYOUT = {"scatter-graph": "scatter-relayout-store", "map-graph": "map-relayout-store"};
@@ -168,7 +172,7 @@
         });
       }
       gd.on("plotly_selected", function (ev) {
-        var sel = ev ? SELECT[id](ev) : null;
+        var sel = ev ? SELECT[id](ev, gd) : null;
         if (sel) set("selection-store", sel);
       });
     });

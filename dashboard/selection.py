@@ -57,7 +57,8 @@ def points_in_polygon(x: np.ndarray, y: np.ndarray, polygon) -> np.ndarray:
 
 
 #: what a selection store holds: {"kind": "lasso", "points": [[x, y], ...]} (embedding), {"kind": "box",
-#: "range": [[x0, x1], [y0, y1]]} (embedding) or {"kind": "map", "range": [[lon0, lon1], [lat0, lat1]]}
+#: "range": [[x0, x1], [y0, y1]]} (embedding) or {"kind": "map", "range": [[lon0, lon1], [lat0, lat1]]} (with
+#: ``"scale": metres`` when drawn on the scene view of a multiscale workspace: only that scale's patches)
 KINDS = ("lasso", "box", "map")
 
 
@@ -72,7 +73,7 @@ def selection_mask(data: AppData, sel: dict | None) -> np.ndarray | None:
     kind = sel.get("kind")
     if kind not in ("lasso", "box", "map"):
         raise ValueError(f"unknown selection kind {kind!r}")
-    key = json.dumps({k: sel.get(k) for k in ("kind", "points", "range")}, sort_keys=True, default=str)
+    key = json.dumps({k: sel.get(k) for k in ("kind", "points", "range", "scale")}, sort_keys=True, default=str)
     return data.caches.selection.get(key, lambda: _mask(data, sel))
 
 
@@ -84,6 +85,8 @@ def _mask(data: AppData, sel: dict) -> np.ndarray:
         (x0, x1), (y0, y1) = sel["range"]
         x, y = (data.px, data.py) if kind == "box" else (data.lon, data.lat)
         m = (x >= min(x0, x1)) & (x <= max(x0, x1)) & (y >= min(y0, y1)) & (y <= max(y0, y1))
+        if kind == "map" and sel.get("scale") and "scale_m" in data.cat.columns:
+            m &= np.isclose(data.cat["scale_m"].to_numpy(float), float(sel["scale"]))
     m.setflags(write=False)
     return m
 
@@ -101,4 +104,7 @@ def describe_selection(sel: dict | None, n: int) -> str:
     if not sel:
         return ""
     where = {"lasso": "lasso on the embedding", "box": "box on the embedding", "map": "box on the map"}
-    return f"{n:,} patches selected by {where.get(sel.get('kind'), 'selection')}"
+    text = f"{n:,} patches selected by {where.get(sel.get('kind'), 'selection')}"
+    if sel.get("kind") == "map" and sel.get("scale"):
+        text += f" ({float(sel['scale']):,.0f} m patches)"
+    return text

@@ -24,7 +24,10 @@ def encode_selection(sel: dict | None) -> str | None:
     if sel["kind"] == "lasso":
         return "lasso:" + ";".join(f"{float(x):.6g},{float(y):.6g}" for x, y in sel.get("points") or [])
     (x0, x1), (y0, y1) = sel["range"]
-    return f"{sel['kind']}:" + ",".join(f"{float(v):.6g}" for v in (x0, x1, y0, y1))
+    text = f"{sel['kind']}:" + ",".join(f"{float(v):.6g}" for v in (x0, x1, y0, y1))
+    if sel["kind"] == "map" and sel.get("scale"):
+        text += f"@{float(sel['scale']):g}"  # a box on one scale of a multiscale scene view
+    return text
 
 
 def decode_selection(text: str | None, name: str | None = None) -> dict | None:
@@ -39,8 +42,13 @@ def decode_selection(text: str | None, name: str | None = None) -> dict | None:
                 return None
             sel = {"kind": "lasso", "points": pts}
         elif kind in ("box", "map"):
+            body, _, scale = body.partition("@") if kind == "map" else (body, "", "")
             x0, x1, y0, y1 = (float(v) for v in body.split(","))
             sel = {"kind": kind, "range": [[x0, x1], [y0, y1]]}
+            if scale:
+                if not float(scale) > 0:
+                    return None
+                sel["scale"] = float(scale)
         else:
             return None
     except ValueError:

@@ -318,6 +318,7 @@ def figure(data: AppData, view: dict, image_uri: str | None = None, *, overlays=
         yaxis={**axis, "range": pview["y"], "tickvals": t["yvals"], "ticktext": t["ytext"], "scaleanchor": "x",
                "scaleratio": 1},
         images=[image_spec(box, image_uri)], uirevision="keep", hovermode="closest", showlegend=False,
+        meta={"scene_scale": None},
     )
     return fig
 
@@ -333,6 +334,8 @@ def update_patch(data: AppData, view: dict, result: dict, selected: str | None, 
     box = result["box"]
     p = Patch()
     p["layout"]["images"][0] = image_spec(box, image_uri(result["rgba"]))
+    # the scale the scene view shows: a box drawn now selects that scale's patches (assets/plots.js)
+    p["layout"]["meta"] = {"scene_scale": scene_scale(data, result)}
     if geometry:
         t = axis_ticks(pview)
         p["layout"]["xaxis"]["range"] = pview["x"]
@@ -356,6 +359,14 @@ def update_patch(data: AppData, view: dict, result: dict, selected: str | None, 
         p["data"][T_NEIGHBOURS]["x"], p["data"][T_NEIGHBOURS]["y"] = nx, ny
         p["data"][T_FOCUS]["x"], p["data"][T_FOCUS]["y"] = fx, fy
     return p
+
+
+def scene_scale(data: AppData, result: dict) -> float | None:
+    """The patch size (m) the scene view shows when the workspace has several (``--scales``), else None."""
+    sv = result.get("scene")
+    if not sv or not np.isfinite(sv.get("scale", np.nan)) or "scale_m" not in data.cat.columns:
+        return None
+    return float(sv["scale"]) if data.cat["scale_m"].nunique() > 1 else None
 
 
 def info_text(data: AppData, result: dict) -> str:

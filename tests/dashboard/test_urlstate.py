@@ -27,3 +27,14 @@ def test_selections_encode_compactly_and_bad_ones_are_dropped():
     assert encode_selection(None) is None and encode_selection({"kind": "nope"}) is None
     # the tour's keys are kept when the view writes the URL
     assert keep_other_keys("?color=label", "?sel=box%3A1%2C2%2C3%2C4&tour=grand") == "?color=label&tour=grand"
+
+
+
+def test_a_map_box_on_one_scale_keeps_its_scale_in_the_link():
+    from dashboard.urlstate import decode_selection, encode_selection
+
+    sel = {"kind": "map", "range": [[-8.25, -8.0], [37.0, 37.5]], "scale": 2400.0}
+    text = encode_selection(sel)
+    assert text == "map:-8.25,-8,37,37.5@2400" and decode_selection(text) == sel
+    assert decode_selection("map:-8.25,-8,37,37.5") == {"kind": "map", "range": [[-8.25, -8.0], [37.0, 37.5]]}
+    assert decode_selection("map:-8.25,-8,37,37.5@-1") is None and decode_selection("map:1,2,3,4@x") is None

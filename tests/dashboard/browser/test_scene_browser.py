@@ -56,3 +56,35 @@ def test_the_scene_view_in_the_browser(scene_page, scene_server):
     assert not page.is_checked("#map-scene input[type=checkbox]")
     assert "scene" not in page.inner_text("#map-info")
     assert page.console_errors == []
+
+
+@pytest.fixture(scope="module")
+def multiscale_server(shared_data, tmp_path_factory):
+    from _server import start_server
+
+    from mining.datasets import SceneDataset
+    from mining.ingest import ingest
+
+    item = shared_data / "scenes" / "s2-l2a-29RKH-20200219-100m" / "S2A_29RKH_20200219_0_L2A.json"
+    ws = tmp_path_factory.mktemp("multiscale") / "ws"
+    ingest(SceneDataset(item, scales=[4800, 2400]), ws, progress=False)
+    proc, url = start_server(ws)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_a_box_on_a_multiscale_scene_selects_the_scale_shown(scene_page, multiscale_server):
+    page = scene_page
+    page.goto(multiscale_server + "/")
+    page.wait_for_function("document.querySelector('#map-info') && "
+                           "/scene 2,400 m/.test(document.querySelector('#map-info').innerText)", timeout=60000)
+    box = page.locator("#map-graph .nsewdrag").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.8, steps=8)
+    page.mouse.up()
+    page.wait_for_function("/box on the map \\(2,400 m patches\\)/.test("
+                           "document.querySelector('#selection-info').innerText)", timeout=45000)
+    page.wait_for_function("/sel=map%3A[^&]*%402400/.test(location.search)", timeout=45000)  # the link keeps it
+    assert page.console_errors == []

@@ -13,7 +13,7 @@ from dashboard.app import create_app
 from dashboard.data import AppData, AppState, color_options
 from dashboard.panels import map_panel as M
 from dashboard.scene import scene_corners
-from dashboard.selection import selection_mask
+from dashboard.selection import describe_selection, selection_mask
 from mining.qa import QA_COLORS, QA_NAMES
 from mining.raster import hex_to_rgb
 
@@ -147,6 +147,12 @@ def test_one_scale_at_a_time(shared_data, tmp_path, monkeypatch):
     res = M.render_map(d, view, "label", scene=True)
     assert res["scene"]["scale"] == 2400.0  # the finest that fits: 2,025 patches
     assert set(d.cat["scale_m"].to_numpy()[res["scene"]["rows"]]) == {2400.0}
+    # the figure names the scale shown, and a box drawn on it selects that scale's patches only
+    assert patch_ops(M.update_patch(d, view, res, None))[("layout", "meta")] == {"scene_scale": 2400.0}
+    box = {"kind": "map", "range": [[-180.0, 180.0], [-90.0, 90.0]]}
+    everything, one = selection_mask(d, box), selection_mask(d, {**box, "scale": 2400.0})
+    assert everything.sum() == len(d.cat) and one.sum() == (d.cat["scale_m"] == 2400).sum() < len(d.cat)
+    assert describe_selection({**box, "scale": 2400.0}, int(one.sum())).endswith("(2,400 m patches)")
     monkeypatch.setattr("dashboard.scene.MAX_PATCHES", 1000)
     d2 = AppData.load(tmp_path / "ws")  # fresh caches
     assert M.render_map(d2, view, "label", scene=True)["scene"]["scale"] == 4800.0
@@ -179,3 +185,7 @@ def test_the_scene_view_goes_into_the_link_only_when_it_differs_from_the_default
     assert run_callback(sapp, M.scene_from_url, "/", "?color=qa") is no_update
     assert scene_from_search("?scene=1", False) and not scene_from_search("?scene=0", True)
     assert scene_from_search("?scene=x", True) and search_with_scene("?a=1&scene=0", True, True) == "?a=1"
+    # a single-scale scene: the figure names no scale (a box selects every patch in it)
+    res = M.render_map(sapp.server.extensions["eomine"].current, M.full_view(sapp.server.extensions["eomine"].current),
+                       "label", scene=True)
+    assert M.scene_scale(sapp.server.extensions["eomine"].current, res) is None
