@@ -116,7 +116,7 @@ def leakage_per_patch(lon, lat, split, *, width_km: float, indices=None, distanc
     lat = np.asarray(lat, float)
     split = np.asarray(split, dtype=object)
     n = len(split)
-    has = np.array([isinstance(s, str) for s in split], bool)
+    has = pd.notna(split)  # None / NaN: no split
     train = split == "train"
     codes = np.full(n, 5, np.int16)
     codes[train] = 0

@@ -100,6 +100,7 @@ class LogCore:
 
     workspace: Workspace
     exists_: bool
+    _local: threading.local  # per-thread connections (``con``), made by the storage
     #: the driver's query placeholder (``?`` for sqlite3, ``%s`` for psycopg)
     _PH = "?"
 
@@ -229,6 +230,13 @@ class LogCore:
             rows = self._query(f"SELECT {', '.join(cols)} FROM events WHERE patch_id = {self._PH} ORDER BY id",
                                (patch_id,))
         return pd.DataFrame(rows, columns=cols)
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
 
     def version(self) -> int:  # pragma: no cover - every storage defines it
         raise NotImplementedError

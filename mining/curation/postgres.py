@@ -230,13 +230,6 @@ class PostgresEditLog(LogCore):
         df["active"] = df["id"].isin(active_batches(df)) & (df["kind"] == "edit")
         return df
 
-    def close(self) -> None:
-        """Close this thread's connection (others close when their thread ends)."""
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
-
     # ------------------------------------------------------------------ connections
     def _connect(self):
         con = getattr(self._local, "con", None)

@@ -298,13 +298,6 @@ class EditLog(LogCore):
         self._local.con = con
         return con
 
-    def close(self) -> None:
-        """Close this thread's connection (others close when their thread ends)."""
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
-
     def _check_same_file(self) -> None:
         """Refuse to go on when edits.sqlite was deleted or replaced since this log first opened it (a backup
         restored, or ``ingest --overwrite`` while a server runs): the connections would read and write a file

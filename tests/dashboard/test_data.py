@@ -147,3 +147,14 @@ def test_the_split_is_an_edit_the_colours_filters_detail_and_leakage_follow(stat
     # the leakage layer is recomputed for the new version: patch 0 is now audited (or a reference)
     codes = new.scheme("leakage").codes
     assert (codes[0] == 0) == (to == "train") and new.caches.leakage.peek(new.labels.version) is not None
+
+
+def test_a_missing_catalog_split_reads_as_no_split():
+    import pandas as pd
+
+    from dashboard.snapshots import Labels
+
+    col = pd.Series(["train", None, "test"], dtype="str").to_numpy(object)  # pandas gives NaN for the missing one
+    lab = Labels.build(np.zeros((3, 2), bool), split=col)
+    assert lab.split.tolist() == ["train", None, "test"]
+    assert [lab.split_names[c] for c in lab.split_codes] == ["train", "(none)", "test"]
