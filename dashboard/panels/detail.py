@@ -165,8 +165,8 @@ def neighbour_strip(data: AppData, row: int, composite: str | None) -> html.Div:
     what = embedding_name(data)
     head = html.Div(className="detail-sub", children=[
         html.H3(f"{len(nb)} nearest neighbours"), html.Span(f"{what} · " if what else "", className="hint"),
-        html.Span(f"{agree} of {len(nb)} share a label", className="hint"
-                  + ("" if agree == len(nb) else " warn"))])
+        html.Span(f"{agree} of {len(nb)} share a label" if own else "this patch has no label to compare",
+                  className="hint" + ("" if agree == len(nb) else " warn"))])
     return html.Div([head, html.Div(tiles, className="thumbs strip")])
 
 

@@ -148,3 +148,12 @@ def test_detail_errors_become_messages_not_blank_panels(eu, monkeypatch):
     monkeypatch.setattr(detail, "render_detail", boom)
     out = run_callback(app, detail.update_detail, str(data.ids[0]), "true_color")
     assert "disk on fire" in text_of(out) and "Could not show" in text_of(out)
+
+
+def test_an_unlabelled_patch_does_not_claim_its_neighbours_share_a_label(eu, demo_ws, pool_of):
+    from dashboard.data import AppData
+
+    pool = AppData.load(pool_of(demo_ws))  # the demo with every label dropped (an active-learning pool)
+    text = text_of(detail.neighbour_strip(pool, 0, None))
+    assert "this patch has no label to compare" in text and "share a label" not in text
+    assert "share a label" in text_of(detail.neighbour_strip(eu[1], 0, None))
